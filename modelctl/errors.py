@@ -1,0 +1,99 @@
+"""Every failure modelctl reports on purpose is a ModelctlError; anything else is a bug.
+
+The CLI catches these at the edge and turns them into an exit code and one message that names
+the fix. Domain code never prints and never exits.
+
+    ModelctlError                  exit 1  operational failure
+    ├── InvalidInput               exit 2  bad usage, bad file, bad value (names file/line/field)
+    │   └── ConfigError            exit 2  a bundled or user YAML config file is wrong
+    ├── NotFound                   exit 3  unknown model, provider, rollout ...
+    ├── StoreError                 exit 1  database unwritable, corrupt, or behind its schema
+    ├── NoEligibleModel            exit 1  routing dropped every candidate (carries the trace)
+    ├── AllModelsFailed            exit 4  every model in the chain failed (carries the attempts)
+    └── ProviderError              exit 1  one provider call failed; `kind` says how
+        ├── ProviderTimeout                the attempt ran out of its share of the budget
+        ├── ProviderUnavailable            connection refused/reset, 5xx
+        ├── RateLimited                    429; `retry_after` seconds when the provider said
+        ├── AuthenticationFailed           401/403 or the key env var is not set
+        ├── ContextLengthExceeded          the prompt does not fit the model's window
+        ├── InvalidRequest                 400/404/422: retrying the same model cannot help
+        └── MalformedResponse              the provider answered something we cannot parse
+"""
+
+from __future__ import annotations
+
+
+class ModelctlError(Exception):
+    """Base of all expected failures; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class InvalidInput(ModelctlError):
+    exit_code = 2
+
+
+class ConfigError(InvalidInput):
+    pass
+
+
+class NotFound(ModelctlError):
+    exit_code = 3
+
+
+class StoreError(ModelctlError):
+    pass
+
+
+class NoEligibleModel(ModelctlError):
+    def __init__(self, message: str, *, trace: list | None = None) -> None:
+        super().__init__(message)
+        self.trace = trace or []
+
+
+class AllModelsFailed(ModelctlError):
+    exit_code = 4
+
+    def __init__(self, message: str, *, attempts: list | None = None) -> None:
+        super().__init__(message)
+        self.attempts = attempts or []
+
+
+class ProviderError(ModelctlError):
+    """A single provider call failed. `kind` is the short name recorded as usage.error_kind."""
+
+    kind = "provider_error"
+    retry_same_model = False
+    fall_back = True
+
+
+class ProviderTimeout(ProviderError):
+    kind = "timeout"
+
+
+class ProviderUnavailable(ProviderError):
+    kind = "unavailable"
+
+
+class RateLimited(ProviderError):
+    kind = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthenticationFailed(ProviderError):
+    kind = "auth"
+
+
+class ContextLengthExceeded(ProviderError):
+    kind = "context_length"
+
+
+class InvalidRequest(ProviderError):
+    kind = "invalid_request"
+
+
+class MalformedResponse(ProviderError):
+    kind = "malformed_response"
