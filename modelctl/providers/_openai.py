@@ -1,0 +1,163 @@
+"""Chat over the OpenAI chat-completions protocol with the official `openai` SDK: OpenAI itself and
+every endpoint that copies it (Ollama's /v1, the Hugging Face router, OpenRouter, vLLM, LM Studio,
+LiteLLM)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any, Callable
+
+from modelctl.errors import InvalidRequest
+from modelctl.providers import _clients, _errors
+from modelctl.providers._errors import Where
+from modelctl.providers.base import Attachment, ChatRequest, ChatResult, ProviderSettings
+
+# The SDK refuses to build without a key and would then fall back to OPENAI_API_KEY, sending the
+# OpenAI key to a local server; keyless endpoints get this inert placeholder instead.
+_NO_KEY = "no-key"
+
+
+def chat(
+    settings: ProviderSettings,
+    request: ChatRequest,
+    *,
+    key: str | None,
+    where: Where,
+    on_token: Callable[[str], None] | None,
+) -> ChatResult:
+    import openai
+
+    client = _client(settings, key)
+    kwargs: dict[str, Any] = {
+        "model": request.model_id,
+        "messages": _messages(request, where),
+        "timeout": where.timeout_s,
+    }
+    if request.max_tokens is not None:
+        # OpenAI's newer models accept only max_completion_tokens; look-alike servers only max_tokens.
+        kwargs["max_completion_tokens" if settings.kind == "openai" else "max_tokens"] = request.max_tokens
+    start = time.perf_counter()
+    try:
+        if request.stream:
+            return _stream(client, kwargs, where=where, start=start, on_token=on_token)
+        response = client.chat.completions.create(**kwargs)
+        try:
+            choice = response.choices[0]
+            text = choice.message.content or ""
+            usage = response.usage
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise _errors.malformed(where, f"no choices: {exc}") from None
+    except Exception as exc:
+        mapped = _errors.from_sdk(openai, exc, where, key=key)
+        if mapped is None:
+            raise
+        raise mapped from None
+    if on_token is not None and text:
+        on_token(text)
+    return ChatResult(
+        text=text,
+        tokens_in=usage.prompt_tokens if usage else None,
+        tokens_out=usage.completion_tokens if usage else None,
+        ttft_ms=None,
+        latency_ms=(time.perf_counter() - start) * 1000,
+        finish_reason=choice.finish_reason,
+    )
+
+
+def list_models(settings: ProviderSettings, *, key: str | None, where: Where, limit: int) -> list[dict]:
+    import openai
+
+    client = _client(settings, key)
+    models: list[dict] = []
+    try:
+        for model in client.models.list(timeout=where.timeout_s):
+            models.append(model.to_dict(mode="json"))
+            if len(models) >= limit:
+                break
+    except Exception as exc:
+        mapped = _errors.from_sdk(openai, exc, where, key=key)
+        if mapped is None:
+            raise
+        raise mapped from None
+    return models
+
+
+def _stream(
+    client: Any, kwargs: dict[str, Any], *, where: Where, start: float, on_token: Callable[[str], None] | None
+) -> ChatResult:
+    """Total deadline enforced between chunks: the SDK's timeout bounds each read, not the whole stream."""
+    deadline = start + where.timeout_s
+    parts: list[str] = []
+    ttft_ms = usage = finish_reason = None
+    with client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True}) as stream:
+        for chunk in stream:
+            if chunk.usage:
+                usage = chunk.usage
+            for choice in chunk.choices:
+                if choice.index != 0:
+                    continue
+                piece = choice.delta.content if choice.delta else None
+                if piece:
+                    if ttft_ms is None:
+                        ttft_ms = (time.perf_counter() - start) * 1000
+                    parts.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+                finish_reason = choice.finish_reason or finish_reason
+            if time.perf_counter() > deadline:
+                raise _errors.timed_out(where)
+    if finish_reason is None:
+        raise _errors.stream_ended(where)
+    return ChatResult(
+        text="".join(parts),
+        tokens_in=usage.prompt_tokens if usage else None,
+        tokens_out=usage.completion_tokens if usage else None,
+        ttft_ms=ttft_ms,
+        latency_ms=(time.perf_counter() - start) * 1000,
+        finish_reason=finish_reason,
+    )
+
+
+def _client(settings: ProviderSettings, key: str | None) -> Any:
+    import openai
+
+    base_url = settings.resolve_base_url()
+    if settings.kind == "ollama":
+        base_url += "/v1"
+    return _clients.sdk_client(
+        settings,
+        key or _NO_KEY,
+        lambda http: openai.OpenAI(api_key=key or _NO_KEY, base_url=base_url, max_retries=0, http_client=http),
+    )
+
+
+def _messages(request: ChatRequest, where: Where) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    content: Any = request.prompt
+    if request.attachments:
+        content = [{"type": "text", "text": request.prompt}] + [_part(a, where) for a in request.attachments]
+    messages.append({"role": "user", "content": content})
+    return messages
+
+
+def _part(attachment: Attachment, where: Where) -> dict[str, Any]:
+    data = attachment.data
+    if attachment.media_type.startswith("image/"):
+        url = attachment.url if data is None else _data_url(attachment.media_type, data)
+        return {"type": "image_url", "image_url": {"url": url}}
+    if attachment.media_type == "application/pdf" and data is not None:
+        return {
+            "type": "file",
+            "file": {"filename": attachment.name or "document.pdf", "file_data": _data_url(attachment.media_type, data)},
+        }
+    raise InvalidRequest(
+        f"{where}: cannot send a {attachment.media_type} attachment"
+        f"{' by URL' if attachment.url else ''} over the chat-completions API"
+    )
+
+
+def _data_url(media_type: str, data: bytes) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
