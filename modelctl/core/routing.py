@@ -1,0 +1,665 @@
+"""The routing policy: which model answers a query, which follow it, and why the others cannot.
+
+Pure and fast (a decision for a ten-model catalog takes microseconds): the service layer reads the
+catalog, provider health, cooldowns, learned quality and rollouts into a `RoutingState` and calls
+`route`. Every candidate appears in `Decision.reason` with its verdict, so `modelctl route` can
+explain itself.
+
+Confidence is the classifier's confidence times how clear the model choice was: 1.0 when the
+policy's first choice serves, 0.85 when we are down the chain or serving a canary, and for a
+learned objective the chosen model's LCB / mean (how well its quality is measured).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from modelctl.core.catalog import CAPABILITIES, ModelSpec
+from modelctl.core.quality import QualityEstimate
+from modelctl.errors import InvalidInput, NoEligibleModel
+
+if TYPE_CHECKING:
+    from modelctl.core.classify import Classification
+
+OBJECTIVES = ("policy", "cost", "quality")
+REFINEMENT_TYPES = ("fast", "quality", "lmm")
+ROUTABLE_STATUSES = frozenset({"stable", "deprecated"})
+# Expected answer length by complexity, for cost estimates before the call.
+OUTPUT_TOKENS = {"simple": 300, "moderate": 800, "complex": 1500}
+TOKENS_PER_ATTACHMENT = 1000
+DEPRECATION_WARNING = timedelta(days=30)
+MAX_QUERY_CHARS = 100_000
+REFINEMENT_BUDGET_MS = 500
+
+_KNOWN_CAPABILITIES = frozenset(CAPABILITIES)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_PREFERRED, _DOWN_CHAIN = 1.0, 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPolicy:
+    name: str
+    chain: tuple[str, ...]
+    budget_seconds: float | None
+    objective: str = "policy"
+    min_quality_ratio: float = 0.95
+    # After the chain, any other catalog model with the needed capabilities may follow.
+    fallback_to_capable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RefinementPolicy:
+    name: str
+    chain: tuple[str, ...]
+    budget_ms: int = REFINEMENT_BUDGET_MS
+    # Enforced on measured p95 by the services layer (usage aggregates), not per decision.
+    p95_budget_ms: int = 800
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderState:
+    name: str
+    key_present: bool
+    cooldown_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutArm:
+    candidate_id: str
+    incumbent_id: str
+    segments: frozenset[str]
+    phase: str  # "shadow" | "canary"
+    traffic_pct: float
+    salt: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingState:
+    models: Mapping[str, ModelSpec]
+    providers: Mapping[str, ProviderState]
+    model_cooldowns: Mapping[str, datetime] = field(default_factory=dict)
+    quality: Mapping[tuple[str, str], QualityEstimate] = field(default_factory=dict)
+    policies: Mapping[str, SegmentPolicy] = field(default_factory=dict)
+    refinement: Mapping[str, RefinementPolicy] = field(default_factory=dict)
+    rollouts: tuple[RolloutArm, ...] = ()
+    # Measured expected latency (ms) for models with enough samples; others use catalog priors.
+    latency: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    query: str
+    _: KW_ONLY
+    now: datetime
+    attachments: tuple[str, ...] = ()
+    segment: str | None = None
+    required_capabilities: frozenset[str] = frozenset()
+    max_cost_usd: float | None = None
+    deadline_ms: int | None = None
+    objective: str | None = None
+    min_quality_ratio: float | None = None
+    request_id: str | None = None
+    ignore_keys: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    model_id: str
+    provider: str | None  # None when the chain names a model the catalog does not have
+    verdict: str  # "chosen" | "fallback" | "dropped"
+    reason: str
+    estimated_cost: float | None
+    estimated_latency_ms: float | None
+    quality: QualityEstimate | None
+
+    def as_dict(self) -> dict:
+        return {
+            "model_id": self.model_id,
+            "provider": self.provider,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "estimated_cost": self.estimated_cost,
+            "estimated_latency_ms": self.estimated_latency_ms,
+            "quality": self.quality.as_dict() if self.quality else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    model_id: str | None  # None only when bypass_recommended
+    provider: str | None
+    fallback_models: tuple[str, ...]
+    confidence: float
+    estimated_cost: float | None
+    estimated_latency: float | None  # seconds
+    query_type: str
+    complexity: str
+    budget_seconds: float
+    segment: str
+    reason: tuple[Candidate, ...]
+    arm: str = "control"
+    shadow_model: str | None = None
+    warnings: tuple[str, ...] = ()
+    # Refinement only: no refiner fits the budget, send the query on unrefined.
+    bypass_recommended: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "model_id": self.model_id,
+            "provider": self.provider,
+            "fallback_models": list(self.fallback_models),
+            "confidence": self.confidence,
+            "estimated_cost": self.estimated_cost,
+            "estimated_latency": self.estimated_latency,
+            "query_type": self.query_type,
+            "complexity": self.complexity,
+            "budget_seconds": self.budget_seconds,
+            "segment": self.segment,
+            "reason": [c.as_dict() for c in self.reason],
+            "arm": self.arm,
+            "shadow_model": self.shadow_model,
+            "warnings": list(self.warnings),
+            "bypass_recommended": self.bypass_recommended,
+        }
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def validate_query(query: str, *, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """Reject what no provider should see: nothing, too much, or invisible control bytes."""
+    if not query or query.isspace():
+        raise InvalidInput("the query is empty; pass the question text")
+    if len(query) > max_chars:
+        raise InvalidInput(
+            f"the query is {len(query):,} characters; the limit is {max_chars:,} characters"
+        )
+    bad = _CONTROL.search(query)
+    if bad:
+        raise InvalidInput(
+            f"the query contains control character U+{ord(bad.group()):04X} at position "
+            f"{bad.start() + 1}; only tab, newline and carriage return are allowed"
+        )
+    return query
+
+
+def validate_capabilities(capabilities: Iterable[str]) -> frozenset[str]:
+    caps = frozenset(capabilities)
+    if not caps <= _KNOWN_CAPABILITIES:
+        unknown = sorted(caps - _KNOWN_CAPABILITIES)
+        raise InvalidInput(
+            f"unknown capability {', '.join(map(repr, unknown))}; valid: {', '.join(CAPABILITIES)}"
+        )
+    return caps
+
+
+def validate_objective(objective: str) -> str:
+    if objective not in OBJECTIVES:
+        raise InvalidInput(f"unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
+    return objective
+
+
+def _validate_request(request: RouteRequest) -> None:
+    validate_query(request.query)
+    validate_capabilities(request.required_capabilities)
+    if request.max_cost_usd is not None and not request.max_cost_usd >= 0:
+        raise InvalidInput(f"max cost must be a number >= 0, got {request.max_cost_usd}")
+    if request.deadline_ms is not None and not request.deadline_ms > 0:
+        raise InvalidInput(f"the deadline must be a positive number of ms, got {request.deadline_ms}")
+    ratio = request.min_quality_ratio
+    if ratio is not None and not 0 < ratio <= 1:
+        raise InvalidInput(f"the minimum quality ratio must be in (0, 1], got {ratio}")
+
+
+# --- filtering --------------------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    """The store hands back naive UTC timestamps from SQLite; compare everything as aware UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def expected_latency_ms(spec: ModelSpec, latency: Mapping[str, float]) -> float | None:
+    """Measured expected latency when the store has enough samples, else the catalog prior."""
+    measured = latency.get(spec.model_id)
+    if measured is not None:
+        return measured
+    if spec.avg_ttft_ms is None and spec.avg_completion_ms is None:
+        return None
+    return (spec.avg_ttft_ms or 0.0) + (spec.avg_completion_ms or 0.0)
+
+
+# A model that passed every filter: (spec, estimated cost in USD, expected latency in ms).
+_Kept = tuple[ModelSpec, float | None, float | None]
+
+
+@dataclass(slots=True)
+class _Need:
+    """What a request asks of every candidate, computed once per decision."""
+
+    state: RoutingState
+    capabilities: frozenset[str]
+    tokens_in: int
+    tokens_out: int
+    budget_ms: float
+    max_cost: float | None
+    ignore_keys: bool
+    now: datetime
+    # Refinement must keep its promise, so a model with no latency figure cannot be trusted with it.
+    require_latency: bool = False
+
+    def check(self, spec: ModelSpec, rollout: bool) -> _Kept | str:
+        """The model with its estimates, or the reason (for a person) why it cannot serve.
+
+        `rollout`: the model is a rollout's candidate, which may serve while in "candidate" status.
+        """
+        if spec.deprecation_date is not None and spec.deprecation_date <= self.now.date():
+            successor = f"; use {spec.successor}" if spec.successor else ""
+            return f"retired: its deprecation date {spec.deprecation_date} has passed{successor}"
+        if spec.status not in ROUTABLE_STATUSES and not (rollout and spec.status == "candidate"):
+            return f"status is {spec.status}; only stable and deprecated models are routed"
+        if not self.capabilities <= spec.capabilities:
+            return f"lacks capability {', '.join(sorted(self.capabilities - spec.capabilities))}"
+        if spec.max_context_tokens is not None and spec.max_context_tokens < self.tokens_in:
+            return (
+                f"context window of {spec.max_context_tokens:,} tokens is smaller than the "
+                f"estimated prompt of {self.tokens_in:,} tokens"
+            )
+        state = self.state
+        provider = state.providers.get(spec.provider)
+        if provider is None:
+            if not self.ignore_keys:
+                return f"provider {spec.provider} is not configured"
+        else:
+            if not provider.key_present and not self.ignore_keys:
+                return f"provider {spec.provider} has no API key in its environment variable"
+            if provider.cooldown_until is not None and _utc(provider.cooldown_until) > self.now:
+                until = _utc(provider.cooldown_until).isoformat()
+                return f"provider {spec.provider} is cooling down until {until}"
+        model_until = state.model_cooldowns.get(spec.model_id)
+        if model_until is not None and _utc(model_until) > self.now:
+            return f"model is cooling down until {_utc(model_until).isoformat()}"
+        latency = expected_latency_ms(spec, state.latency)
+        if latency is None:
+            if self.require_latency:
+                return "no measured or prior latency, so it cannot promise the budget"
+        elif latency > self.budget_ms:
+            return (
+                f"expected latency {latency:,.0f} ms exceeds the budget of {self.budget_ms:,.0f} ms"
+            )
+        tokens_out = self.tokens_out
+        if spec.max_output_tokens is not None and spec.max_output_tokens < tokens_out:
+            tokens_out = spec.max_output_tokens
+        cost = spec.cost_usd(self.tokens_in, tokens_out)
+        if self.max_cost is not None:
+            if cost is None:
+                return f"unpriced, and a max cost of ${self.max_cost:.4g} is set"
+            if cost > self.max_cost:
+                return f"estimated cost ${cost:.4g} exceeds the max cost of ${self.max_cost:.4g}"
+        return spec, cost, latency
+
+    def split(
+        self,
+        chain: Iterable[str],
+        *,
+        quality: Mapping[str, QualityEstimate],
+        rollout_id: str | None = None,
+        role: str = "",
+    ) -> tuple[list[_Kept], list[Candidate]]:
+        """Models that can serve (in chain order), and dropped ones with their reason."""
+        kept: list[_Kept] = []
+        dropped: list[Candidate] = []
+        models = self.state.models
+        for mid in chain:
+            spec = models.get(mid)
+            if spec is None:
+                why = f"{role}not in the catalog" if mid == rollout_id else "not in the catalog"
+                dropped.append(Candidate(mid, None, "dropped", why, None, None, None))
+                continue
+            result = self.check(spec, mid == rollout_id)
+            if type(result) is str:
+                why = f"{role}{result}" if mid == rollout_id else result
+                dropped.append(
+                    Candidate(mid, spec.provider, "dropped", why, None, None, quality.get(mid))
+                )
+            else:
+                kept.append(result)
+        return kept, dropped
+
+
+# --- ordering ---------------------------------------------------------------------------------
+
+
+def _rank(
+    kept: list[_Kept],
+    *,
+    objective: str,
+    ratio: float,
+    quality: Mapping[str, QualityEstimate],
+    in_chain: set[str],
+) -> tuple[list[tuple[_Kept, str]], float | None, str | None]:
+    """Kept models in serving order with why each sits there; the first's clarity; a warning.
+
+    Models without quality data for the segment are never chosen by a learned objective; they
+    follow the measured ones in chain order. Clarity is None for the policy order.
+    """
+    measured = [k for k in kept if k[0].model_id in quality]
+    if objective == "policy" or not measured:
+        ranked = [
+            (k, "next in the policy chain" if k[0].model_id in in_chain else
+             "has the needed capabilities (after the policy chain)")
+            for k in kept
+        ]
+        if objective == "policy":
+            return ranked, None, None
+        return ranked, None, (
+            f"objective {objective}: no quality data for this segment among eligible models; "
+            "using the policy chain order"
+        )
+    best = max(quality[k[0].model_id].lcb for k in measured)
+    inf = float("inf")
+
+    # sorted() is stable and `measured` is in chain order, so ties keep the policy's preference.
+    def by_cost(k: _Kept) -> tuple:
+        return (inf if k[1] is None else k[1], -quality[k[0].model_id].lcb)
+
+    def by_quality(k: _Kept) -> tuple:
+        return (-quality[k[0].model_id].lcb, inf if k[1] is None else k[1])
+
+    if objective == "cost":
+        floor = ratio * best
+        good = sorted([k for k in measured if quality[k[0].model_id].lcb >= floor], key=by_cost)
+        poor = sorted([k for k in measured if quality[k[0].model_id].lcb < floor], key=by_quality)
+        within = f"quality LCB within {ratio:g} x the best ({best:.3f})"
+        ranked = [(k, f"costlier, {within}") for k in good]
+        ranked[0] = (good[0], f"cheapest with {within}")
+        below = f"quality LCB below {ratio:g} x the best ({best:.3f})"
+        ranked += [(k, below) for k in poor]
+    else:
+        ranked = [(k, "lower quality LCB") for k in sorted(measured, key=by_quality)]
+        ranked[0] = (ranked[0][0], f"best quality LCB ({best:.3f})")
+    ranked += [
+        (k, "no quality data for this segment; a fallback in chain order")
+        for k in kept
+        if k[0].model_id not in quality
+    ]
+    top = quality[ranked[0][0][0].model_id]
+    return ranked, (top.lcb / top.mean if top.mean > 0 else 0.0), None
+
+
+def _arm_hash(salt: str, request_id: str) -> float:
+    """Uniform in [0, 1), stable across processes for the same salt and request id."""
+    digest = hashlib.blake2b((salt + request_id).encode("utf-8", "surrogatepass"), digest_size=8)
+    return int.from_bytes(digest.digest(), "big") / 2**64
+
+
+def _rollout_for(request: RouteRequest, segment: str, rollouts: Iterable[RolloutArm]):
+    """The rollout whose traffic share this request falls in, if any (first rollout per segment)."""
+    if not request.request_id:
+        return None
+    for arm in rollouts:
+        if segment in arm.segments:
+            hit = _arm_hash(arm.salt, request.request_id) < arm.traffic_pct / 100
+            return arm if hit else None
+    return None
+
+
+def _deprecation_warnings(ranked: list[tuple[_Kept, str]], now: datetime) -> list[str]:
+    today = now.date()
+    out = []
+    for (spec, _, _), _ in ranked:
+        when = spec.deprecation_date
+        if when is not None and when - today <= DEPRECATION_WARNING:
+            successor = f"; move to {spec.successor}" if spec.successor else ""
+            out.append(
+                f"{spec.model_id} is deprecated on {when} (in {(when - today).days} days)"
+                f"{successor}"
+            )
+    return out
+
+
+def _trace(
+    ranked: list[tuple[_Kept, str]],
+    dropped: list[Candidate],
+    quality: Mapping[str, QualityEstimate],
+) -> tuple[Candidate, ...]:
+    """Serving order first (chosen, then fallbacks), then every dropped model."""
+    trace = [
+        Candidate(
+            spec.model_id,
+            spec.provider,
+            "fallback" if i else "chosen",
+            why,
+            cost,
+            latency,
+            quality.get(spec.model_id),
+        )
+        for i, ((spec, cost, latency), why) in enumerate(ranked)
+    ]
+    trace.extend(dropped)
+    return tuple(trace)
+
+
+def _no_eligible(what: str, dropped: list[Candidate]) -> NoEligibleModel:
+    if not dropped:
+        return NoEligibleModel(f"no model can serve {what}: its policy lists no models")
+    why = "; ".join(f"{c.model_id}: {c.reason}" for c in dropped)
+    return NoEligibleModel(
+        f"no model can serve {what}; all {len(dropped)} candidates were dropped: {why}",
+        trace=list(dropped),
+    )
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+def route(request: RouteRequest, classification: Classification, state: RoutingState) -> Decision:
+    """Choose the serving model, its fallbacks and rollout arm; raise NoEligibleModel if none fits."""
+    _validate_request(request)
+    warnings: list[str] = []
+    query_type = classification.query_type
+    segment = request.segment or query_type
+    policy = state.policies.get(segment)
+    if policy is None:
+        policy = state.policies.get(query_type)
+        if policy is None:
+            raise NoEligibleModel(
+                f"no routing policy for segment {segment!r} or query type {query_type!r}; "
+                "add one to the routing policy"
+            )
+        warnings.append(f"no routing policy for segment {segment!r}; using the {query_type} policy")
+    objective = validate_objective(request.objective or policy.objective)
+    ratio = request.min_quality_ratio or policy.min_quality_ratio
+    if request.deadline_ms is not None:
+        budget_s = request.deadline_ms / 1000
+    elif policy.budget_seconds is not None:
+        budget_s = float(policy.budget_seconds)
+    else:
+        budget_s = float(classification.budget_seconds)
+    capabilities = request.required_capabilities | {"text_generation"}
+    if request.attachments or query_type == "multimedia":
+        capabilities = capabilities | {"multimodal"}
+    now = _utc(request.now)
+    need = _Need(
+        state=state,
+        capabilities=capabilities,
+        tokens_in=len(request.query) // 4 + TOKENS_PER_ATTACHMENT * len(request.attachments),
+        tokens_out=OUTPUT_TOKENS[classification.complexity],
+        budget_ms=budget_s * 1000,
+        max_cost=request.max_cost_usd,
+        ignore_keys=request.ignore_keys,
+        now=now,
+    )
+
+    chain = list(dict.fromkeys(policy.chain))
+    in_chain = set(chain)
+    if policy.fallback_to_capable:
+        models = state.models
+        chain += [
+            mid
+            for mid in sorted(models)
+            if mid not in in_chain and capabilities <= models[mid].capabilities
+        ]
+    policy_first = chain[0] if chain else None
+    quality = {mid: q for (seg, mid), q in state.quality.items() if seg == segment and q.n > 0}
+    arm = _rollout_for(request, segment, state.rollouts)
+    canary = arm if arm is not None and arm.phase == "canary" else None
+    if canary is not None:
+        chain = [canary.candidate_id, *(m for m in chain if m != canary.candidate_id)]
+
+    kept, dropped = need.split(
+        chain,
+        quality=quality,
+        rollout_id=canary.candidate_id if canary else None,
+        role="canary candidate: ",
+    )
+    if not kept:
+        raise _no_eligible(f"segment {segment!r}", dropped)
+
+    served_arm = "control"
+    if canary is not None and kept[0][0].model_id == canary.candidate_id:
+        ranked, _, warning = _rank(
+            kept[1:], objective=objective, ratio=ratio, quality=quality, in_chain=in_chain
+        )
+        ranked.insert(
+            0,
+            (
+                kept[0],
+                f"canary arm of rollout {canary.candidate_id} vs {canary.incumbent_id} "
+                f"({canary.traffic_pct:g}% of traffic)",
+            ),
+        )
+        served_arm, clarity = "canary", _DOWN_CHAIN
+    else:
+        if canary is not None:
+            warnings.append(f"canary candidate {canary.candidate_id} cannot serve; using control")
+        ranked, clarity, warning = _rank(
+            kept, objective=objective, ratio=ratio, quality=quality, in_chain=in_chain
+        )
+        if clarity is None:
+            first = ranked[0][0]
+            if first[0].model_id == policy_first:
+                clarity, why = _PREFERRED, f"first choice of the {policy.name} policy"
+            else:
+                clarity, why = _DOWN_CHAIN, f"first eligible model of the {policy.name} policy"
+            ranked[0] = (first, why)
+    if warning:
+        warnings.append(warning)
+
+    chosen = ranked[0][0]
+    shadow_model = None
+    if arm is not None and arm.phase == "shadow" and arm.candidate_id != chosen[0].model_id:
+        shadow_kept, shadow_dropped = need.split(
+            (arm.candidate_id,),
+            quality=quality,
+            rollout_id=arm.candidate_id,
+            role="shadow candidate: ",
+        )
+        if shadow_kept:
+            shadow_model = arm.candidate_id
+        dropped.extend(shadow_dropped)
+
+    warnings.extend(_deprecation_warnings(ranked, now))
+    spec, cost, latency = chosen
+    return Decision(
+        model_id=spec.model_id,
+        provider=spec.provider,
+        fallback_models=tuple([k[0].model_id for k, _ in ranked[1:]]),
+        confidence=round(classification.confidence * clarity, 3),
+        estimated_cost=cost,
+        estimated_latency=None if latency is None else latency / 1000,
+        query_type=query_type,
+        complexity=classification.complexity,
+        budget_seconds=budget_s,
+        segment=segment,
+        reason=_trace(ranked, dropped, quality),
+        arm=served_arm,
+        shadow_model=shadow_model,
+        warnings=tuple(warnings),
+    )
+
+
+def route_refinement(request: RouteRequest, state: RoutingState, refinement_type: str) -> Decision:
+    """Pick a refiner that answers within its budget; when none can, recommend bypassing refinement.
+
+    A refined query is about as long as the original, so the output estimate equals the input.
+    Without a refinement policy for the type, every catalog refiner is tried, fastest first.
+    """
+    _validate_request(request)
+    if refinement_type not in REFINEMENT_TYPES:
+        raise InvalidInput(
+            f"unknown refinement type {refinement_type!r}; valid: {', '.join(REFINEMENT_TYPES)}"
+        )
+    warnings: list[str] = []
+    policy = state.refinement.get(refinement_type)
+    if policy is not None:
+        chain = list(dict.fromkeys(policy.chain))
+        budget_ms = float(request.deadline_ms or policy.budget_ms)
+    else:
+        inf = float("inf")
+        refiners = sorted(
+            (m for m in state.models.values() if m.is_refiner),
+            key=lambda m: (expected_latency_ms(m, state.latency) or inf, m.model_id),
+        )
+        chain = [m.model_id for m in refiners]
+        budget_ms = float(request.deadline_ms or REFINEMENT_BUDGET_MS)
+        warnings.append(
+            f"no {refinement_type} refinement policy; trying catalog refiners, fastest first"
+        )
+    tokens_in = len(request.query) // 4 + TOKENS_PER_ATTACHMENT * len(request.attachments)
+    now = _utc(request.now)
+    need = _Need(
+        state=state,
+        capabilities=request.required_capabilities | {"text_generation"},
+        tokens_in=tokens_in,
+        tokens_out=tokens_in,
+        budget_ms=budget_ms,
+        max_cost=request.max_cost_usd,
+        ignore_keys=request.ignore_keys,
+        now=now,
+        require_latency=True,
+    )
+    kept, dropped = need.split(chain, quality={})
+    common = dict(
+        query_type="refinement",
+        complexity="simple",
+        budget_seconds=budget_ms / 1000,
+        segment=f"refinement:{refinement_type}",
+    )
+    if not kept:
+        warnings.append(
+            f"no refiner can answer within {budget_ms:,.0f} ms; bypass refinement and send the "
+            "query as it is"
+        )
+        return Decision(
+            model_id=None,
+            provider=None,
+            fallback_models=(),
+            confidence=0.0,
+            estimated_cost=None,
+            estimated_latency=None,
+            reason=tuple(dropped),
+            warnings=tuple(warnings),
+            bypass_recommended=True,
+            **common,
+        )
+    ranked = [(k, "next refiner in order") for k in kept]
+    ranked[0] = (kept[0], "first refiner in order that fits the budget")
+    warnings.extend(_deprecation_warnings(ranked, now))
+    spec, cost, latency = kept[0]
+    return Decision(
+        model_id=spec.model_id,
+        provider=spec.provider,
+        fallback_models=tuple([k[0].model_id for k in kept[1:]]),
+        confidence=_PREFERRED if chain[0] == spec.model_id else _DOWN_CHAIN,
+        estimated_cost=cost,
+        estimated_latency=None if latency is None else latency / 1000,
+        reason=_trace(ranked, dropped, {}),
+        warnings=tuple(warnings),
+        **common,
+    )
