@@ -68,9 +68,12 @@ def malformed(where: Where, problem: str) -> MalformedResponse:
     return MalformedResponse(f"{where}: unreadable response ({_one_line(problem, None)})")
 
 
-def from_status(where: Where, *, status: int, headers: Mapping[str, str], body: Any, key: str | None) -> ProviderError:
+def from_status(
+    where: Where, *, status: int, headers: Mapping[str, str], body: Any, key: str | None
+) -> ProviderError:
     detail, code = _detail(body)
     detail = _one_line(detail, key)
+    said = f": {detail}" if detail else ""
     if status == 429:
         retry_after = parse_retry_after(headers.get("retry-after"))
         hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
@@ -81,11 +84,11 @@ def from_status(where: Where, *, status: int, headers: Mapping[str, str], body: 
     if status == 408:
         return ProviderTimeout(f"{where}: the provider timed out the request (HTTP 408)")
     if status >= 500:
-        return ProviderUnavailable(f"{where}: provider error HTTP {status}" + (f": {detail}" if detail else ""))
+        return ProviderUnavailable(f"{where}: provider error HTTP {status}{said}")
     if status == 400 and (code == "context_length_exceeded" or _CONTEXT.search(detail)):
-        return ContextLengthExceeded(f"{where}: the prompt does not fit the context window: {detail}")
+        return ContextLengthExceeded(f"{where}: the prompt does not fit the context window{said}")
     if 400 <= status < 500:
-        return InvalidRequest(f"{where}: request rejected (HTTP {status})" + (f": {detail}" if detail else ""))
+        return InvalidRequest(f"{where}: request rejected (HTTP {status}){said}")
     return MalformedResponse(f"{where}: unexpected HTTP {status}")
 
 
@@ -96,7 +99,8 @@ def from_sdk(sdk: Any, exc: Exception, where: Where, *, key: str | None) -> Prov
     if isinstance(exc, (sdk.APITimeoutError, httpx2.TimeoutException)):
         return timed_out(where)
     if isinstance(exc, sdk.APIStatusError):
-        return from_status(where, status=exc.status_code, headers=exc.response.headers, body=exc.body, key=key)
+        headers = exc.response.headers
+        return from_status(where, status=exc.status_code, headers=headers, body=exc.body, key=key)
     if isinstance(exc, (sdk.APIConnectionError, httpx2.TransportError)):
         cause = exc.__cause__ if isinstance(exc, sdk.APIConnectionError) and exc.__cause__ else exc
         return connection_failed(where, cause, key=key)

@@ -64,7 +64,8 @@ def _get_json(
 
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        response = _clients.http_client(settings).get(url, params=params, headers=headers, timeout=where.timeout_s)
+        client = _clients.http_client(settings)
+        response = client.get(url, params=params, headers=headers, timeout=where.timeout_s)
     except httpx2.TimeoutException:
         raise _errors.timed_out(where) from None
     except httpx2.TransportError as exc:

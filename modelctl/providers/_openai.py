@@ -90,7 +90,8 @@ def _stream(
     deadline = start + where.timeout_s
     parts: list[str] = []
     ttft_ms = usage = finish_reason = None
-    with client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True}) as stream:
+    kwargs = {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
+    with client.chat.completions.create(**kwargs) as stream:
         for chunk in stream:
             if chunk.usage:
                 usage = chunk.usage
@@ -125,10 +126,11 @@ def _client(settings: ProviderSettings, key: str | None) -> Any:
     base_url = settings.resolve_base_url()
     if settings.kind == "ollama":
         base_url += "/v1"
+    key = key or _NO_KEY
     return _clients.sdk_client(
         settings,
-        key or _NO_KEY,
-        lambda http: openai.OpenAI(api_key=key or _NO_KEY, base_url=base_url, max_retries=0, http_client=http),
+        key,
+        lambda http: openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, http_client=http),
     )
 
 
@@ -149,10 +151,8 @@ def _part(attachment: Attachment, where: Where) -> dict[str, Any]:
         url = attachment.url if data is None else _data_url(attachment.media_type, data)
         return {"type": "image_url", "image_url": {"url": url}}
     if attachment.media_type == "application/pdf" and data is not None:
-        return {
-            "type": "file",
-            "file": {"filename": attachment.name or "document.pdf", "file_data": _data_url(attachment.media_type, data)},
-        }
+        file_data = _data_url(attachment.media_type, data)
+        return {"type": "file", "file": {"filename": attachment.name or "document.pdf", "file_data": file_data}}
     raise InvalidRequest(
         f"{where}: cannot send a {attachment.media_type} attachment"
         f"{' by URL' if attachment.url else ''} over the chat-completions API"

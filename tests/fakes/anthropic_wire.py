@@ -69,7 +69,8 @@ class AnthropicFake(FakeProvider):
         elif fault.kind == "cut_stream":
             reply.sse(events, cut_after=4)
         else:
-            reply.sse([events[0], 'event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n'])
+            broken = 'event: content_block_delta\ndata: {"type": "content_block_delta", "ind\n\n'
+            reply.sse([events[0], broken])
 
     def events(self, model: str) -> list[str]:
         def event(name: str, data: dict) -> str:
@@ -87,11 +88,17 @@ class AnthropicFake(FakeProvider):
         }
         events = [
             event("message_start", {"type": "message_start", "message": start}),
-            event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            event(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
             event("ping", {"type": "ping"}),
         ]
         events += [
-            event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})
+            event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+            )
             for piece in self.chunks()
         ]
         events += [

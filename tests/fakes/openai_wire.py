@@ -62,12 +62,13 @@ class OpenAIFake(FakeProvider):
 
     def events(self, model: str, *, with_usage: bool) -> list[str]:
         def chunk(delta: dict, finish: str | None = None, choices: bool = True, usage: Any = None) -> str:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             body = {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion.chunk",
                 "created": 1700000000,
                 "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}] if choices else [],
+                "choices": [choice] if choices else [],
             }
             if with_usage:
                 body["usage"] = usage

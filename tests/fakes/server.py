@@ -51,6 +51,7 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]  # names lower-cased
     json: Any
+    client_port: int  # the same port on two requests means the client reused its connection
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ class Reply:
     def wait(self, seconds: float) -> None:
         self._stop.wait(seconds)
 
-    def body(self, status: int, payload: bytes, *, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def body(
+        self, status: int, payload: bytes, *, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self._h.send_response(status)
         self._h.send_header("Content-Type", content_type)
         self._h.send_header("Content-Length", str(len(payload)))
@@ -142,7 +145,9 @@ class FakeProvider:
         self._model_faults: dict[str, Fault] = {}
         self._stop = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     @property
@@ -166,11 +171,15 @@ class FakeProvider:
         if page_size is not None:
             self.page_size = page_size
 
-    def fail_next(self, kind: str, *, times: int = 1, delay_s: float = 2.0, retry_after: str | None = None) -> None:
+    def fail_next(
+        self, kind: str, *, times: int = 1, delay_s: float = 2.0, retry_after: str | None = None
+    ) -> None:
         with self._lock:
             self._next_faults.extend([Fault(kind, delay_s, retry_after)] * times)
 
-    def fail_model(self, model_id: str, kind: str, *, delay_s: float = 2.0, retry_after: str | None = None) -> None:
+    def fail_model(
+        self, model_id: str, kind: str, *, delay_s: float = 2.0, retry_after: str | None = None
+    ) -> None:
         with self._lock:
             self._model_faults[model_id] = Fault(kind, delay_s, retry_after)
 
@@ -218,15 +227,16 @@ class FakeProvider:
         raise NotImplementedError
 
     def _error(self, request: Recorded, reply: Reply, fault: Fault) -> None:
-        sent_key = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        sent_key = request.headers.get("x-api-key") or bearer
         status, kind, message, code = {
             "rate_limit": (429, "rate_limit_error", "Rate limit reached for requests", "rate_limit_exceeded"),
-            "server_error": (500, "api_error", "The server had an error while processing your request.", None),
-            "unauthorized": (401, "authentication_error", f"Incorrect API key provided: {sent_key}.", "invalid_api_key"),
+            "server_error": (500, "api_error", "The server had an error processing your request.", None),
+            "unauthorized": (401, "authentication_error", f"Invalid API key: {sent_key}", "invalid_api_key"),
             "context_length": (400, "invalid_request_error", self.context_message, "context_length_exceeded"),
             "bad_request": (400, "invalid_request_error", "temperature: must be between 0 and 2", None),
         }[fault.kind]
-        headers = {"Retry-After": fault.retry_after} if fault.kind == "rate_limit" and fault.retry_after else None
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after and status == 429 else None
         reply.json(status, self.error_body(status, kind, message, code), headers=headers)
 
     context_message = (
@@ -264,6 +274,7 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 query=dict(parse_qsl(url.query)),
                 headers={k.lower(): v for k, v in self.headers.items()},
                 json=body,
+                client_port=self.client_address[1],
             )
             try:
                 fake._dispatch(request, Reply(self, fake._stop))
