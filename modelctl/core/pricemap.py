@@ -69,7 +69,7 @@ class PriceEntry:
 def parse_price_map(raw: Mapping[str, object]) -> dict[str, PriceEntry]:
     """Validate the whole map up front so a bad price never reaches routing or cost reports."""
     if not isinstance(raw, Mapping):
-        raise InvalidInput(f"price map: expected a JSON object of entries, got {type(raw).__name__}")
+        raise InvalidInput(f"price map: expected a JSON object, got {type(raw).__name__}")
     entries: dict[str, PriceEntry] = {}
     for key, body in raw.items():
         if key == "sample_spec":
@@ -79,7 +79,7 @@ def parse_price_map(raw: Mapping[str, object]) -> dict[str, PriceEntry]:
 
 
 def lookup(entries: Mapping[str, PriceEntry], model_id: str, provider: str) -> PriceEntry | None:
-    """The entry pricing `model_id` as served by `provider`, by the rules in the module docstring."""
+    """The entry pricing `model_id` as `provider` serves it (rules: the module docstring)."""
     bare = model_id.removeprefix(f"{provider}/")
     found = entries.get(f"{provider}/{bare}")
     if found is None:
@@ -165,7 +165,8 @@ def diff_prices(spec: ModelSpec, entry: PriceEntry) -> dict[str, tuple[object, o
     def compare(name: str, old: object, new: object) -> None:
         if new is None:
             return
-        if isinstance(old, float) and isinstance(new, float) and math.isclose(old, new, rel_tol=1e-9):
+        same_float = isinstance(old, float) and isinstance(new, float)
+        if same_float and math.isclose(old, new, rel_tol=1e-9):
             return
         if old != new:
             changes[name] = (old, new)
@@ -230,7 +231,7 @@ def _capabilities(entry: PriceEntry, model_id: str) -> frozenset[str]:
 
 def _parse_entry(key: str, body: object) -> PriceEntry:
     if not isinstance(body, Mapping):
-        raise InvalidInput(f"price map entry {key!r}: expected an object, got {type(body).__name__}")
+        raise _bad(key, "entry", type(body).__name__, "an object")
     alias_of = body.get("alias_of")
     if alias_of is not None:
         return PriceEntry(key=key, alias_of=_text(key, "alias_of", alias_of))
@@ -239,7 +240,9 @@ def _parse_entry(key: str, body: object) -> PriceEntry:
         provider=_text(key, "litellm_provider", body.get("litellm_provider")),
         mode=_text(key, "mode", body.get("mode")),
         input_cost_per_token=_cost(key, "input_cost_per_token", body.get("input_cost_per_token")),
-        output_cost_per_token=_cost(key, "output_cost_per_token", body.get("output_cost_per_token")),
+        output_cost_per_token=_cost(
+            key, "output_cost_per_token", body.get("output_cost_per_token")
+        ),
         max_input_tokens=_tokens(key, "max_input_tokens", body.get("max_input_tokens")),
         max_tokens=_tokens(key, "max_tokens", body.get("max_tokens")),
         max_output_tokens=_tokens(key, "max_output_tokens", body.get("max_output_tokens")),
@@ -259,11 +262,18 @@ def _bad(key: str, field: str, value: object, expected: str) -> InvalidInput:
 def _cost(key: str, field: str, value: object) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise _bad(key, field, value, "a number of USD per token")
     if value < 0:
         raise _bad(key, field, value, "a cost of zero or more")
     return float(value)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value * 1000)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _tokens(key: str, field: str, value: object) -> int | None:
