@@ -50,6 +50,7 @@ def chat(
         if mapped is None:
             raise
         raise mapped from None
+    latency_ms = (time.perf_counter() - start) * 1000
     if on_token is not None and text:
         on_token(text)
     return ChatResult(
@@ -57,7 +58,7 @@ def chat(
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         ttft_ms=None,
-        latency_ms=(time.perf_counter() - start) * 1000,
+        latency_ms=latency_ms,
         finish_reason=message.stop_reason,
     )
 

@@ -53,6 +53,7 @@ def chat(
         if mapped is None:
             raise
         raise mapped from None
+    latency_ms = (time.perf_counter() - start) * 1000
     if on_token is not None and text:
         on_token(text)
     return ChatResult(
@@ -60,7 +61,7 @@ def chat(
         tokens_in=usage.prompt_tokens if usage else None,
         tokens_out=usage.completion_tokens if usage else None,
         ttft_ms=None,
-        latency_ms=(time.perf_counter() - start) * 1000,
+        latency_ms=latency_ms,
         finish_reason=choice.finish_reason,
     )
 
@@ -151,8 +152,9 @@ def _part(attachment: Attachment, where: Where) -> dict[str, Any]:
         url = attachment.url if data is None else _data_url(attachment.media_type, data)
         return {"type": "image_url", "image_url": {"url": url}}
     if attachment.media_type == "application/pdf" and data is not None:
-        file_data = _data_url(attachment.media_type, data)
-        return {"type": "file", "file": {"filename": attachment.name or "document.pdf", "file_data": file_data}}
+        name = attachment.name or "document.pdf"
+        file = {"filename": name, "file_data": _data_url(attachment.media_type, data)}
+        return {"type": "file", "file": file}
     raise InvalidRequest(
         f"{where}: cannot send a {attachment.media_type} attachment"
         f"{' by URL' if attachment.url else ''} over the chat-completions API"

@@ -23,8 +23,9 @@ def chat(
     timeout_s: float,
     on_token: Callable[[str], None] | None = None,
 ) -> ChatResult:
-    """`timeout_s` bounds the whole call. `on_token` receives the text as it arrives: per chunk when
-    `request.stream`, else once with the whole answer."""
+    """`timeout_s` bounds connecting and each wait for data, and a stream as a whole (checked
+    between events). `on_token` receives the text as it arrives: per chunk when `request.stream`,
+    else once with the whole answer."""
     where = Where(settings.name, request.model_id, settings.key_env, timeout_s)
     key = settings.api_key()
     if settings.key_env and key is None:
