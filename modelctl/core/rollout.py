@@ -1,0 +1,166 @@
+"""The rollout state machine: what `upgrade tick` should do with one rollout, given its gates.
+
+    discovered -> shadow -> canary -> full        (full: the candidate replaces the incumbent)
+    shadow | canary -> rolled_back                 (a gate failed: a regression is shown)
+    shadow | canary -> rejected                    (still inconclusive at the phase's maximum)
+
+A failing gate rolls back at once, whatever the phase's minimum duration or sample count: those
+only guard promotion. `decide` is pure; the service applies the decision and records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Mapping
+
+from modelctl.core.gates import GateConfig, GateResult
+from modelctl.errors import ConfigError, InvalidInput
+
+PHASES = ("discovered", "shadow", "canary", "full", "rolled_back", "rejected")
+ACTIVE_PHASES = ("discovered", "shadow", "canary")
+_PROMOTION_PATH = ("discovered", "shadow", "canary", "full")
+ACTIONS = ("advance", "rollback", "wait", "reject", "hold")
+ON_TIMEOUT = ("reject", "hold")
+
+
+def next_phase(phase: str) -> str | None:
+    """The phase a passing rollout moves to; None once it has nowhere further to go."""
+    if phase not in PHASES:
+        raise InvalidInput(f"unknown rollout phase {phase!r}; phases are {', '.join(PHASES)}")
+    if phase not in ACTIVE_PHASES:
+        return None
+    return _PROMOTION_PATH[_PROMOTION_PATH.index(phase) + 1]
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseConfig:
+    traffic_pct: float
+    min_duration: timedelta = timedelta(0)
+    max_duration: timedelta = timedelta(0)
+    min_samples: int = 0  # per arm, before the phase may promote
+
+    def __post_init__(self) -> None:
+        if not 0 < self.traffic_pct <= 100:
+            raise ConfigError(f"traffic_pct must be in (0, 100], got {self.traffic_pct!r}")
+        if self.min_duration < timedelta(0) or self.max_duration < self.min_duration:
+            raise ConfigError(
+                f"durations must satisfy 0 <= min_duration <= max_duration, "
+                f"got {self.min_duration} and {self.max_duration}"
+            )
+        if self.min_samples < 0:
+            raise ConfigError(f"min_samples must not be negative, got {self.min_samples!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutConfig:
+    phases: Mapping[str, PhaseConfig]
+    on_timeout: str = "reject"
+    gates: GateConfig = field(default_factory=GateConfig)
+
+    def __post_init__(self) -> None:
+        missing = [p for p in ("shadow", "canary", "full") if p not in self.phases]
+        if missing:
+            raise ConfigError(f"rollout config lacks phase(s): {', '.join(missing)}")
+        unknown = [p for p in self.phases if p not in ("shadow", "canary", "full")]
+        if unknown:
+            raise ConfigError(f"rollout config has unknown phase(s): {', '.join(unknown)}")
+        if self.on_timeout not in ON_TIMEOUT:
+            raise ConfigError(f"on_timeout must be 'reject' or 'hold', got {self.on_timeout!r}")
+        object.__setattr__(self, "phases", dict(self.phases))  # a copy: callers cannot change it later
+
+
+# The original design: shadow 1-5% for 24-48 h, canary 10-20% for 3-7 days. 200 calls per arm
+# keeps promotion away from windows where the 95th percentile rests on a handful of calls
+# (tests/benchmarks/rollout_sim.py measures the effect at low traffic).
+DEFAULT_ROLLOUT_CONFIG = RolloutConfig(
+    phases={
+        "shadow": PhaseConfig(5, timedelta(hours=24), timedelta(hours=48), 200),
+        "canary": PhaseConfig(10, timedelta(days=3), timedelta(days=7), 200),
+        "full": PhaseConfig(100),
+    },
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutView:
+    candidate_id: str
+    incumbent_id: str
+    phase: str
+    traffic_pct: float
+    phase_started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: str
+    next_phase: str
+    next_traffic_pct: float
+    reason: str
+
+
+def _hours(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.0f} h" if hours < 72 else f"{hours / 24:.1f} days"
+
+
+def decide(
+    *,
+    rollout: RolloutView,
+    results: list[GateResult],
+    samples: tuple[int, int],
+    now: datetime,
+    config: RolloutConfig,
+) -> Decision:
+    """Rollback on any failed gate; advance when all pass past the minimums; else wait or time out.
+
+    `samples` is (incumbent calls, candidate calls) in the phase window.
+    """
+    phase = rollout.phase
+    if next_phase(phase) is None:
+        raise InvalidInput(f"rollout of {rollout.candidate_id} is {phase}; there is nothing left to decide")
+    if phase == "discovered":
+        return _advance(rollout, config, f"rollout of {rollout.candidate_id} starts")
+    if (now.tzinfo is None) != (rollout.phase_started_at.tzinfo is None):
+        raise InvalidInput("now and phase_started_at must both be timezone-aware or both naive")
+
+    failed = [r for r in results if r.verdict == "fail"]
+    if failed:
+        reason = f"rolled back {rollout.candidate_id} in {phase}: " + "; ".join(r.summary for r in failed)
+        return Decision("rollback", "rolled_back", 0, reason)
+
+    phase_config = config.phases[phase]
+    elapsed = now - rollout.phase_started_at
+    n_control, n_candidate = samples
+    waits = []
+    if elapsed < phase_config.min_duration:
+        waits.append(f"{_hours(elapsed)} of the {_hours(phase_config.min_duration)} minimum in {phase}")
+    if min(n_control, n_candidate) < phase_config.min_samples:
+        waits.append(
+            f"{n_candidate:,} candidate / {n_control:,} incumbent calls of the {phase_config.min_samples:,} "
+            f"per arm needed"
+        )
+    if not results:
+        waits.append("no gate could be evaluated")
+    waits.extend(r.summary for r in results if r.verdict != "pass")
+
+    if not waits:
+        gates = "; ".join(r.summary for r in results)
+        return _advance(rollout, config, f"{rollout.candidate_id} passed {phase} after {_hours(elapsed)}: {gates}")
+
+    if elapsed >= phase_config.max_duration:
+        why = (
+            f"{rollout.candidate_id} is still undecided after the {_hours(phase_config.max_duration)} "
+            f"maximum in {phase}: " + "; ".join(waits)
+        )
+        if config.on_timeout == "hold":
+            return Decision("hold", phase, rollout.traffic_pct, why + " (held for a manual promote or rollback)")
+        return Decision("reject", "rejected", 0, why)
+
+    return Decision("wait", phase, rollout.traffic_pct, f"{rollout.candidate_id} waits in {phase}: " + "; ".join(waits))
+
+
+def _advance(rollout: RolloutView, config: RolloutConfig, reason: str) -> Decision:
+    target = next_phase(rollout.phase)
+    traffic = config.phases[target].traffic_pct
+    return Decision("advance", target, traffic, f"{reason}; moving to {target} at {traffic:g}% of traffic")
