@@ -1,0 +1,34 @@
+"""`modelctl audit`: every state change, who made it, and what it was before and after."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from modelctl.cli.common import JsonOption, emit, print_table, store_from
+
+
+def audit(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, or an ISO date/time.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Newest entries to show.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the audit log, newest first (imports, status changes, init)."""
+    from modelctl import clock
+    from modelctl.core.usage import parse_window
+    from modelctl.store.catalog import read_audit
+
+    start = parse_window(since, now=clock.now(), parse_ts=clock.parse_timestamp) if since else None
+    entries = read_audit(store_from(ctx), since=start, limit=limit)
+
+    def short(value: object) -> str:
+        text = "" if value is None else json.dumps(value, sort_keys=True, default=str)
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    emit(entries, as_json=as_json, table=lambda: print_table(
+        ["time", "actor", "action", "target", "before", "after"],
+        [(e["ts"], e["actor"], e["action"], e["target"], short(e["before"]), short(e["after"])) for e in entries],
+    ))

@@ -1,0 +1,82 @@
+"""What every command shares: the store from --db, output for people or programs, errors at the edge."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from modelctl.errors import ModelctlError
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs instead of a table.")]
+
+
+class ModelctlGroup(TyperGroup):
+    """Turns a ModelctlError into its message on stderr and its exit code; no traceback."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        try:
+            return super().invoke(ctx)
+        except ModelctlError as exc:
+            first, *rest = (str(exc).strip() or type(exc).__name__).splitlines()
+            print(f"error: {first}", file=sys.stderr)
+            for line in rest:
+                print(f"  {line}", file=sys.stderr)
+            raise typer.Exit(exc.exit_code) from None
+
+
+def new_app(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        cls=ModelctlGroup,
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        pretty_exceptions_show_locals=False,
+        rich_markup_mode=None,
+    )
+
+
+def store_from(ctx: typer.Context, *, migrate: bool = True):  # noqa: ANN201 - Store, imported lazily
+    from modelctl.store.db import open_store
+
+    root = ctx.find_root()
+    db = (root.obj or {}).get("db")
+    return open_store(db, migrate=migrate)
+
+
+def say(message: str) -> None:
+    """A message for the person at the terminal: stderr, so stdout stays data."""
+    print(message, file=sys.stderr)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for index, column in enumerate(columns):
+        table.add_column(column, overflow="fold", no_wrap=index == 0)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=200)  # piped to a file or a pager: don't fold at 80 columns
+    console.print(table)
+
+
+def emit(data: Any, *, as_json: bool, table: Callable[[], None]) -> None:
+    """--json prints `data`; otherwise `table()` renders it for people."""
+    if as_json:
+        print_json(data)
+    else:
+        table()

@@ -1,0 +1,56 @@
+"""`modelctl init` and `modelctl db ...`: where the database is, and keeping its schema current."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+
+app = new_app("The database: its location, schema upgrades, consistency checks.")
+
+
+def init(
+    ctx: typer.Context,
+    force_reseed: Annotated[bool, typer.Option("--force-reseed", help="Reload the bundled catalog and "
+                                               "providers over the stored ones (statuses are kept).")] = False,
+) -> None:
+    """Create, migrate and seed the database (done automatically on first use)."""
+    from modelctl.services.catalog import seed_catalog
+
+    store = store_from(ctx)
+    if force_reseed:
+        changed = seed_catalog(store, action="reseed", reseed=True)
+        say(f"reseeded {changed} models from the bundled catalog")
+    say(f"database ready: {store.path or store.url}")
+
+
+@app.command("path")
+def path(ctx: typer.Context) -> None:
+    """Print where the database is (it may not exist yet)."""
+    from modelctl.paths import database_url
+
+    url = database_url((ctx.find_root().obj or {}).get("db"))
+    print(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url.split("@")[-1])
+
+
+@app.command("upgrade")
+def upgrade(ctx: typer.Context) -> None:
+    """Migrate the schema to this version of modelctl (also done automatically when needed)."""
+    from modelctl.store.db import SCHEMA_HEAD
+
+    store_from(ctx)
+    say(f"schema at {SCHEMA_HEAD}")
+
+
+@app.command("check")
+def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Check the database: integrity, schema version, references. Exits 1 on a problem."""
+    from modelctl.services.maintenance import check_database
+
+    report = check_database(store_from(ctx, migrate=False))
+    emit(report, as_json=as_json, table=lambda: print_table(
+        ["check", "result"], [(name, value) for name, value in report["checks"].items()]))
+    if not report["ok"]:
+        raise typer.Exit(1)

@@ -1,0 +1,264 @@
+"""Typed configuration: the YAML files in config/ parsed once into pydantic models.
+
+Bundled defaults ship inside the package; a file of the same name in the user's config directory
+(`$MODELCTL_CONFIG_DIR`, else `<home>/config`) replaces the bundled one. Every problem is reported
+as `file:line: field: message`, one line each, so a user can fix a file without guessing.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from modelctl.core.catalog import CAPABILITIES, QUERY_TYPES, ModelSpec
+from modelctl.errors import ConfigError, InvalidInput
+from modelctl.paths import config_path
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- catalog (models.yaml)
+
+
+class Performance(_Strict):
+    avg_ttft_ms: float | None = Field(default=None, ge=0)
+    avg_completion_ms: float | None = Field(default=None, ge=0)
+    success_rate: float | None = Field(default=None, ge=0, le=1)
+    quality_score: float | None = Field(default=None, ge=0, le=1)
+
+
+class Costs(_Strict):
+    input_tokens_per_1k: float | None = Field(default=None, ge=0)
+    output_tokens_per_1k: float | None = Field(default=None, ge=0)
+    currency: str = "USD"
+
+
+class Limits(_Strict):
+    max_context_tokens: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+
+
+class CatalogModel(_Strict):
+    """One catalog entry in the original registry's schema."""
+
+    model_id: str = Field(min_length=1, max_length=200)
+    provider: str = Field(min_length=1, max_length=100)
+    family: str = ""
+    version: str = ""
+    status: Literal["candidate", "stable", "deprecated", "disabled", "retired"] = "stable"
+    capabilities: dict[str, bool] = Field(default_factory=lambda: {"text_generation": True})
+    performance: Performance = Performance()
+    costs: Costs = Costs()
+    limits: Limits = Limits()
+    is_refiner: bool = False
+    deprecation_date: date | None = None
+    successor: str | None = None
+
+    @field_validator("capabilities", mode="before")
+    @classmethod
+    def _known_capabilities(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            value = {name: True for name in value}
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(CAPABILITIES))
+            if unknown:
+                raise ValueError(
+                    f"unknown capability {', '.join(map(str, unknown))}; valid: {', '.join(CAPABILITIES)}"
+                )
+        return value
+
+    @field_validator("version", "family", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return "" if value is None else str(value)
+
+    def to_spec(self, *, source: str = "config") -> ModelSpec:
+        return ModelSpec(
+            model_id=self.model_id,
+            provider=self.provider,
+            family=self.family,
+            version=self.version,
+            status=self.status,
+            capabilities=frozenset(name for name, on in self.capabilities.items() if on),
+            max_context_tokens=self.limits.max_context_tokens,
+            max_output_tokens=self.limits.max_output_tokens,
+            input_cost_per_1k=self.costs.input_tokens_per_1k,
+            output_cost_per_1k=self.costs.output_tokens_per_1k,
+            currency=self.costs.currency,
+            avg_ttft_ms=self.performance.avg_ttft_ms,
+            avg_completion_ms=self.performance.avg_completion_ms,
+            success_rate=self.performance.success_rate,
+            quality_score=self.performance.quality_score,
+            is_refiner=self.is_refiner,
+            source=source,
+            deprecation_date=self.deprecation_date,
+            successor=self.successor,
+        )
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> "CatalogModel":
+        return cls(
+            model_id=spec.model_id,
+            provider=spec.provider,
+            family=spec.family,
+            version=spec.version,
+            status=spec.status,
+            capabilities={name: name in spec.capabilities for name in CAPABILITIES},
+            performance=Performance(
+                avg_ttft_ms=spec.avg_ttft_ms,
+                avg_completion_ms=spec.avg_completion_ms,
+                success_rate=spec.success_rate,
+                quality_score=spec.quality_score,
+            ),
+            costs=Costs(
+                input_tokens_per_1k=spec.input_cost_per_1k,
+                output_tokens_per_1k=spec.output_cost_per_1k,
+                currency=spec.currency,
+            ),
+            limits=Limits(
+                max_context_tokens=spec.max_context_tokens, max_output_tokens=spec.max_output_tokens
+            ),
+            is_refiner=spec.is_refiner,
+            deprecation_date=spec.deprecation_date,
+            successor=spec.successor,
+        )
+
+
+class CatalogFile(_Strict):
+    models: list[CatalogModel]
+
+
+# ---------------------------------------------------------------- providers.yaml
+
+
+class ProviderConfig(_Strict):
+    kind: Literal["openai", "anthropic", "ollama", "huggingface", "openrouter", "openai_compatible"]
+    base_url: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    base_url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    list_url: str | None = None
+
+    def resolved_base_url(self) -> str | None:
+        """The env var named by base_url_env wins over the file, so a user can point at a proxy."""
+        if self.base_url_env and os.environ.get(self.base_url_env):
+            return os.environ[self.base_url_env]
+        return self.base_url
+
+    def key_present(self) -> bool:
+        return self.api_key_env is None or bool(os.environ.get(self.api_key_env))
+
+
+class ProvidersFile(_Strict):
+    providers: dict[str, ProviderConfig]
+
+
+# ---------------------------------------------------------------- policy.yaml
+
+
+class SegmentConfig(_Strict):
+    chain: list[str] = Field(min_length=1)
+    budget_seconds: float | None = Field(default=None, gt=0, le=600)
+    objective: Literal["policy", "cost", "quality"] = "policy"
+    min_quality_ratio: float | None = Field(default=None, gt=0, le=1)
+    fallback_to_capable: bool = False
+
+
+class RefinementConfig(_Strict):
+    chain: list[str] = Field(min_length=1)
+    budget_ms: int = Field(default=500, gt=0)
+    p95_budget_ms: int = Field(default=800, gt=0)
+
+
+class PolicyFile(_Strict):
+    max_query_chars: int = Field(default=100_000, gt=0)
+    min_quality_ratio: float = Field(default=0.95, gt=0, le=1)
+    segments: dict[str, SegmentConfig]
+    refinement: dict[Literal["fast", "quality", "lmm"], RefinementConfig] = Field(default_factory=dict)
+
+    @field_validator("segments")
+    @classmethod
+    def _query_types_covered(cls, value: dict[str, SegmentConfig]) -> dict[str, SegmentConfig]:
+        missing = [name for name in QUERY_TYPES if name not in value]
+        if missing:
+            raise ValueError(f"every query type needs a segment; missing: {', '.join(missing)}")
+        return value
+
+
+# ---------------------------------------------------------------- loading
+
+
+def parse_yaml_text(text: str, *, source: str) -> tuple[Any, yaml.Node | None]:
+    """Safe-load YAML and keep the node tree so validation errors can name a line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InvalidInput(f"{source}{line}: not valid YAML: {problem}") from None
+    return data, node
+
+
+def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at a pydantic error location, as deep as it resolves."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(key)), None)
+            if match is None:
+                match = next((k for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            match = node.value[key]
+        else:
+            match = None
+        if match is None:
+            break
+        node, line = match, match.start_mark.line + 1
+    return line
+
+
+def format_validation_error(exc: ValidationError, *, source: str, node: yaml.Node | None = None,
+                            line: int | None = None) -> str:
+    """One `file:line: field: message` line per problem."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        at = line if line is not None else line_of(node, loc)
+        field = ".".join(str(part) for part in loc) or "(top level)"
+        where = f"{source}:{at}" if at else source
+        problems.append(f"{where}: {field}: {err['msg']}")
+    return "\n".join(problems)
+
+
+def load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    data, node = parse_yaml_text(text, source=str(path))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source=str(path), node=node)) from None
+
+
+def load_catalog(path: Path | None = None) -> list[CatalogModel]:
+    return load_yaml_model(path or config_path("models.yaml"), CatalogFile).models
+
+
+def load_providers(path: Path | None = None) -> dict[str, ProviderConfig]:
+    return load_yaml_model(path or config_path("providers.yaml"), ProvidersFile).providers
+
+
+def load_policy(path: Path | None = None) -> PolicyFile:
+    return load_yaml_model(path or config_path("policy.yaml"), PolicyFile)

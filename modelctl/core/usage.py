@@ -1,0 +1,134 @@
+"""Validation of one usage record (a call outcome), shared by `usage record`, `usage import` and the API.
+
+Plain Python checks rather than pydantic: an import validates a million of these, and each message
+must name the field and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from modelctl.core.catalog import ARMS
+
+USAGE_FIELDS = (
+    "model_id", "latency_ms", "ttft_ms", "tokens_in", "tokens_out", "cost_usd", "success",
+    "error_kind", "segment", "quality", "request_id", "arm", "ts", "attempt",
+)
+_KNOWN = frozenset(USAGE_FIELDS)
+
+
+class UsageFieldError(ValueError):
+    """A record broke a rule; `field` names where."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    model_id: str
+    latency_ms: float
+    ttft_ms: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    success: bool = True
+    error_kind: str | None = None
+    segment: str | None = None
+    quality: float | None = None
+    request_id: str | None = None
+    arm: str = "control"
+    ts: datetime | None = None
+    attempt: int = 0
+
+
+def _number(data: dict, field: str, *, required: bool = False, upper: float | None = None) -> float | None:
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise UsageFieldError(field, "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UsageFieldError(field, f"must be a number, got {value!r}")
+    if value < 0:
+        raise UsageFieldError(field, f"must not be negative, got {value!r}")
+    if upper is not None and value > upper:
+        raise UsageFieldError(field, f"must be at most {upper}, got {value!r}")
+    return float(value)
+
+
+def _count(data: dict, field: str) -> int:
+    value = data.get(field)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageFieldError(field, f"must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _text(data: dict, field: str, *, limit: int = 200) -> str | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise UsageFieldError(field, f"must be a non-empty string, got {value!r}")
+    if len(value) > limit:
+        raise UsageFieldError(field, f"must be at most {limit} characters")
+    return value
+
+
+def parse_usage_record(data: Any, *, parse_ts: Any) -> UsageRecord:
+    """Validate one JSON object into a UsageRecord; `parse_ts` turns an ISO string into naive UTC."""
+    if not isinstance(data, dict):
+        raise UsageFieldError("(record)", f"must be a JSON object, got {type(data).__name__}")
+    unknown = data.keys() - _KNOWN
+    if unknown:
+        raise UsageFieldError(sorted(unknown)[0], f"unknown field; valid: {', '.join(USAGE_FIELDS)}")
+    model_id = _text(data, "model_id")
+    if model_id is None:
+        raise UsageFieldError("model_id", "is required")
+    success = data.get("success", True)
+    if not isinstance(success, bool):
+        raise UsageFieldError("success", f"must be true or false, got {success!r}")
+    arm = data.get("arm") or "control"
+    if arm not in ARMS:
+        raise UsageFieldError("arm", f"must be one of {', '.join(ARMS)}, got {arm!r}")
+    ts = data.get("ts")
+    if ts is not None:
+        if not isinstance(ts, str):
+            raise UsageFieldError("ts", f"must be an ISO-8601 string, got {ts!r}")
+        try:
+            ts = parse_ts(ts)
+        except Exception:  # noqa: BLE001 - any parse failure is the same user error
+            raise UsageFieldError("ts", f"{ts!r} is not an ISO-8601 timestamp") from None
+    return UsageRecord(
+        model_id=model_id,
+        latency_ms=_number(data, "latency_ms", required=True),
+        ttft_ms=_number(data, "ttft_ms"),
+        tokens_in=_count(data, "tokens_in"),
+        tokens_out=_count(data, "tokens_out"),
+        cost_usd=_number(data, "cost_usd"),
+        success=success,
+        error_kind=_text(data, "error_kind", limit=100),
+        segment=_text(data, "segment", limit=100),
+        quality=_number(data, "quality", upper=1.0),
+        request_id=_text(data, "request_id"),
+        arm=arm,
+        ts=ts,
+        attempt=_count(data, "attempt"),
+    )
+
+
+def parse_window(text: str, *, now: datetime, parse_ts: Any) -> datetime:
+    """`24h`, `7d`, `30m`, `2w` back from now, or an ISO date/timestamp."""
+    from datetime import timedelta
+
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    value = text.strip()
+    if len(value) >= 2 and value[-1] in units and value[:-1].isdigit():
+        return now - timedelta(**{units[value[-1]]: int(value[:-1])})
+    return parse_ts(value)

@@ -1,0 +1,59 @@
+"""Where modelctl keeps its files, decided from the environment each time (never at import).
+
+`MODELCTL_HOME` moves everything (tests point it at a temp dir); otherwise the platform's user
+data directory. `MODELCTL_DATABASE_URL` or `--db` override the database location alone.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+
+def home_dir() -> Path:
+    explicit = os.environ.get("MODELCTL_HOME")
+    if explicit:
+        return Path(explicit).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("modelctl", appauthor=False))
+
+
+def config_dir() -> Path:
+    explicit = os.environ.get("MODELCTL_CONFIG_DIR")
+    return Path(explicit).expanduser() if explicit else home_dir() / "config"
+
+
+def bundled_config_dir() -> Path:
+    """config/ inside the wheel, or at the repo root for an editable install."""
+    package = Path(__file__).resolve().parent
+    bundled = package / "_bundled" / "config"
+    return bundled if bundled.is_dir() else package.parent / "config"
+
+
+def config_path(name: str) -> Path:
+    """The user's copy of a config file when there is one, else the bundled default."""
+    user = config_dir() / name
+    return user if user.is_file() else bundled_config_dir() / name
+
+
+def database_url(db: str | None = None) -> str:
+    """`--db PATH` (or URL) > $MODELCTL_DATABASE_URL > <home>/modelctl.db."""
+    if db:
+        return db if "://" in db else f"sqlite:///{Path(db).expanduser().resolve()}"
+    env = os.environ.get("MODELCTL_DATABASE_URL")
+    if env:
+        return env
+    return f"sqlite:///{home_dir() / 'modelctl.db'}"
+
+
+def actor() -> str:
+    """Who to name in the audit log: $MODELCTL_ACTOR, else the OS user."""
+    explicit = os.environ.get("MODELCTL_ACTOR")
+    if explicit:
+        return explicit
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"

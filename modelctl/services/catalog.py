@@ -1,0 +1,214 @@
+"""Catalog use cases: seed, list with the registry's filters, show, import, change status."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from modelctl import clock
+from modelctl.core.catalog import CAPABILITIES, STATUSES, ModelSpec
+from modelctl.errors import InvalidInput, NotFound
+from modelctl.paths import actor
+from modelctl.store import catalog as repo
+from modelctl.store.db import Store
+
+
+def seed_catalog(store: Store, *, action: str, reseed: bool = False) -> int:
+    """Load the catalog and providers config into the database; returns how many models changed."""
+    from modelctl.config import load_catalog, load_providers
+
+    specs = [entry.to_spec() for entry in load_catalog()]
+    providers = load_providers()
+    now = clock.now()
+    with store.write() as conn:
+        if reseed:
+            current = {spec.model_id: spec for spec in repo.list_models(store)}
+            # a reseed restores the bundled facts but keeps what the store learned and decided
+            specs = [
+                replace(spec, status=current[spec.model_id].status) if spec.model_id in current else spec
+                for spec in specs
+            ]
+        changed = repo.upsert_models(conn, specs, now=now)
+        repo.upsert_providers(conn, providers)
+        repo.write_audit(
+            conn, actor=actor(), action=action, target="catalog",
+            after={"models": [after.model_id for _, after in changed], "providers": sorted(providers)},
+            now=now,
+        )
+    return len(changed)
+
+
+def validate_capability(name: str) -> str:
+    if name not in CAPABILITIES:
+        raise InvalidInput(f"unknown capability {name!r}; valid: {', '.join(CAPABILITIES)}")
+    return name
+
+
+def validate_status(name: str) -> str:
+    if name not in STATUSES:
+        raise InvalidInput(f"unknown status {name!r}; valid: {', '.join(STATUSES)}")
+    return name
+
+
+@dataclass(frozen=True)
+class ModelFilter:
+    """The original registry's views: /models/stable, /refiners, /capability/{c}, /provider/{p}."""
+
+    status: str | None = None
+    provider: str | None = None
+    capability: str | None = None
+    refiners: bool = False
+    unpriced: bool = False
+
+    def keeps(self, spec: ModelSpec) -> bool:
+        return (
+            (self.status is None or spec.status == self.status)
+            and (self.provider is None or spec.provider == self.provider)
+            and (self.capability is None or self.capability in spec.capabilities)
+            and (not self.refiners or spec.is_refiner)
+            and (not self.unpriced or not spec.priced)
+        )
+
+
+def list_models(store: Store, model_filter: ModelFilter = ModelFilter()) -> list[ModelSpec]:
+    if model_filter.capability:
+        validate_capability(model_filter.capability)
+    if model_filter.status:
+        validate_status(model_filter.status)
+    return [spec for spec in repo.list_models(store) if model_filter.keeps(spec)]
+
+
+def require_model(store: Store, model_id: str) -> ModelSpec:
+    """The model, or NotFound that suggests the closest ids."""
+    spec = repo.get_model(store, model_id)
+    if spec is not None:
+        return spec
+    close = difflib.get_close_matches(model_id, repo.model_ids(store), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `modelctl models list`"
+    raise NotFound(f"unknown model {model_id!r}{hint}")
+
+
+def set_status(store: Store, model_id: str, status: str) -> tuple[ModelSpec, ModelSpec]:
+    validate_status(status)
+    before = require_model(store, model_id)
+    after = replace(before, status=status)
+    now = clock.now()
+    with store.write() as conn:
+        repo.upsert_models(conn, [after], now=now)
+        repo.write_audit(conn, actor=actor(), action="set-status", target=model_id,
+                         before={"status": before.status}, after={"status": status}, now=now)
+    return before, after
+
+
+@dataclass
+class ImportReport:
+    created: list[str]
+    updated: list[str]
+    unchanged: int
+    skipped: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+                "skipped": self.skipped}
+
+
+def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool) -> tuple[list[ModelSpec], list[str]]:
+    """Parse a catalog file (yaml/json in our schema, or a LiteLLM price map) into specs.
+
+    All-or-nothing unless `skip_invalid`: then each bad entry is reported and left out.
+    """
+    from pydantic import ValidationError
+
+    from modelctl.config import CatalogModel, format_validation_error, line_of, parse_yaml_text
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+
+    if fmt == "litellm":
+        return _read_litellm(text, source=str(path), skip_invalid=skip_invalid)
+    if fmt not in ("auto", "yaml", "json"):
+        raise InvalidInput(f"unknown format {fmt!r}; valid: auto, yaml, json, litellm")
+    # YAML is a superset of JSON, and its node tree gives line numbers for both
+    data, node = parse_yaml_text(text, source=str(path))
+    entries = data.get("models") if isinstance(data, dict) else data
+    entries_node = node
+    if isinstance(data, dict):
+        entries_node = next((v for k, v in node.value if k.value == "models"), None)
+    if not isinstance(entries, list):
+        raise InvalidInput(f"{path}: expected a list of models (or a `models:` list)")
+    specs, skipped = [], []
+    for index, entry in enumerate(entries):
+        try:
+            specs.append(CatalogModel.model_validate(entry).to_spec(source="import"))
+        except ValidationError as exc:
+            sub = entries_node.value[index] if entries_node is not None else None
+            message = format_validation_error(exc, source=str(path), node=sub)
+            if not skip_invalid:
+                raise InvalidInput(message) from None
+            skipped.append(message)
+    return specs, skipped
+
+
+def _read_litellm(text: str, *, source: str, skip_invalid: bool) -> tuple[list[ModelSpec], list[str]]:
+    from modelctl.core import pricemap
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{source}: a LiteLLM price map is a JSON object of model name -> entry")
+    return pricemap.specs_from_map(data, skip_invalid=skip_invalid, source=source)
+
+
+def import_models(store: Store, path: Path, *, fmt: str = "auto", skip_invalid: bool = False,
+                  dry_run: bool = False) -> ImportReport:
+    specs, skipped = read_catalog_file(path, fmt=fmt, skip_invalid=skip_invalid)
+    current = {spec.model_id: spec for spec in repo.list_models(store)}
+    # an import updates facts; the lifecycle status of a known model is the store's to decide
+    specs = [replace(s, status=current[s.model_id].status, source=current[s.model_id].source)
+             if s.model_id in current else s for s in specs]
+    created = [s.model_id for s in specs if s.model_id not in current]
+    updated = [s.model_id for s in specs if s.model_id in current and current[s.model_id] != s]
+    report = ImportReport(created, updated, len(specs) - len(created) - len(updated), skipped)
+    if dry_run or not (created or updated):
+        return report
+    now = clock.now()
+    with store.write() as conn:
+        changed = repo.upsert_models(conn, specs, now=now)
+        repo.write_audit(
+            conn, actor=actor(), action="import", target=str(path),
+            before={b.model_id: repo.spec_to_json(b) for b, _ in changed if b is not None},
+            after={"created": created, "updated": updated, "skipped": len(skipped)},
+            now=now,
+        )
+    return report
+
+
+def model_report(store: Store, model_id: str) -> dict[str, Any]:
+    """Catalog facts, and each performance prior beside what recorded usage measured."""
+    from modelctl.store.usage import model_measurements
+
+    spec = require_model(store, model_id)
+    measured = model_measurements(store, model_id)
+    return {
+        "model": repo.spec_to_json(spec),
+        "measured_calls": measured["calls"],
+        "performance": {
+            "avg_ttft_ms": {"prior": spec.avg_ttft_ms, "measured": measured["p50_ttft_ms"]},
+            "avg_completion_ms": {"prior": spec.avg_completion_ms, "measured": measured["mean_latency_ms"]},
+            "p95_latency_ms": {"prior": None, "measured": measured["p95_latency_ms"]},
+            "success_rate": {"prior": spec.success_rate, "measured": measured["success_rate"]},
+            "quality_score": {"prior": spec.quality_score, "measured": measured["mean_quality"]},
+            "cost_usd": {"prior": None, "measured": measured["cost_usd"]},
+        },
+    }

@@ -1,0 +1,223 @@
+"""The one way to open the database: `open_store(url)`.
+
+Reads go through `Store.read`, which for SQLite uses the standard library's sqlite3 so the fast
+commands (`route`, `classify`, `models list`) never import SQLAlchemy; writes go through the
+SQLAlchemy engine, created on first use. When the schema is current, opening imports neither
+SQLAlchemy nor alembic; when it is behind, migrations run (in-process, under a lock) first.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from modelctl.errors import StoreError
+from modelctl.paths import database_url
+
+# The newest migration in migrations/versions/; tests check it matches alembic's head.
+SCHEMA_HEAD = "0002"
+SCHEMA_HISTORY = ("0001", "0002")
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=15000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite"):
+        return None
+    rest = url.split(":///", 1)[1] if ":///" in url else ""
+    if not rest or rest.startswith(":memory:"):
+        raise StoreError(f"{url}: an in-memory database cannot be shared between commands; give a file path")
+    return Path(rest.split("?", 1)[0])
+
+
+def _fix_hint(path: Path) -> str:
+    return (
+        f"check that {path.parent} is writable, or choose another location with --db PATH "
+        "or MODELCTL_DATABASE_URL"
+    )
+
+
+class Store:
+    """A handle on one database. Cheap to create; connections are opened lazily."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = _sqlite_path(url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.path is not None
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.is_sqlite else self.engine.dialect.name
+
+    # ----------------------------------------------------------------- fast read path
+
+    @cached_property
+    def _sqlite(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=15, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=15000")
+            conn.execute("PRAGMA query_only=ON")
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from None
+        return conn
+
+    def read(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        """Run a SELECT with `:name` parameters; the same SQL text serves both backends."""
+        if self.is_sqlite:
+            try:
+                return self._sqlite.execute(sql, dict(params or {})).fetchall()
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from None
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql), dict(params or {}))]
+
+    def schema_version(self) -> str | None:
+        try:
+            rows = self.read("SELECT version_num FROM alembic_version")
+        except StoreError as exc:
+            if "no such table" in str(exc) or "does not exist" in str(exc):
+                return None
+            raise
+        return rows[0][0] if rows else None
+
+    # ----------------------------------------------------------------- write path
+
+    @cached_property
+    def engine(self):
+        from sqlalchemy import create_engine, event
+
+        if self.is_sqlite:
+            engine = create_engine(self.url, connect_args={"timeout": 15})
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+                dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+                for pragma in SQLITE_PRAGMAS:
+                    dbapi_conn.execute(pragma)
+
+            @event.listens_for(engine, "begin")
+            def _begin_immediate(conn):  # noqa: ANN001
+                # Take the write lock up front: a deferred BEGIN that later upgrades to a write
+                # can fail with "database is locked" without waiting for the busy timeout.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+            return engine
+        return create_engine(self.url, pool_pre_ping=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Any]:
+        """One transaction on a SQLAlchemy connection; errors become StoreError with the fix."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise self._translate(getattr(exc, "orig", exc)) from None
+
+    def dispose(self) -> None:
+        if "_sqlite" in self.__dict__:
+            self._sqlite.close()
+            del self.__dict__["_sqlite"]
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+            del self.__dict__["engine"]
+
+    # ----------------------------------------------------------------- errors
+
+    def _translate(self, exc: BaseException) -> StoreError:
+        text = str(exc).strip() or type(exc).__name__
+        where = str(self.path) if self.path else self.url.split("@")[-1]
+        lowered = text.lower()
+        if "file is not a database" in lowered or "malformed" in lowered:
+            return StoreError(
+                f"{where}: the database file is corrupt ({text}); restore a backup, or move it "
+                "aside and run `modelctl init` to start a new one"
+            )
+        if self.path and ("unable to open" in lowered or "readonly" in lowered or "read-only" in lowered):
+            return StoreError(f"{where}: cannot write the database ({text}); {_fix_hint(self.path)}")
+        if "locked" in lowered or "busy" in lowered:
+            return StoreError(f"{where}: the database stayed locked by another modelctl process ({text}); try again")
+        return StoreError(f"{where}: database error: {text}")
+
+
+def _create_sqlite_file(path: Path) -> None:
+    """Create the file 0600 before SQLite does, so the key-free but private data stays private."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the database ({exc.strerror}); {_fix_hint(path)}") from None
+
+
+@contextmanager
+def _migration_lock(store: Store) -> Iterator[None]:
+    """Serialise migrations between processes: a lock file beside a SQLite database."""
+    if not store.is_sqlite:
+        yield
+        return
+    import fcntl
+
+    lock_path = store.path.with_name(store.path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise StoreError(f"{lock_path}: cannot create the lock file ({exc.strerror}); {_fix_hint(store.path)}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
+    """Open (creating, migrating and seeding on first use) the database at `url`.
+
+    `migrate=False` only checks, and raises StoreError naming `modelctl db upgrade` when behind.
+    """
+    store = Store(database_url(url))
+    if store.is_sqlite and not store.path.exists():
+        if not migrate:
+            raise StoreError(f"{store.path}: no database here yet; run `modelctl init`")
+        _create_sqlite_file(store.path)
+    version = store.schema_version()
+    if version == SCHEMA_HEAD:
+        return store
+    if version is not None and version not in SCHEMA_HISTORY:
+        raise StoreError(
+            f"{store.path or store.url}: schema {version} is newer than this modelctl knows "
+            f"({SCHEMA_HEAD}); upgrade modelctl"
+        )
+    if not migrate:
+        raise StoreError(f"{store.path or store.url}: schema {version or 'empty'} is behind {SCHEMA_HEAD}; run `modelctl db upgrade`")
+    from modelctl.store.migrate import upgrade_and_seed
+
+    with _migration_lock(store):
+        upgrade_and_seed(store)
+    return store
+
+
+def sql_ts(value: datetime) -> str:
+    """The one text form of a stored timestamp (what SQLAlchemy writes on SQLite): sortable as text."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def rows_as_dicts(columns: Sequence[str], rows: Sequence[tuple]) -> list[dict[str, Any]]:
+    return [dict(zip(columns, row)) for row in rows]

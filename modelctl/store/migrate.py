@@ -1,0 +1,52 @@
+"""Run the alembic migrations shipped in the package, from code, and seed a new database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelctl.store.db import SCHEMA_HEAD, Store
+
+
+def migrations_dir() -> Path:
+    """migrations/ inside the wheel, or at the repo root for an editable install."""
+    package = Path(__file__).resolve().parent.parent
+    bundled = package / "_bundled" / "migrations"
+    return bundled if bundled.is_dir() else package.parent / "migrations"
+
+
+def _alembic_config(connection):  # noqa: ANN001, ANN202 - alembic types stay lazy
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.attributes["connection"] = connection
+    return config
+
+
+def alembic_head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(migrations_dir())).get_current_head()
+
+
+def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | None]:
+    """Migrate to `revision`; returns (before, after)."""
+    from alembic import command
+
+    before = store.schema_version()
+    with store.engine.connect() as conn:
+        command.upgrade(_alembic_config(conn), revision)
+        conn.commit()
+    return before, store.schema_version()
+
+
+def upgrade_and_seed(store: Store) -> None:
+    """Bring the schema to head; a database that had no schema is seeded from the bundled catalog."""
+    before = store.schema_version()  # again, under the migration lock: another process may have won
+    if before == SCHEMA_HEAD:
+        return
+    upgrade(store)
+    if before is None:
+        from modelctl.services.catalog import seed_catalog
+
+        seed_catalog(store, action="init")

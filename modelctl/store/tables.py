@@ -1,0 +1,126 @@
+"""SQLModel tables: the schema the migrations in migrations/versions/ build.
+
+Timestamps are naive UTC. Money is USD floats. `usage` holds no query or answer text (privacy).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class ModelRow(SQLModel, table=True):
+    __tablename__ = "model"
+
+    model_id: str = Field(primary_key=True, max_length=200)
+    provider: str = Field(index=True, max_length=100)
+    family: str = ""
+    version: str = ""
+    status: str = Field(default="stable", index=True)
+    capabilities: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    max_context_tokens: int | None = None
+    max_output_tokens: int | None = None
+    input_cost_per_1k: float | None = None
+    output_cost_per_1k: float | None = None
+    currency: str = "USD"
+    avg_ttft_ms: float | None = None
+    avg_completion_ms: float | None = None
+    success_rate: float | None = None
+    quality_score: float | None = None
+    is_refiner: bool = False
+    source: str = "config"
+    deprecation_date: date | None = None
+    successor: str | None = None
+    consecutive_failures: int = 0
+    cooldown_until: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProviderRow(SQLModel, table=True):
+    __tablename__ = "provider"
+
+    name: str = Field(primary_key=True, max_length=100)
+    kind: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    health: str = "unknown"
+    consecutive_failures: int = 0
+    cooldown_until: datetime | None = None
+    last_check: datetime | None = None
+
+
+class UsageRow(SQLModel, table=True):
+    __tablename__ = "usage"
+    __table_args__ = (
+        UniqueConstraint("request_id", "attempt", name="uq_usage_request_attempt"),
+        Index("ix_usage_model_ts", "model_id", "ts"),
+        Index("ix_usage_ts", "ts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime
+    model_id: str = Field(max_length=200)
+    provider: str = Field(max_length=100)
+    segment: str | None = None
+    arm: str = "control"
+    latency_ms: float
+    ttft_ms: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    success: bool = True
+    error_kind: str | None = None
+    quality: float | None = None
+    request_id: str | None = Field(default=None, max_length=200)
+    attempt: int = 0
+
+
+class UsageRollupRow(SQLModel, table=True):
+    """Hourly sums and latency histograms per (model, provider, segment, arm): what `stats` reads."""
+
+    __tablename__ = "usage_rollup"
+
+    hour: datetime = Field(primary_key=True)
+    model_id: str = Field(primary_key=True, max_length=200)
+    provider: str = Field(primary_key=True, max_length=100)
+    segment: str = Field(primary_key=True)
+    arm: str = Field(primary_key=True)
+    calls: int
+    successes: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_sum_ms: float
+    quality_sum: float
+    quality_n: int
+    latency_hist: str = Field(sa_column=Column(Text, nullable=False))
+    ttft_hist: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(index=True)
+    actor: str
+    action: str
+    target: str
+    before: str | None = Field(default=None, sa_column=Column(Text))
+    after: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class EvaluationScoreRow(SQLModel, table=True):
+    __tablename__ = "evaluation_score"
+    __table_args__ = (Index("ix_evaluation_score_segment_model", "segment", "model_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime
+    model_id: str = Field(max_length=200)
+    segment: str
+    score: float
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    source: str = "import"

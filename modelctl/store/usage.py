@@ -1,0 +1,190 @@
+"""Usage rows and their hourly roll-ups.
+
+Every insert also folds the rows it actually added into `usage_rollup` (same transaction), so
+`stats` reads a few thousand roll-up rows instead of scanning millions of raw ones. A repeated
+(request_id, attempt) is skipped and not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from modelctl.core import histogram
+from modelctl.core.usage import UsageRecord
+from modelctl.store.db import Store, sql_ts
+
+USAGE_COLUMNS = (
+    "ts", "model_id", "provider", "segment", "arm", "latency_ms", "ttft_ms", "tokens_in",
+    "tokens_out", "cost_usd", "success", "error_kind", "quality", "request_id", "attempt",
+)
+_ROLLUP_SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms",
+                "quality_sum", "quality_n")
+_ROLLUP_KEY = ("hour", "model_id", "provider", "segment", "arm")
+
+GROUP_KEYS = ("model", "provider", "segment", "day")
+
+
+def usage_tuple(record: UsageRecord, *, provider: str, cost_usd: float | None, ts: datetime) -> tuple:
+    """A row in USAGE_COLUMNS order, ready for the driver."""
+    return (
+        sql_ts(ts), record.model_id, provider, record.segment, record.arm, record.latency_ms,
+        record.ttft_ms, record.tokens_in, record.tokens_out, cost_usd, record.success,
+        record.error_kind, record.quality, record.request_id, record.attempt,
+    )
+
+
+def hour_of(value: datetime) -> datetime:
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def _mark(conn) -> str:  # noqa: ANN001
+    """The driver's placeholder: exec_driver_sql bypasses SQLAlchemy's parameter rendering."""
+    return "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+def insert_usage(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001 - a SQLAlchemy Connection
+    """Insert rows (USAGE_COLUMNS order) and roll them up; returns how many were new.
+
+    Goes straight to the driver's executemany: at a million rows the ORM's per-row work is the cost.
+    """
+    if not rows:
+        return 0
+    mark = _mark(conn)
+    last_id = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM usage").scalar()
+    conn.exec_driver_sql(
+        f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join([mark] * len(USAGE_COLUMNS))}) "
+        "ON CONFLICT DO NOTHING",
+        list(rows),
+    )
+    inserted = conn.exec_driver_sql(f"SELECT COUNT(*) FROM usage WHERE id > {mark}", (last_id,)).scalar()
+    if inserted != len(rows):
+        # some were duplicates: roll up exactly the rows that went in
+        rows = conn.exec_driver_sql(
+            f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE id > {mark}", (last_id,)
+        ).all()
+    _fold_into_rollups(conn, rows)
+    return inserted
+
+
+def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
+    groups: dict[tuple, list] = {}
+    for (ts, model_id, provider, segment, arm, latency, ttft, tin, tout, cost, success, _kind,
+         quality, _rid, _attempt) in rows:
+        hour = (ts if isinstance(ts, str) else sql_ts(ts))[:13] + ":00:00.000000"
+        key = (hour, model_id, provider, segment or "", arm)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0, {}, {}]
+        group[0] += 1
+        group[1] += 1 if success else 0
+        group[2] += tin
+        group[3] += tout
+        group[4] += cost or 0.0
+        group[5] += latency
+        if quality is not None:
+            group[6] += quality
+            group[7] += 1
+        histogram.add(group[8], latency)
+        histogram.add(group[9], ttft)
+    if not groups:
+        return
+    where = " AND ".join(f"{c} = :{c}" for c in _ROLLUP_KEY)
+    from sqlalchemy import text
+
+    select = text(f"SELECT {', '.join(_ROLLUP_SUMS)}, latency_hist, ttft_hist FROM usage_rollup WHERE {where}")
+    update = text(
+        f"UPDATE usage_rollup SET {', '.join(f'{c} = :{c}' for c in _ROLLUP_SUMS)}, "
+        f"latency_hist = :latency_hist, ttft_hist = :ttft_hist WHERE {where}"
+    )
+    insert = text(
+        f"INSERT INTO usage_rollup ({', '.join(_ROLLUP_KEY + _ROLLUP_SUMS)}, latency_hist, ttft_hist) "
+        f"VALUES ({', '.join(':' + c for c in _ROLLUP_KEY + _ROLLUP_SUMS)}, :latency_hist, :ttft_hist)"
+    )
+    for key, (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_hist, ttft_hist) in groups.items():
+        params = dict(zip(_ROLLUP_KEY, key))
+        existing = conn.execute(select, params).first()
+        if existing is not None:
+            calls, ok, tin, tout = calls + existing[0], ok + existing[1], tin + existing[2], tout + existing[3]
+            cost, lat_sum, q_sum, q_n = cost + existing[4], lat_sum + existing[5], q_sum + existing[6], q_n + existing[7]
+            histogram.merge(lat_hist, histogram.loads(existing[8]))
+            histogram.merge(ttft_hist, histogram.loads(existing[9]))
+        params.update(
+            calls=calls, successes=ok, tokens_in=tin, tokens_out=tout, cost_usd=cost, latency_sum_ms=lat_sum,
+            quality_sum=q_sum, quality_n=q_n, latency_hist=histogram.dumps(lat_hist),
+            ttft_hist=histogram.dumps(ttft_hist),
+        )
+        conn.execute(update if existing is not None else insert, params)
+
+
+def _group_expr(by: str, dialect: str) -> str:
+    if by == "day":
+        return "substr(hour, 1, 10)" if dialect == "sqlite" else "to_char(hour, 'YYYY-MM-DD')"
+    return {"model": "model_id", "provider": "provider", "segment": "segment"}[by]
+
+
+def window_start(since: datetime) -> datetime:
+    """Roll-ups are hourly, so a window starts on the hour at or before `since`."""
+    return hour_of(since)
+
+
+def usage_stats(store: Store, *, by: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Calls, success rate, p50/p95 latency, p50 TTFT, tokens and cost per group.
+
+    Sums come from SQL over the roll-ups; percentiles from their merged histograms (≤1% error).
+    """
+    key = _group_expr(by, store.dialect)
+    params = {"since": sql_ts(window_start(since)), "until": sql_ts(hour_of(until) + timedelta(hours=1))}
+    window = "hour >= :since AND hour < :until"
+    sums = store.read(
+        f"SELECT {key} AS k, SUM(calls), SUM(successes), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) "
+        f"FROM usage_rollup WHERE {window} GROUP BY {key} ORDER BY 1",
+        params,
+    )
+    hists: dict[str, tuple[dict, dict]] = {}
+    for k, lat, ttft in store.read(f"SELECT {key}, latency_hist, ttft_hist FROM usage_rollup WHERE {window}", params):
+        lat_hist, ttft_hist = hists.setdefault(k, ({}, {}))
+        histogram.merge(lat_hist, histogram.loads(lat))
+        histogram.merge(ttft_hist, histogram.loads(ttft))
+    out = []
+    for k, calls, ok, tin, tout, cost in sums:
+        lat_hist, ttft_hist = hists[k]
+        out.append({
+            "key": k if k != "" else "-",
+            "calls": int(calls),
+            "success_rate": round(ok / calls, 4) if calls else None,
+            "p50_latency_ms": histogram.percentile(lat_hist, 0.50),
+            "p95_latency_ms": histogram.percentile(lat_hist, 0.95),
+            "p50_ttft_ms": histogram.percentile(ttft_hist, 0.50),
+            "tokens_in": int(tin),
+            "tokens_out": int(tout),
+            "cost_usd": round(float(cost), 6),
+        })
+    return out
+
+
+def model_measurements(store: Store, model_id: str) -> dict[str, Any]:
+    """What all recorded calls of one model measured (control arm and others alike)."""
+    rows = store.read(
+        f"SELECT {', '.join(_ROLLUP_SUMS)}, latency_hist, ttft_hist FROM usage_rollup WHERE model_id = :m",
+        {"m": model_id},
+    )
+    calls = ok = 0
+    cost = lat_sum = q_sum = 0.0
+    q_n = 0
+    lat_hist: dict[int, int] = {}
+    ttft_hist: dict[int, int] = {}
+    for r_calls, r_ok, _tin, _tout, r_cost, r_lat, r_q, r_qn, r_lat_hist, r_ttft_hist in rows:
+        calls, ok, cost, lat_sum, q_sum, q_n = calls + r_calls, ok + r_ok, cost + r_cost, lat_sum + r_lat, q_sum + r_q, q_n + r_qn
+        histogram.merge(lat_hist, histogram.loads(r_lat_hist))
+        histogram.merge(ttft_hist, histogram.loads(r_ttft_hist))
+    return {
+        "calls": calls,
+        "success_rate": round(ok / calls, 4) if calls else None,
+        "mean_latency_ms": round(lat_sum / calls, 1) if calls else None,
+        "p95_latency_ms": histogram.percentile(lat_hist, 0.95),
+        "p50_ttft_ms": histogram.percentile(ttft_hist, 0.50),
+        "mean_quality": round(q_sum / q_n, 4) if q_n else None,
+        "cost_usd": round(cost, 6) if calls else None,
+    }
