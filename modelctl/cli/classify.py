@@ -1,0 +1,46 @@
+"""`modelctl classify`: query type, complexity and latency budget, with the signals behind them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelctl.cli.common import JsonOption, emit, print_table
+from modelctl.cli.batch import run_batch
+
+AttachOption = Annotated[
+    list[str] | None,
+    typer.Option("--attach", metavar="PATH|URL", help="A file or URL the model must see or hear (repeatable)."),
+]
+BatchOption = Annotated[
+    str | None,
+    typer.Option("--batch", metavar="FILE|-", help='JSON lines in ({"id", "query", "attachments": [...]}), '
+                 "one JSON line out per input, same order."),
+]
+
+
+def classify(
+    query: Annotated[str | None, typer.Argument(help="The query text.")] = None,
+    attach: AttachOption = None,
+    batch: BatchOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Classify a query: simple / technical / research / multimedia, complexity, budget.
+
+    Example: modelctl classify "Why does my Dockerfile COPY fail with 'no such file'?" --json
+    """
+    from modelctl.services.routing import classify_query, load_routing_config
+
+    max_chars = load_routing_config()["policy"]["max_query_chars"]
+    if batch is not None:
+        run_batch(batch, lambda item: classify_query(item.query, item.attachments, max_chars=max_chars).as_dict())
+        return
+    if query is None:
+        raise typer.BadParameter("give a QUERY, or --batch FILE|-", param_hint="QUERY")
+    result = classify_query(query, attach or (), max_chars=max_chars).as_dict()
+    emit(result, as_json=as_json, table=lambda: print_table(
+        ["query type", "complexity", "budget s", "confidence", "signals"],
+        [(result["query_type"], result["complexity"], result["budget_seconds"], f"{result['confidence']:.2f}",
+          "; ".join(result["signals"]))],
+    ))

@@ -1,0 +1,132 @@
+"""`modelctl route`: which model should answer, its fallbacks, and why; `modelctl eval`: the evidence."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelctl.cli.batch import run_batch
+from modelctl.cli.classify import AttachOption, BatchOption
+from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+
+eval_app = new_app("Scored outcomes per model and segment: what the learned objectives route on.")
+
+
+def route(
+    ctx: typer.Context,
+    query: Annotated[str | None, typer.Argument(help="The query text.")] = None,
+    attach: AttachOption = None,
+    segment: Annotated[str | None, typer.Option("--segment", help="Route with this segment's policy "
+                                                "(default: the query type).")] = None,
+    require: Annotated[list[str] | None, typer.Option("--require", metavar="CAP",
+                                                      help="A capability the model must have (repeatable).")] = None,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", metavar="USD",
+                                                   help="Drop models whose estimated cost is higher.")] = None,
+    deadline_ms: Annotated[int | None, typer.Option("--deadline-ms", help="Latency budget in ms "
+                                                    "(default: the segment's or the query type's).")] = None,
+    objective: Annotated[str | None, typer.Option("--objective", help="policy (chain order), cost (cheapest "
+                                                  "good enough) or quality (best learned).")] = None,
+    min_quality_ratio: Annotated[float | None, typer.Option("--min-quality-ratio", metavar="R",
+                                 help="For objective cost: at least R x the best model's quality.")] = None,
+    request_id: Annotated[str | None, typer.Option("--request-id", help="Decides rollout arms; "
+                                                   "the same id always routes the same way.")] = None,
+    ignore_keys: Annotated[bool, typer.Option("--ignore-keys", help="Plan as if every provider key were set.")] = False,
+    refinement: Annotated[bool, typer.Option("--refinement", help="Pick a fast refiner within 500 ms instead.")] = False,
+    refinement_type: Annotated[str, typer.Option("--refinement-type", help="fast, quality or lmm.")] = "fast",
+    explain: Annotated[bool, typer.Option("--explain", help="Show every candidate and why it was kept or dropped.")] = False,
+    batch: BatchOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Choose the model for a query, with its fallback chain and the reason for every candidate.
+
+    Examples:
+      modelctl route "What is the capital of France?"
+      modelctl route "Compare Postgres and MySQL for analytics" --objective cost --explain
+      modelctl route --batch queries.jsonl > decisions.jsonl
+    """
+    from modelctl import clock
+    from modelctl.services.routing import Router
+
+    router = Router.load(store_from(ctx), now=clock.now(), ignore_keys=ignore_keys)
+    for note in router.notes:
+        say(f"note: {note}")
+
+    options = dict(require=require or (), max_cost=max_cost, deadline_ms=deadline_ms, objective=objective,
+                   min_quality_ratio=min_quality_ratio)
+    if batch is not None:
+        run_batch(batch, lambda item: router.decide(router.request(
+            item.query, attachments=item.attachments, segment=item.segment or segment,
+            request_id=None if item.id is None else str(item.id), **options)).as_dict())
+        return
+    if query is None:
+        raise typer.BadParameter("give a QUERY, or --batch FILE|-", param_hint="QUERY")
+    request = router.request(query, attachments=attach or (), segment=segment, request_id=request_id, **options)
+    decision = router.refine(request, refinement_type) if refinement else router.decide(request)
+    for warning in decision.warnings:
+        say(f"warning: {warning}")
+    result = decision.as_dict()
+    if as_json:
+        print_json(result)
+        return
+    if decision.bypass_recommended:
+        print("bypass refinement: no refiner can answer within the budget")
+    else:
+        fallbacks = " -> ".join(decision.fallback_models) or "(none)"
+        cost = "unpriced" if decision.estimated_cost is None else f"${decision.estimated_cost:.5f}"
+        latency = "?" if decision.estimated_latency is None else f"{decision.estimated_latency:.1f}s"
+        print(f"{decision.model_id} ({decision.provider})  fallbacks: {fallbacks}")
+        print(f"{decision.query_type}/{decision.complexity}, segment {decision.segment}, budget "
+              f"{decision.budget_seconds:g}s, est. {cost} in {latency}, confidence {decision.confidence:.2f}"
+              + (f", arm {decision.arm}" if decision.arm != "control" else ""))
+    if explain or decision.bypass_recommended:
+        _explain(result)
+
+
+def _explain(result: dict) -> None:
+    def money(value: float | None) -> str:
+        return "" if value is None else f"{value:.5f}"
+
+    def quality(q: dict | None) -> str:
+        return "" if q is None else f"{q['mean']:.3f} (lcb {q['lcb']:.3f}, n={q['n']})"
+
+    print_table(
+        ["model", "verdict", "why", "est. $", "est. ms", "quality"],
+        [(c["model_id"], c["verdict"], c["reason"], money(c["estimated_cost"]),
+          "" if c["estimated_latency_ms"] is None else f"{c['estimated_latency_ms']:.0f}", quality(c["quality"]))
+         for c in result["reason"]],
+        title="candidates",
+    )
+
+
+@eval_app.command("import")
+def eval_import(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help='JSON lines {"model_id", "segment", "score" (0..1), '
+                                        '"cost_usd"?, "latency_ms"?}, or - for stdin.')],
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import valid lines and report the rest.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Store scored outcomes; the router learns per-segment quality from them (objectives cost/quality)."""
+    from modelctl.services.evaluation import import_scores
+
+    report = import_scores(store_from(ctx), file, skip_invalid=skip_invalid)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    say(f"imported {report.imported:,} scores ({len(report.skipped):,} skipped)")
+    for line in report.skipped[:20]:
+        say(f"  skipped {line}")
+
+
+@eval_app.command("show")
+def eval_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """The learned quality per segment and model: mean, lower confidence bound, sample count."""
+    from modelctl.services.evaluation import quality_table
+
+    rows = quality_table(store_from(ctx))
+    emit(rows, as_json=as_json, table=lambda: print_table(
+        ["segment", "model", "n", "mean", "lcb", "mean cost $"],
+        [(r["segment"], r["model_id"], r["n"], r["mean"], r["lcb"], r["mean_cost_usd"]) for r in rows],
+    ))
+

@@ -1,0 +1,108 @@
+"""Scored outcomes (0..1) per model and segment: the evidence behind learned routing quality."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelctl import clock
+from modelctl.errors import InvalidInput
+from modelctl.paths import actor
+from modelctl.services.jsonl import iter_json_lines, open_input
+from modelctl.store import catalog as catalog_repo
+from modelctl.store.db import Store, sql_ts
+
+_FIELDS = ("model_id", "segment", "score", "cost_usd", "latency_ms")
+BATCH_ROWS = 10_000
+MAX_REPORTED_ERRORS = 20
+
+
+def _score_row(data: Any, known: set[str]) -> tuple:
+    if not isinstance(data, dict):
+        raise ValueError("(record): must be a JSON object")
+    unknown = sorted(data.keys() - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown field; valid: {', '.join(_FIELDS)}")
+    model_id, segment = data.get("model_id"), data.get("segment")
+    for name, value in (("model_id", model_id), ("segment", segment)):
+        if not isinstance(value, str) or not value.strip() or len(value) > 200:
+            raise ValueError(f"{name}: required, a non-empty string of at most 200 characters")
+    if model_id not in known:
+        raise ValueError(f"model_id: unknown model {model_id!r}")
+    numbers = []
+    for name, upper, required in (("score", 1.0, True), ("cost_usd", None, False), ("latency_ms", None, False)):
+        value = data.get(name)
+        if value is None:
+            if required:
+                raise ValueError(f"{name}: is required")
+            numbers.append(None)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name}: must be a number >= 0, got {value!r}")
+        if upper is not None and value > upper:
+            raise ValueError(f"{name}: must be at most {upper}, got {value!r}")
+        numbers.append(float(value))
+    return (model_id, segment, *numbers)
+
+
+@dataclass
+class EvalImportReport:
+    imported: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"imported": self.imported, "skipped": len(self.skipped),
+                "skipped_lines": self.skipped[:MAX_REPORTED_ERRORS]}
+
+
+def import_scores(store: Store, path: str, *, source: str = "import", skip_invalid: bool = False) -> EvalImportReport:
+    """All-or-nothing unless `skip_invalid`: the whole file is checked before anything is written."""
+    from sqlalchemy import text
+
+    known = set(catalog_repo.model_ids(store))
+    report = EvalImportReport()
+    rows = []
+    with open_input(path) as (stream, name):
+        for number, data, error in iter_json_lines(stream, name):
+            if error is None:
+                try:
+                    rows.append(_score_row(data, known))
+                    continue
+                except ValueError as exc:
+                    error = f"{name}:{number}: {exc}"
+            report.skipped.append(error)
+            if not skip_invalid and len(report.skipped) >= MAX_REPORTED_ERRORS:
+                break
+    if report.skipped and not skip_invalid:
+        raise InvalidInput("\n".join(report.skipped) + "\nnothing was imported; fix the lines above or pass --skip-invalid")
+    now = sql_ts(clock.now())
+    insert = text(
+        "INSERT INTO evaluation_score (ts, model_id, segment, score, cost_usd, latency_ms, source) "
+        "VALUES (:ts, :model_id, :segment, :score, :cost_usd, :latency_ms, :source)"
+    )
+    with store.write() as conn:
+        for start in range(0, len(rows), BATCH_ROWS):
+            conn.execute(insert, [
+                dict(zip(_FIELDS, row), ts=now, source=source) for row in rows[start:start + BATCH_ROWS]
+            ])
+        catalog_repo.write_audit(conn, actor=actor(), action="eval-import", target=path,
+                                 after={"scores": len(rows), "skipped": len(report.skipped)}, now=clock.now())
+    report.imported = len(rows)
+    return report
+
+
+def quality_table(store: Store) -> list[dict[str, Any]]:
+    """Per (segment, model): the learned estimate the router uses."""
+    from modelctl.core.quality import estimate
+
+    rows = store.read(
+        "SELECT segment, model_id, SUM(score), SUM(score * score), COUNT(*), AVG(cost_usd) "
+        "FROM evaluation_score GROUP BY segment, model_id ORDER BY segment, model_id"
+    )
+    out = []
+    for segment, model_id, s, sq, n, cost in rows:
+        q = estimate(s, sq, n)
+        out.append({"segment": segment, "model_id": model_id, "n": n, "mean": round(q.mean, 4),
+                    "lcb": round(q.lcb, 4), "mean_cost_usd": cost})
+    return out

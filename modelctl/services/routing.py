@@ -1,0 +1,211 @@
+"""Routing use cases: assemble the routing state from config and store, decide, explain.
+
+This is the hot path (`modelctl route`, gateways calling thousands of times a day), so it imports
+neither pydantic, yaml, SQLAlchemy nor the SDKs: the policy files are validated once by the typed
+loader and cached as JSON keyed by their modification times; the store is read through sqlite3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from modelctl import __version__
+from modelctl.core.classify import Classification, classify
+from modelctl.core.quality import estimate
+from modelctl.core.routing import (
+    Decision,
+    ProviderState,
+    RefinementPolicy,
+    RouteRequest,
+    RoutingState,
+    SegmentPolicy,
+    route,
+    route_refinement,
+    validate_capabilities,
+    validate_objective,
+    validate_query,
+)
+from modelctl.errors import InvalidInput
+from modelctl.paths import config_path, home_dir
+from modelctl.store import catalog as catalog_repo
+from modelctl.store.catalog import as_datetime
+from modelctl.store.db import Store, sql_ts
+
+# Measured latency replaces the catalog prior once a model has this many recent calls.
+MIN_LATENCY_SAMPLES = 20
+LATENCY_WINDOW = timedelta(days=7)
+_CONFIG_FILES = ("policy.yaml", "providers.yaml")
+
+
+def load_routing_config() -> dict[str, Any]:
+    """policy.yaml and providers.yaml, validated; from a JSON cache when the files are unchanged."""
+    paths = [config_path(name) for name in _CONFIG_FILES]
+    stamp = [__version__] + [[str(p), p.stat().st_mtime_ns, p.stat().st_size] for p in paths if p.exists()]
+    cache = home_dir() / "cache" / "routing-config.json"
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if cached["stamp"] == json.loads(json.dumps(stamp)):
+            return cached["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from modelctl.config import load_policy, load_providers
+
+    config = {
+        "policy": load_policy(paths[0]).model_dump(mode="json"),
+        "providers": {name: p.model_dump(mode="json") for name, p in load_providers(paths[1]).items()},
+    }
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"stamp": stamp, "config": config}), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only home only costs the validation next time
+    return config
+
+
+def keyed_providers(config: dict[str, Any]) -> dict[str, bool]:
+    """Provider name -> whether its key env var is set (providers without a key count as set)."""
+    return {
+        name: p["api_key_env"] is None or bool(os.environ.get(p["api_key_env"]))
+        for name, p in config["providers"].items()
+    }
+
+
+def _quality(store: Store) -> dict[tuple[str, str], Any]:
+    rows = store.read(
+        "SELECT segment, model_id, SUM(score), SUM(score * score), COUNT(*) "
+        "FROM evaluation_score GROUP BY segment, model_id"
+    )
+    return {(segment, model_id): estimate(s, sq, n) for segment, model_id, s, sq, n in rows}
+
+
+def _measured_latency(store: Store, now: datetime) -> dict[str, float]:
+    rows = store.read(
+        "SELECT model_id, SUM(latency_sum_ms) / SUM(calls) FROM usage_rollup "
+        "WHERE hour >= :since AND arm = 'control' GROUP BY model_id HAVING SUM(calls) >= :n",
+        {"since": sql_ts(now - LATENCY_WINDOW), "n": MIN_LATENCY_SAMPLES},
+    )
+    return {model_id: float(mean) for model_id, mean in rows}
+
+
+def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> RoutingState:
+    policy = config["policy"]
+    default_ratio = policy["min_quality_ratio"]
+    keys = keyed_providers(config)
+    health = catalog_repo.provider_states(store)
+    cooldowns = {
+        model_id: as_datetime(until)
+        for model_id, until in store.read("SELECT model_id, cooldown_until FROM model WHERE cooldown_until IS NOT NULL")
+    }
+    return RoutingState(
+        models={spec.model_id: spec for spec in catalog_repo.list_models(store)},
+        providers={
+            name: ProviderState(name, key_present=present, cooldown_until=health.get(name, {}).get("cooldown_until"))
+            for name, present in keys.items()
+        },
+        model_cooldowns={m: until for m, until in cooldowns.items() if until and until > now},
+        quality=_quality(store),
+        policies={
+            name: SegmentPolicy(
+                name=name,
+                chain=tuple(seg["chain"]),
+                budget_seconds=seg["budget_seconds"],
+                objective=seg["objective"],
+                min_quality_ratio=seg["min_quality_ratio"] or default_ratio,
+                fallback_to_capable=seg["fallback_to_capable"],
+            )
+            for name, seg in policy["segments"].items()
+        },
+        refinement={
+            name: RefinementPolicy(name=name, chain=tuple(r["chain"]), budget_ms=r["budget_ms"],
+                                   p95_budget_ms=r["p95_budget_ms"])
+            for name, r in policy["refinement"].items()
+        },
+        latency=_measured_latency(store, now),
+    )
+
+
+@dataclass
+class Router:
+    """Loaded once per process; decides many queries against the same state."""
+
+    store: Store
+    config: dict[str, Any]
+    state: RoutingState
+    now: datetime
+    ignore_keys: bool
+    notes: list[str]
+
+    @classmethod
+    def load(cls, store: Store, *, now: datetime, ignore_keys: bool = False) -> Router:
+        config = load_routing_config()
+        notes = []
+        keyed = [p["api_key_env"] for p in config["providers"].values() if p["api_key_env"]]
+        if not ignore_keys and not any(os.environ.get(name) for name in keyed):
+            ignore_keys = True
+            notes.append(
+                f"no provider API key is set ({', '.join(keyed)}); routing as if they were "
+                "(--ignore-keys). Set one to route to what you can actually call."
+            )
+        return cls(store, config, routing_state(store, config, now=now), now, ignore_keys, notes)
+
+    @property
+    def max_query_chars(self) -> int:
+        return self.config["policy"]["max_query_chars"]
+
+    def request(self, query: str, *, attachments: Iterable[str] = (), segment: str | None = None,
+                require: Iterable[str] = (), max_cost: float | None = None, deadline_ms: int | None = None,
+                objective: str | None = None, min_quality_ratio: float | None = None,
+                request_id: str | None = None) -> RouteRequest:
+        """Validate user input into a RouteRequest; every problem is an InvalidInput naming the fix."""
+        validate_query(query, max_chars=self.max_query_chars)
+        if objective is not None:
+            validate_objective(objective)
+        if max_cost is not None and max_cost < 0:
+            raise InvalidInput(f"--max-cost must not be negative, got {max_cost}")
+        if deadline_ms is not None and deadline_ms <= 0:
+            raise InvalidInput(f"--deadline-ms must be positive, got {deadline_ms}")
+        if min_quality_ratio is not None and not 0 < min_quality_ratio <= 1:
+            raise InvalidInput(f"--min-quality-ratio must be in (0, 1], got {min_quality_ratio}")
+        return RouteRequest(
+            query,
+            now=self.now,
+            attachments=validate_attachments(attachments),
+            segment=segment,
+            required_capabilities=validate_capabilities(require),
+            max_cost_usd=max_cost,
+            deadline_ms=deadline_ms,
+            objective=objective,
+            min_quality_ratio=min_quality_ratio,
+            request_id=request_id,
+            ignore_keys=self.ignore_keys,
+        )
+
+    def decide(self, request: RouteRequest) -> Decision:
+        return route(request, classify(request.query, request.attachments), self.state)
+
+    def refine(self, request: RouteRequest, refinement_type: str) -> Decision:
+        return route_refinement(request, self.state, refinement_type)
+
+
+def validate_attachments(attachments: Iterable[str]) -> tuple[str, ...]:
+    """URLs pass as they are; a path must name a readable file."""
+    checked = []
+    for item in attachments:
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidInput(f"attachment {item!r}: give a file path or an http(s) URL")
+        if not item.startswith(("http://", "https://", "data:")) and not os.path.isfile(item):
+            raise InvalidInput(f"attachment {item!r}: no such file (give a file path or an http(s) URL)")
+        checked.append(item)
+    return tuple(checked)
+
+
+def classify_query(query: str, attachments: Iterable[str] = (), *, max_chars: int) -> Classification:
+    validate_query(query, max_chars=max_chars)
+    return classify(query, validate_attachments(attachments))
