@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -90,8 +90,8 @@ class UsageRollupRow(SQLModel, table=True):
     arm: str = Field(primary_key=True)
     calls: int
     successes: int
-    tokens_in: int
-    tokens_out: int
+    tokens_in: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tokens_out: int = Field(sa_column=Column(BigInteger, nullable=False))
     cost_usd: float
     latency_sum_ms: float
     quality_sum: float

@@ -1,0 +1,126 @@
+"""classify, route and eval as users and gateways call them."""
+
+from __future__ import annotations
+
+import json
+
+DECISION_KEYS = {"model_id", "provider", "fallback_models", "confidence", "estimated_cost", "estimated_latency",
+                 "query_type", "complexity", "budget_seconds", "segment", "reason"}
+
+
+def test_classify_json(cli):
+    out = cli.json("classify", "Why does `git rebase -i HEAD~3` say 'cannot rebase: You have unstaged changes'?")
+    assert out["query_type"] == "technical" and out["budget_seconds"] in (5, 7, 10)
+    assert 0 <= out["confidence"] <= 1 and out["signals"]
+    assert cli.json("classify", "what is in this picture?", "--attach", "https://x.test/cat.png")["query_type"] == "multimedia"
+
+
+def test_quick_start_route_works_with_no_keys_and_says_so(cli):
+    result = cli("route", "What is the capital of France?", "--json")
+    decision = json.loads(result.stdout)
+    assert DECISION_KEYS <= set(decision)
+    assert decision["query_type"] == "simple" and decision["segment"] == "simple"
+    assert "--ignore-keys" in result.stderr
+    verdicts = {c["model_id"]: c["verdict"] for c in decision["reason"]}
+    assert verdicts[decision["model_id"]] == "chosen"
+    assert verdicts["gpt-3.5-turbo-0125"] == "dropped"  # past its retirement date
+
+
+def test_providers_without_keys_are_skipped_with_that_reason(cli, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    decision = cli.json("route", "Compare the causes of the 1929 and 2008 crashes in depth")
+    assert decision["provider"] in ("anthropic", "ollama")
+    dropped = {c["model_id"]: c["reason"] for c in decision["reason"] if c["verdict"] == "dropped"}
+    assert any("openai has no API key" in reason for reason in dropped.values())
+    planned = cli.json("route", "Compare the causes of the 1929 and 2008 crashes in depth", "--ignore-keys")
+    assert planned["provider"] == "openai"
+
+
+def test_attachments_require_a_multimodal_model(cli, tmp_path):
+    image = tmp_path / "scan.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    decision = cli.json("route", "what does it say?", "--attach", str(image))
+    assert decision["query_type"] == "multimedia"
+    models = {m["model_id"]: m for m in cli.json("models", "list")}
+    for model_id in [decision["model_id"], *decision["fallback_models"]]:
+        assert "multimodal" in models[model_id]["capabilities"]
+
+
+def test_constraints_drop_with_reasons(cli):
+    decision = cli.json("route", "What is the capital of France?", "--max-cost", "0.0005", "--ignore-keys")
+    dropped = [c["reason"] for c in decision["reason"] if c["verdict"] == "dropped"]
+    assert any("max cost" in reason for reason in dropped)
+    assert decision["estimated_cost"] <= 0.0005
+    result = cli("route", "Explain TCP slow start", "--max-cost", "0", "--require", "multimodal", code=1)
+    assert "no eligible" in result.stderr.lower() or "no model" in result.stderr.lower()
+
+
+def test_explain_renders_the_trace(cli):
+    out = cli("route", "What is the capital of France?", "--explain").stdout
+    assert "candidates" in out and "dropped" in out and "chosen" in out
+
+
+def test_input_errors_exit_2(cli, tmp_path):
+    assert "empty" in cli("route", "   ", code=2).stderr
+    assert "100,000" in cli("route", "x" * 100_001, code=2).stderr or "100000" in cli("route", "x" * 100_001, code=2).stderr
+    assert cli("route", "bad \x07 bell", code=2).stderr
+    assert "valid:" in cli("route", "hi", "--objective", "vibes", code=2).stderr
+    assert "multimodal" in cli("route", "hi", "--require", "telepathy", code=2).stderr
+    assert "no such file" in cli("route", "hi", "--attach", str(tmp_path / "nope.png"), code=2).stderr
+    assert cli("route", "tab\tand\nnewline are fine").exit_code == 0
+
+
+def test_batch_keeps_order_and_echoes_ids(cli):
+    lines = [{"id": i, "query": q} for i, q in enumerate(
+        ["hello!", "SELECT * FROM users WHERE id = 1; why slow?", "", "Write a literature review of RLHF"])]
+    result = cli("route", "--batch", "-", input="".join(json.dumps(x) + "\n" for x in lines), code=2)
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == [0, 1, 2, 3]
+    assert "error" in out[2] and out[2]["exit_code"] == 2
+    assert out[1]["query_type"] == "technical" and out[3]["query_type"] == "research"
+    classified = cli("classify", "--batch", "-", input=json.dumps({"id": "x", "query": "hi"}) + "\n").stdout
+    assert json.loads(classified)["id"] == "x"
+
+
+def test_batch_segment_per_line(cli):
+    line = json.dumps({"id": "a", "query": "hello", "segment": "research"})
+    out = json.loads(cli("route", "--batch", "-", input=line + "\n").stdout)
+    assert out["segment"] == "research"
+
+
+def test_refinement_recommends_bypass_when_no_refiner_fits(cli):
+    decision = cli.json("route", "--refinement", "fix my grammar: me and him goes")
+    assert decision["bypass_recommended"] is True and decision["model_id"] is None
+    cli("usage", "import", "-", input="".join(
+        json.dumps({"model_id": "gpt-6-luna", "latency_ms": 180}) + "\n" for _ in range(30)))
+    decision = cli.json("route", "--refinement", "fix my grammar: me and him goes")
+    assert decision["model_id"] == "gpt-6-luna"  # measured 180 ms now beats the 1,800 ms prior
+
+
+def _scores(model_id, segment, score, n):
+    return "".join(json.dumps({"model_id": model_id, "segment": segment, "score": score}) + "\n" for _ in range(n))
+
+
+def test_learned_cost_objective_picks_the_cheapest_good_enough_model(cli):
+    cli("eval", "import", "-", input=(
+        _scores("gpt-4o-2024-08-06", "technical", 0.9, 200)
+        + _scores("gpt-6-luna", "technical", 0.88, 200)          # cheap and nearly as good
+        + _scores("llama3.1:8b", "technical", 1.0, 3)            # perfect, but only 3 samples
+    ))
+    decision = cli.json("route", "How do I undo the last git commit?", "--objective", "cost",
+                        "--segment", "technical", "--ignore-keys")
+    assert decision["model_id"] == "gpt-6-luna"
+    best = cli.json("route", "How do I undo the last git commit?", "--objective", "quality",
+                    "--segment", "technical", "--ignore-keys")
+    assert best["model_id"] == "gpt-4o-2024-08-06"
+    strict = cli.json("route", "How do I undo the last git commit?", "--objective", "cost",
+                      "--min-quality-ratio", "0.995", "--segment", "technical", "--ignore-keys")
+    assert strict["model_id"] == "gpt-4o-2024-08-06"
+    table = {(r["segment"], r["model_id"]): r for r in cli.json("eval", "show")}
+    assert table[("technical", "llama3.1:8b")]["n"] == 3
+
+
+def test_eval_import_validates(cli):
+    result = cli("eval", "import", "-", input=json.dumps({"model_id": "gpt-6-luna", "segment": "x", "score": 2}) + "\n",
+                 code=2)
+    assert "score" in result.stderr and "nothing was imported" in result.stderr
