@@ -32,6 +32,13 @@ def bundled_config_dir() -> Path:
     return bundled if bundled.is_dir() else package.parent / "config"
 
 
+def migrations_dir() -> Path:
+    """migrations/ inside the wheel, or at the repo root for an editable install."""
+    package = Path(__file__).resolve().parent
+    bundled = package / "_bundled" / "migrations"
+    return bundled if bundled.is_dir() else package.parent / "migrations"
+
+
 def config_path(name: str) -> Path:
     """The user's copy of a config file when there is one, else the bundled default."""
     user = config_dir() / name

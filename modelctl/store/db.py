@@ -20,9 +20,16 @@ from typing import Any
 from modelctl.errors import StoreError
 from modelctl.paths import database_url
 
-# The newest migration in migrations/versions/; tests check it matches alembic's head.
-SCHEMA_HEAD = "0002"
-SCHEMA_HISTORY = ("0001", "0002")
+
+def schema_history() -> tuple[str, ...]:
+    """Revision ids in order, read from the migration file names (NNNN_what.py) without alembic.
+
+    Migrations are numbered and linear; a test checks this agrees with alembic's own head.
+    """
+    from modelctl.paths import migrations_dir
+
+    names = (p.name for p in (migrations_dir() / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return tuple(sorted(name[:4] for name in names))
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -198,15 +205,17 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
             raise StoreError(f"{store.path}: no database here yet; run `modelctl init`")
         _create_sqlite_file(store.path)
     version = store.schema_version()
-    if version == SCHEMA_HEAD:
+    history = schema_history()
+    if version == history[-1]:
         return store
-    if version is not None and version not in SCHEMA_HISTORY:
+    if version is not None and version not in history:
         raise StoreError(
             f"{store.path or store.url}: schema {version} is newer than this modelctl knows "
-            f"({SCHEMA_HEAD}); upgrade modelctl"
+            f"({history[-1]}); upgrade modelctl"
         )
     if not migrate:
-        raise StoreError(f"{store.path or store.url}: schema {version or 'empty'} is behind {SCHEMA_HEAD}; run `modelctl db upgrade`")
+        raise StoreError(f"{store.path or store.url}: schema {version or 'empty'} is behind {history[-1]}; "
+                         "run `modelctl db upgrade`")
     from modelctl.store.migrate import upgrade_and_seed
 
     with _migration_lock(store):

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from modelctl.store.db import SCHEMA_HEAD, Store
-
-
-def migrations_dir() -> Path:
-    """migrations/ inside the wheel, or at the repo root for an editable install."""
-    package = Path(__file__).resolve().parent.parent
-    bundled = package / "_bundled" / "migrations"
-    return bundled if bundled.is_dir() else package.parent / "migrations"
+from modelctl.paths import migrations_dir
+from modelctl.store.db import Store, schema_history
 
 
 def _alembic_config(connection):  # noqa: ANN001, ANN202 - alembic types stay lazy
@@ -43,7 +35,7 @@ def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | Non
 def upgrade_and_seed(store: Store) -> None:
     """Bring the schema to head; a database that had no schema is seeded from the bundled catalog."""
     before = store.schema_version()  # again, under the migration lock: another process may have won
-    if before == SCHEMA_HEAD:
+    if before == schema_history()[-1]:
         return
     upgrade(store)
     if before is None:

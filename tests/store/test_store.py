@@ -12,14 +12,14 @@ import sys
 import pytest
 
 from modelctl.errors import StoreError
-from modelctl.store.db import SCHEMA_HEAD, SCHEMA_HISTORY, open_store
+from modelctl.store.db import open_store, schema_history
 
 
 def test_first_open_creates_a_private_migrated_seeded_database(modelctl_home):
     store = open_store()
     assert store.path == modelctl_home / "modelctl.db"
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
-    assert store.schema_version() == SCHEMA_HEAD
+    assert store.schema_version() == schema_history()[-1]
     ids = {row[0] for row in store.read("SELECT model_id FROM model")}
     assert {"gpt-4o-2024-08-06", "claude-3-5-sonnet-20241022", "gpt-3.5-turbo-0125",
             "gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022"} <= ids
@@ -41,7 +41,7 @@ def test_wal_and_pragmas_are_on_for_writers(tmp_path):
 def test_schema_head_constant_matches_the_migrations():
     from modelctl.store.migrate import alembic_head
 
-    assert alembic_head() == SCHEMA_HEAD == SCHEMA_HISTORY[-1]
+    assert alembic_head() == schema_history()[-1]
 
 
 def test_migrations_match_the_table_definitions(tmp_path):
@@ -63,7 +63,7 @@ def test_previous_schema_with_data_upgrades_to_head(tmp_path):
 
     path = tmp_path / "old.db"
     old = Store(f"sqlite:///{path}")
-    upgrade(old, SCHEMA_HISTORY[-2])
+    upgrade(old, schema_history()[-2])
     with old.write() as conn:
         conn.exec_driver_sql(
             "INSERT INTO model (model_id, provider, capabilities, created_at, updated_at) "
@@ -72,7 +72,7 @@ def test_previous_schema_with_data_upgrades_to_head(tmp_path):
             "INSERT INTO usage (ts, model_id, provider, latency_ms) VALUES ('2026-01-01 00:00:00.000000', 'm1', 'openai', 12)")
     old.dispose()
     store = open_store(str(path))
-    assert store.schema_version() == SCHEMA_HEAD
+    assert store.schema_version() == schema_history()[-1]
     assert store.read("SELECT model_id FROM model") == [("m1",)]
     assert store.read("SELECT latency_ms FROM usage") == [(12.0,)]
     assert store.read("SELECT COUNT(*) FROM evaluation_score") == [(0,)]
@@ -121,7 +121,7 @@ def test_check_only_open_says_to_upgrade(tmp_path):
     from modelctl.store.migrate import upgrade
 
     db = tmp_path / "behind.db"
-    upgrade(Store(f"sqlite:///{db}"), SCHEMA_HISTORY[0])
+    upgrade(Store(f"sqlite:///{db}"), schema_history()[0])
     with pytest.raises(StoreError, match="modelctl db upgrade"):
         open_store(str(db), migrate=False)
 
