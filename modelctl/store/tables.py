@@ -37,6 +37,11 @@ class ModelRow(SQLModel, table=True):
     cooldown_until: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    # discovery (migration 0003): when and from which list the model was first seen, and
+    # whether its id is a pinned snapshot, a moving alias or a preview
+    found_at: datetime | None = None
+    stability: str | None = None
+    discovered_from: str | None = None
 
 
 class ProviderRow(SQLModel, table=True):
@@ -124,3 +129,18 @@ class EvaluationScoreRow(SQLModel, table=True):
     cost_usd: float | None = None
     latency_ms: float | None = None
     source: str = "import"
+
+
+class DiscoveryRunRow(SQLModel, table=True):
+    """One provider's part of one `modelctl discover` run; `error` set when the listing failed."""
+
+    __tablename__ = "discovery_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(index=True)
+    provider: str = Field(max_length=100)
+    found: int = 0
+    new: int = 0
+    updated: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    duration_ms: float | None = None
