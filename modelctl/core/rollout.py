@@ -70,9 +70,10 @@ class RolloutConfig:
         object.__setattr__(self, "phases", dict(self.phases))  # a copy: callers cannot change it later
 
 
-# The original design: shadow 1-5% for 24-48 h, canary 10-20% for 3-7 days. 200 calls per arm
-# keeps promotion away from windows where the 95th percentile rests on a handful of calls
-# (tests/benchmarks/rollout_sim.py measures the effect at low traffic).
+# The original design: shadow 1-5% for 24-48 h, canary 10-20% for 3-7 days. The gates, not
+# min_samples, are what stop bad promotions (tests/benchmarks/rollout_sim.py --sweep): 200 per arm
+# is a floor for the approximations that never binds at 2,000 requests/hour and costs little at
+# 100/hour, where 500 could never be reached in a 48 h shadow at 5%.
 DEFAULT_ROLLOUT_CONFIG = RolloutConfig(
     phases={
         "shadow": PhaseConfig(5, timedelta(hours=24), timedelta(hours=48), 200),
@@ -146,7 +147,8 @@ def decide(
 
     if not waits:
         gates = "; ".join(r.summary for r in results)
-        return _advance(rollout, config, f"{rollout.candidate_id} passed {phase} after {_hours(elapsed)}: {gates}")
+        passed = f"{rollout.candidate_id} passed {phase} after {_hours(elapsed)}: {gates}"
+        return _advance(rollout, config, passed)
 
     if elapsed >= phase_config.max_duration:
         why = (
@@ -154,10 +156,12 @@ def decide(
             f"maximum in {phase}: " + "; ".join(waits)
         )
         if config.on_timeout == "hold":
-            return Decision("hold", phase, rollout.traffic_pct, why + " (held for a manual promote or rollback)")
+            why += " (held for a manual promote or rollback)"
+            return Decision("hold", phase, rollout.traffic_pct, why)
         return Decision("reject", "rejected", 0, why)
 
-    return Decision("wait", phase, rollout.traffic_pct, f"{rollout.candidate_id} waits in {phase}: " + "; ".join(waits))
+    why = f"{rollout.candidate_id} waits in {phase}: " + "; ".join(waits)
+    return Decision("wait", phase, rollout.traffic_pct, why)
 
 
 def _advance(rollout: RolloutView, config: RolloutConfig, reason: str) -> Decision:

@@ -1,0 +1,398 @@
+"""Simulated rollouts: do the gates promote good candidates and stop bad ones, and how fast?
+
+Run: python tests/benchmarks/rollout_sim.py [--rollouts-per-case N] [--seed S] [--workers W]
+     python tests/benchmarks/rollout_sim.py --sweep --rollouts-per-case 40   (alternatives, ~2 min)
+
+Each rollout has a known truth (success rate -10..+2 points around a 95% incumbent, latency x0.8 /
+x1 / x1.3). Time moves in 15-minute ticks; each tick adds one window of synthetic usage, the gates
+are computed over the phase window and `decide` says what to do, exactly as `upgrade tick` would.
+The same windows are replayed through a fixed threshold ("overall score >= 0.8", the original
+design) for comparison. Output: tables on stdout; `--sweep` compares alternative settings instead.
+"worse" means any success drop or the x1.3 latency; "equal/better" is 0/+2 points at x0.8/x1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from modelctl.core.gates import (  # noqa: E402
+    LATENCY_BUCKET_GROWTH,
+    ArmSample,
+    LatencyHistogram,
+    Moments,
+    bucket_bounds,
+    evaluate_gates,
+)
+from modelctl.core.rollout import DEFAULT_ROLLOUT_CONFIG, RolloutConfig, RolloutView, decide  # noqa: E402
+
+BASE_SUCCESS = 0.95
+LATENCY_MEDIAN_MS = 900.0
+LATENCY_SIGMA = 0.5  # log-scale spread: p95 is about 2.3x the median, as for chat completions
+COST_MEDIAN_USD = 0.002
+COST_SIGMA = 0.6
+REQUESTS_PER_HOUR = 2000
+TICK = timedelta(minutes=15)
+SUCCESS_DELTAS = (-0.10, -0.05, -0.02, 0.0, 0.02)
+LATENCY_FACTORS = (0.8, 1.0, 1.3)
+START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Truth:
+    success_delta: float
+    latency_factor: float
+
+    @property
+    def worse(self) -> bool:
+        return self.success_delta < 0 or self.latency_factor > 1
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """Exact by inversion for small means, normal approximation above 10 (plenty for counts)."""
+    if mean <= 0:
+        return 0
+    if mean > 10:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    term = math.exp(-mean)
+    cumulative, k, u = term, 0, rng.random()
+    while u > cumulative:
+        k += 1
+        term *= mean / k
+        cumulative += term
+    return k
+
+
+def _bucket_probabilities(latency_factor: float) -> list[tuple[int, float]]:
+    """P(latency bucket) under the log-normal latency model."""
+    mu = math.log(LATENCY_MEDIAN_MS * latency_factor)
+    log_g = math.log(LATENCY_BUCKET_GROWTH)
+    first = int((mu - 4.5 * LATENCY_SIGMA) / log_g)
+    last = int((mu + 4.5 * LATENCY_SIGMA) / log_g) + 1
+    cdf = statistics.NormalDist(mu, LATENCY_SIGMA).cdf
+    return [(i, cdf((i + 1) * log_g) - cdf(i * log_g)) for i in range(first, last + 1)]
+
+
+# Moments of the log-normal cost per call: mean, variance, and the relative spread of a variance estimate.
+_COST_MEAN = COST_MEDIAN_USD * math.exp(COST_SIGMA**2 / 2)
+_COST_VAR = (math.exp(COST_SIGMA**2) - 1) * _COST_MEAN**2
+_COST_KURTOSIS = sum(c * math.exp(k * COST_SIGMA**2) for c, k in ((1, 4), (2, 3), (3, 2))) - 3
+
+
+@lru_cache(maxsize=None)
+def _bucket_plan(latency_factor: float, expected_ok: float) -> tuple[list, list, list, float]:
+    """Buckets expecting more than 3 calls per window, drawn one by one; the rest pooled.
+
+    Pooling Poisson counts and splitting them again are exact, so the pool is drawn as one Poisson
+    count spread over its buckets by their probabilities: far fewer draws than bucket by bucket.
+    A big bucket's count is a rounded normal draw; the gates only see sums of hundreds of windows,
+    where that approximation vanishes.
+    """
+    big, small, small_weights = [], [], []
+    for index, probability in _bucket_probabilities(latency_factor):
+        mean = expected_ok * probability
+        if mean > 3:
+            big.append((index, mean, math.sqrt(mean)))
+        else:
+            small.append(index)
+            small_weights.append(mean)
+    return big, small, list(itertools.accumulate(small_weights)), sum(small_weights)
+
+
+def arm_usage(
+    rng: random.Random, *, expected_calls: float, success_rate: float, latency_factor: float
+) -> ArmSample:
+    """One arm's calls in one window, drawn as a Poisson process (calls arrive at random).
+
+    Successful calls are split over latency buckets; cost per call is log-normal and enters as
+    its window mean and variance (normal approximations, plenty for a gate that is not under test
+    here: every simulated candidate costs what the incumbent costs).
+    """
+    big, small, small_cum, small_mean = _bucket_plan(latency_factor, expected_calls * success_rate)
+    counts = Counter(rng.choices(small, cum_weights=small_cum, k=_poisson(rng, small_mean)))
+    gauss = rng.gauss
+    for index, mean, sd in big:
+        counts[index] = max(0, round(gauss(mean, sd)))
+    successes = sum(counts.values())
+    calls = successes + _poisson(rng, expected_calls * (1 - success_rate))
+    cost = Moments()
+    if calls:
+        mean = rng.gauss(_COST_MEAN, math.sqrt(_COST_VAR / calls))
+        spread = math.sqrt((_COST_KURTOSIS - 1) / calls)
+        variance = _COST_VAR * max(0.05, rng.gauss(1.0, spread))
+        cost = Moments(calls, mean * calls, (calls - 1) * variance + calls * mean * mean)
+    return ArmSample(calls, successes, LatencyHistogram.from_counts(counts), cost)
+
+
+def window_usage(
+    rng: random.Random,
+    *,
+    truth: Truth,
+    phase: str,
+    traffic_pct: float,
+    minutes: float = 15,
+    requests_per_hour: float = REQUESTS_PER_HOUR,
+) -> tuple[ArmSample, ArmSample]:
+    """(incumbent, candidate) usage of one window of one phase.
+
+    Shadow duplicates its share of requests to the candidate, so the incumbent still serves all
+    of them; canary and full move the share to the candidate.
+    """
+    requests = requests_per_hour * minutes / 60
+    share = traffic_pct / 100
+    control_calls = requests if phase == "shadow" else requests * (1 - share)
+    control = arm_usage(rng, expected_calls=control_calls, success_rate=BASE_SUCCESS, latency_factor=1.0)
+    candidate = arm_usage(
+        rng,
+        expected_calls=requests * share,
+        success_rate=BASE_SUCCESS + truth.success_delta,
+        latency_factor=truth.latency_factor,
+    )
+    return control, candidate
+
+
+class Windows:
+    """One rollout's usage, window by window per phase, shared by every policy replayed on it."""
+
+    def __init__(self, seed: int, truth: Truth, config: RolloutConfig, requests_per_hour: float) -> None:
+        self._seed, self._truth, self._config, self._rph = seed, truth, config, requests_per_hour
+        self._drawn: dict[str, list[tuple[ArmSample, ArmSample]]] = {}
+        self._rngs: dict[str, random.Random] = {}
+
+    def get(self, phase: str, k: int) -> tuple[ArmSample, ArmSample]:
+        drawn = self._drawn.setdefault(phase, [])
+        rng = self._rngs.setdefault(phase, random.Random(f"{self._seed}-{phase}"))
+        while len(drawn) <= k:
+            drawn.append(
+                window_usage(
+                    rng,
+                    truth=self._truth,
+                    phase=phase,
+                    traffic_pct=self._config.phases[phase].traffic_pct,
+                    requests_per_hour=self._rph,
+                )
+            )
+        return drawn[k]
+
+    def total(self, phase: str, ticks: int) -> tuple[ArmSample, ArmSample]:
+        """Sum of the phase's first `ticks` windows.
+
+        Windows no policy has looked at yet are drawn as one aggregate: the sum of independent
+        Poisson windows is one Poisson window of the summed length, so this is exact in law.
+        """
+        drawn = self._drawn.get(phase, [])[:ticks]
+        control, candidate = ArmSample(), ArmSample()
+        for window in drawn:
+            control, candidate = control + window[0], candidate + window[1]
+        missing = ticks - len(drawn)
+        if missing > 0:
+            rest = window_usage(
+                random.Random(f"{self._seed}-{phase}-rest"),
+                truth=self._truth,
+                phase=phase,
+                traffic_pct=self._config.phases[phase].traffic_pct,
+                minutes=TICK.total_seconds() / 60 * missing,
+                requests_per_hour=self._rph,
+            )
+            control, candidate = control + rest[0], candidate + rest[1]
+        return control, candidate
+
+
+@dataclass(frozen=True)
+class Outcome:
+    truth: Truth
+    final_phase: str
+    hours: float
+    candidate_calls: int
+
+
+def run_gated(windows: Windows, truth: Truth, config: RolloutConfig) -> Outcome:
+    """Drive one rollout through `evaluate_gates` + `decide` until it leaves the active phases."""
+    view = RolloutView("candidate", "incumbent", "discovered", 0, START)
+    now = START
+    exposed, k = 0, 0
+    control, candidate = ArmSample(), ArmSample()
+    while True:
+        if view.phase == "discovered":
+            decision = decide(rollout=view, results=[], samples=(0, 0), now=now, config=config)
+        else:
+            now += TICK
+            window = windows.get(view.phase, k)
+            control, candidate = control + window[0], candidate + window[1]
+            exposed += window[1].calls
+            k += 1
+            results = evaluate_gates(control=control, candidate=candidate, config=config.gates)
+            decision = decide(
+                rollout=view, results=results, samples=(control.calls, candidate.calls), now=now, config=config
+            )
+        if decision.action in ("rollback", "reject") or decision.next_phase == "full":
+            return Outcome(truth, decision.next_phase, (now - START) / timedelta(hours=1), exposed)
+        if decision.action == "advance":
+            view = replace(
+                view, phase=decision.next_phase, traffic_pct=decision.next_traffic_pct, phase_started_at=now
+            )
+            control, candidate, k = ArmSample(), ArmSample(), 0
+
+
+def _p95(hist: LatencyHistogram) -> float:
+    rank = max(1, math.ceil(0.95 * hist.total))
+    low, high = bucket_bounds(hist.buckets_at_ranks([rank])[rank])
+    return math.sqrt(low * high)
+
+
+def overall_score(control: ArmSample, candidate: ArmSample) -> float:
+    """The original design's kind of score: mean of success rate and latency relative to the incumbent."""
+    if not candidate.calls or not candidate.latency.total or not control.latency.total:
+        return 0.0
+    latency_score = min(1.0, _p95(control.latency) / _p95(candidate.latency))
+    return (candidate.successes / candidate.calls + latency_score) / 2
+
+
+def run_threshold(windows: Windows, truth: Truth, config: RolloutConfig, threshold: float = 0.8) -> Outcome:
+    """Same windows, fixed threshold: at each phase's minimum duration, score >= 0.8 promotes, else rollback."""
+    now = START
+    exposed = 0
+    for phase in ("shadow", "canary"):
+        ticks = math.ceil(config.phases[phase].min_duration / TICK)
+        control, candidate = windows.total(phase, ticks)
+        exposed += candidate.calls
+        now += ticks * TICK
+        if overall_score(control, candidate) < threshold:
+            return Outcome(truth, "rolled_back", (now - START) / timedelta(hours=1), exposed)
+    return Outcome(truth, "full", (now - START) / timedelta(hours=1), exposed)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:5.1f}%" if whole else "   n/a"
+
+
+def summarize(name: str, outcomes: list[Outcome]) -> str:
+    worse = [o for o in outcomes if o.truth.worse]
+    good = [o for o in outcomes if not o.truth.worse]
+    worse_full = sum(o.final_phase == "full" for o in worse)
+    good_full = sum(o.final_phase == "full" for o in good)
+    good_back = sum(o.final_phase == "rolled_back" for o in good)
+    n10 = sum(o.truth.success_delta == -0.10 for o in outcomes)
+    bad10 = [o for o in outcomes if o.truth.success_delta == -0.10 and o.final_phase == "rolled_back"]
+    if bad10:
+        calls = f"{statistics.median(o.candidate_calls for o in bad10):,.0f}"
+        hours = f"{statistics.median(o.hours for o in bad10):.1f}"
+    else:
+        calls = hours = "never" if n10 else "-"
+    return (
+        f"{name:<34} {_pct(worse_full, len(worse))} {f'({worse_full}/{len(worse)})':>11}  "
+        f"{_pct(good_full, len(good))} {f'({good_full}/{len(good)})':>11}  {_pct(good_back, len(good)):>11}  "
+        f"{calls:>10} {hours:>6}  {f'({len(bad10)}/{n10} rolled back)' if n10 else ''}"
+    )
+
+
+# "rolled back" counts equal-or-better candidates rolled back: false alarms.
+HEADER = (
+    f"{'policy':<34} {'worse -> full':>18}  {'equal/better->full':>18}  {'rolled back':>11}  "
+    f"{'-10 pt: calls':>10} {'hours':>6}"
+)
+
+
+def by_case(outcomes: list[Outcome]) -> list[str]:
+    lines = [f"{'truth':<22} {'full':>6} {'rolled_back':>12} {'rejected':>9} {'median h':>9}"]
+    for delta in SUCCESS_DELTAS:
+        for factor in LATENCY_FACTORS:
+            case = [o for o in outcomes if o.truth == Truth(delta, factor)]
+            if not case:
+                continue
+            counts = {p: sum(o.final_phase == p for o in case) for p in ("full", "rolled_back", "rejected")}
+            lines.append(
+                f"success {100 * delta:+4.0f} pt, x{factor:<4}  {_pct(counts['full'], len(case))} "
+                f"{_pct(counts['rolled_back'], len(case)):>12} {_pct(counts['rejected'], len(case)):>9} "
+                f"{statistics.median(o.hours for o in case):9.1f}"
+            )
+    return lines
+
+
+Job = tuple[Truth, int, int, RolloutConfig, float]
+
+
+def _simulate_case(job: Job) -> tuple[list[Outcome], list[Outcome]]:
+    truth, per_case, seed, config, requests_per_hour = job
+    gated, fixed = [], []
+    for i in range(per_case):
+        rollout_seed = hash((seed, truth.success_delta, truth.latency_factor, i))
+        windows = Windows(rollout_seed, truth, config, requests_per_hour)
+        gated.append(run_gated(windows, truth, config))
+        fixed.append(run_threshold(windows, truth, config))
+    return gated, fixed
+
+
+def simulate(jobs: list[Job], *, workers: int) -> tuple[list[Outcome], list[Outcome]]:
+    """Results do not depend on `workers`: each rollout draws from its own seed."""
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(_simulate_case, jobs))
+    return [o for g, _ in parts for o in g], [o for _, f in parts for o in f]
+
+
+def _with(config: RolloutConfig, *, min_samples: int | None = None, **gates: float) -> RolloutConfig:
+    phases = dict(config.phases)
+    if min_samples is not None:
+        phases = {name: replace(pc, min_samples=min_samples) for name, pc in phases.items()}
+    return replace(config, phases=phases, gates=replace(config.gates, **gates))
+
+
+def sweep(*, per_case: int, seed: int, workers: int) -> list[str]:
+    """Alternatives to the defaults on the truths that decide them: equal, slightly worse, slower, better."""
+    truths = [Truth(0.0, 1.0), Truth(0.02, 0.8), Truth(-0.02, 1.0), Truth(0.0, 1.3)]
+    variants = [
+        ("defaults", REQUESTS_PER_HOUR, DEFAULT_ROLLOUT_CONFIG),
+        ("fail_alpha 0.05 (no correction)", REQUESTS_PER_HOUR, _with(DEFAULT_ROLLOUT_CONFIG, fail_alpha=0.05)),
+        ("fail_alpha 0.01", REQUESTS_PER_HOUR, _with(DEFAULT_ROLLOUT_CONFIG, fail_alpha=0.01)),
+        ("success_margin 2 points", REQUESTS_PER_HOUR, _with(DEFAULT_ROLLOUT_CONFIG, success_margin=0.02)),
+        ("100 req/h, min_samples 0", 100, _with(DEFAULT_ROLLOUT_CONFIG, min_samples=0)),
+        ("100 req/h, min_samples 200", 100, DEFAULT_ROLLOUT_CONFIG),
+        ("100 req/h, min_samples 500", 100, _with(DEFAULT_ROLLOUT_CONFIG, min_samples=500)),
+    ]
+    names = ", ".join(f"{100 * t.success_delta:+.0f} pt x{t.latency_factor}" for t in truths)
+    lines = [f"sweep: {per_case} rollouts each of {names}", HEADER]
+    for name, rph, config in variants:
+        gated, _ = simulate([(t, per_case, seed, config, rph) for t in truths], workers=workers)
+        lines.append(summarize(name, gated))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rollouts-per-case", type=int, default=70, help="rollouts per truth (15 truths)")
+    parser.add_argument("--seed", type=int, default=20260105)
+    parser.add_argument("--workers", type=int, default=2, help="processes (the figures do not depend on it)")
+    parser.add_argument("--sweep", action="store_true", help="compare alternative alphas, margins, min samples")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    if args.sweep:
+        print("\n".join(sweep(per_case=args.rollouts_per_case, seed=args.seed, workers=args.workers)))
+    else:
+        truths = [Truth(d, f) for d in SUCCESS_DELTAS for f in LATENCY_FACTORS]
+        jobs = [(t, args.rollouts_per_case, args.seed, DEFAULT_ROLLOUT_CONFIG, REQUESTS_PER_HOUR) for t in truths]
+        gated, fixed = simulate(jobs, workers=args.workers)
+        print(f"{len(gated)} rollouts, {REQUESTS_PER_HOUR:,} requests/hour, seed {args.seed}")
+        print("targets: worse -> full <= 1%, equal/better -> full >= 90%\n")
+        print(HEADER)
+        print(summarize("statistical gates (defaults)", gated))
+        print(summarize("fixed: overall score >= 0.8", fixed))
+        print("\nstatistical gates by truth:")
+        print("\n".join(by_case(gated)))
+    print(f"\n{time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
