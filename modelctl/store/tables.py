@@ -144,3 +144,57 @@ class DiscoveryRunRow(SQLModel, table=True):
     updated: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text))
     duration_ms: float | None = None
+
+
+class RolloutRow(SQLModel, table=True):
+    """One candidate's journey against one incumbent on a set of segments (see core.rollout).
+
+    Rows in phase `full` are also the chain substitutions routing applies: policy.yaml is bundled
+    and never rewritten, so the candidate takes the incumbent's place through these rows.
+    """
+
+    __tablename__ = "rollout"
+    __table_args__ = (Index("ix_rollout_phase", "phase"), Index("ix_rollout_candidate", "candidate_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_id: str = Field(max_length=200)
+    incumbent_id: str = Field(max_length=200)
+    segments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    phase: str
+    traffic_pct: float
+    salt: str = Field(max_length=64)
+    started_at: datetime
+    phase_started_at: datetime
+    decided_at: datetime | None = None
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+class GateResultRow(SQLModel, table=True):
+    """One gate's verdict on one rollout's window at one tick (or manual promote)."""
+
+    __tablename__ = "gate_result"
+    __table_args__ = (Index("ix_gate_result_rollout_ts", "rollout_id", "ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rollout_id: int = Field(foreign_key="rollout.id")
+    ts: datetime
+    phase: str
+    window_start: datetime
+    window_end: datetime
+    gate: str
+    verdict: str
+    n_control: int
+    n_candidate: int
+    p_value: float | None = None
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    figures: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class LeaseRow(SQLModel, table=True):
+    """A named lease (one row per job): taken by an atomic UPDATE only where it has expired."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, max_length=100)
+    holder: str | None = None
+    expires_at: datetime
