@@ -103,6 +103,10 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
         model_id: as_datetime(until)
         for model_id, until in store.read("SELECT model_id, cooldown_until FROM model WHERE cooldown_until IS NOT NULL")
     }
+    from modelctl.store.rollouts import routing_rollouts, substitute
+
+    # Shadow/canary rollouts become arms; full ones put their candidate in the incumbent's place.
+    arms, full = routing_rollouts(store)
     return RoutingState(
         models={spec.model_id: spec for spec in catalog_repo.list_models(store)},
         providers={
@@ -114,7 +118,7 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
         policies={
             name: SegmentPolicy(
                 name=name,
-                chain=tuple(seg["chain"]),
+                chain=substitute(tuple(seg["chain"]), name, full),
                 budget_seconds=seg["budget_seconds"],
                 objective=seg["objective"],
                 min_quality_ratio=seg["min_quality_ratio"] or default_ratio,
@@ -128,6 +132,7 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
             for name, r in policy["refinement"].items()
         },
         latency=_measured_latency(store, now),
+        rollouts=tuple(arms),
     )
 
 

@@ -1,0 +1,131 @@
+"""`modelctl promote`, `rollback`, `evaluations` and `upgrade status|tick`: rollouts by hand and by cron."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+
+app = new_app("Rollouts of candidate models: status, and the cron tick that judges them.")
+
+
+def _segments(values: list[str]) -> tuple[str, ...]:
+    """--segments simple,technical and --segments simple --segments technical mean the same."""
+    return tuple(s.strip() for value in values for s in value.split(",") if s.strip())
+
+
+def _say_transitions(transitions) -> None:  # noqa: ANN001 - list[Transition]
+    for t in transitions:
+        r = t.rollout
+        state = "" if t.applied else " (not applied: the rollout changed meanwhile)"
+        say(f"{r.candidate_id} vs {r.incumbent_id} [{', '.join(r.segments)}]: {t.action} {r.phase} -> "
+            f"{t.phase} at {t.traffic_pct:g}%{state}")
+        say(f"  {t.reason}")
+
+
+def promote(
+    ctx: typer.Context,
+    candidate: Annotated[str, typer.Argument(help="The model to roll out.")],
+    replaces: Annotated[str | None, typer.Option("--replaces", help="The incumbent it challenges "
+                        "(default: the head of each segment's chain).")] = None,
+    segments: Annotated[list[str], typer.Option("--segments", help="Segments to roll out on (repeat or "
+                        "comma-separate; default: every segment the candidate can serve).")] = [],  # noqa: B006
+    to: Annotated[str | None, typer.Option("--to", help="shadow, canary or full (default: the next phase).")] = None,
+    traffic: Annotated[float | None, typer.Option("--traffic", help="Share of requests in percent "
+                       "(default: config/upgrade.yaml).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Promote ahead of the gates (skip a phase, or "
+                   "the current window has not passed).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Start a rollout (shadow) or move it to its next phase: the manual gate.
+
+    Example: modelctl promote claude-sonnet-5-5 --segments technical
+    """
+    from modelctl.services.upgrade import promote as run
+
+    transitions = run(store_from(ctx), candidate, replaces=replaces, segments=_segments(segments), to=to,
+                      traffic_pct=traffic, yes=yes)
+    if as_json:
+        print_json([t.as_dict() for t in transitions])
+    else:
+        _say_transitions(transitions)
+
+
+def rollback(
+    ctx: typer.Context,
+    candidate: Annotated[str, typer.Argument(help="The model whose rollouts end.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the audit log.")] = None,
+    replaces: Annotated[str | None, typer.Option("--replaces", help="Only its rollout against this "
+                        "incumbent.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """End a candidate's rollouts at once: no traffic, the incumbent restored (also after full)."""
+    from modelctl.services.upgrade import rollback as run
+
+    transitions = run(store_from(ctx), candidate, reason=reason, incumbent_id=replaces)
+    if as_json:
+        print_json([t.as_dict() for t in transitions])
+    else:
+        _say_transitions(transitions)
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    active: Annotated[bool, typer.Option("--active", help="Only shadow, canary (and discovered) rollouts.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Rollouts, oldest first: phase, traffic share, since when, and why."""
+    from modelctl.services.upgrade import rollout_status
+
+    rollouts = rollout_status(store_from(ctx), active_only=active)
+    emit([r.as_dict() for r in rollouts], as_json=as_json, table=lambda: print_table(
+        ["candidate", "incumbent", "segments", "phase", "traffic %", "phase since", "reason"],
+        [(r.candidate_id, r.incumbent_id, ", ".join(r.segments), r.phase, f"{r.traffic_pct:g}",
+          f"{r.phase_started_at:%Y-%m-%d %H:%M}", r.reason) for r in rollouts],
+    ))
+
+
+@app.command("tick")
+def tick(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what it would do; change nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Judge every active rollout and promote, roll back, reject or wait (run from cron every 15 minutes)."""
+    from modelctl.services.upgrade import tick as run
+
+    report = run(store_from(ctx), dry_run=dry_run)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    if report.lease not in ("taken", "dry-run"):
+        say(f"another tick is running (lease {report.lease}); nothing done")
+        return
+    if not report.transitions:
+        say("no active rollouts")
+    prefix = "would " if dry_run else ""
+    for t in report.transitions:
+        r = t.rollout
+        say(f"{r.candidate_id} vs {r.incumbent_id}: {prefix}{t.action} ({r.phase} -> {t.phase}, {t.traffic_pct:g}%)")
+        for gate in t.evidence.get("gates", []):
+            say(f"  {gate['summary']}")
+
+
+def evaluations(
+    ctx: typer.Context,
+    candidate: Annotated[str | None, typer.Option("--candidate", help="Only this candidate's rollouts.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Most recent gate results to show.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Gate results of rollouts, newest first: verdict, figures and p-values."""
+    from modelctl.services.upgrade import evaluations as run
+
+    rows = run(store_from(ctx), candidate_id=candidate, limit=limit)
+    emit(rows, as_json=as_json, table=lambda: print_table(
+        ["when", "candidate", "incumbent", "phase", "gate", "verdict", "p", "summary"],
+        [(r["ts"][:16], r["candidate_id"], r["incumbent_id"], r["phase"], r["gate"], r["verdict"],
+          "" if r["p_value"] is None else f"{r['p_value']:.2g}", r["summary"]) for r in rows],
+    ))

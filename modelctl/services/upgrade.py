@@ -1,0 +1,373 @@
+"""Rollouts: start and advance them by hand (`promote`, `rollback`) or by cron (`upgrade tick`).
+
+The decisions are core.rollout.decide over core.gates.evaluate_gates; this module reads each
+rollout's window from the usage rows, applies the decision (phase, traffic, catalog statuses) and
+audits it with its evidence. Time comes only from `clock.now()`, so MODELCTL_NOW can step a
+simulation through days of phases.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from modelctl import clock
+from modelctl.core.gates import GateResult, evaluate_gates
+from modelctl.core.rollout import ACTIVE_PHASES, Decision, RolloutConfig, decide, next_phase
+from modelctl.errors import InvalidInput, NotFound
+from modelctl.paths import actor
+from modelctl.services.catalog import require_model
+from modelctl.store import catalog as catalog_repo
+from modelctl.store import rollouts as repo
+from modelctl.store.db import Store
+from modelctl.store.rollouts import Rollout
+
+# Shorter than the 15-minute cron step, longer than a tick takes; a tick releases it when done.
+LEASE = timedelta(minutes=10)
+TARGETS = ("shadow", "canary", "full")
+_ORDER = {phase: index for index, phase in enumerate(("discovered", "shadow", "canary", "full"))}
+
+
+@dataclass(frozen=True)
+class Settings:
+    config: RolloutConfig
+    latency_sample: int
+
+
+def load_settings() -> Settings:
+    from modelctl.config import load_upgrade
+
+    upgrade = load_upgrade()
+    return Settings(upgrade.rollout_config(), upgrade.latency_sample)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the gates say about a rollout's current window, and what `decide` makes of it."""
+
+    decision: Decision
+    results: list[GateResult]
+    samples: tuple[int, int]
+    window: tuple[datetime, datetime]
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "window": [self.window[0].isoformat(), self.window[1].isoformat()],
+            "calls": {"incumbent": self.samples[0], "candidate": self.samples[1]},
+            "gates": [{"gate": r.gate, "verdict": r.verdict, "p_value": r.p_value, "summary": r.summary}
+                      for r in self.results],
+        }
+
+
+@dataclass
+class Transition:
+    """One rollout's outcome of a promote, rollback or tick."""
+
+    rollout: Rollout
+    action: str
+    phase: str
+    traffic_pct: float
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    applied: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "candidate_id": self.rollout.candidate_id,
+            "incumbent_id": self.rollout.incumbent_id,
+            "segments": list(self.rollout.segments),
+            "from_phase": self.rollout.phase,
+            "action": self.action,
+            "phase": self.phase,
+            "traffic_pct": self.traffic_pct,
+            "reason": self.reason,
+            "applied": self.applied,
+            **self.evidence,
+        }
+
+
+def judge(store: Store, rollout: Rollout, *, now: datetime, settings: Settings) -> Judgement:
+    """Gates over the phase window: the candidate's arm against the incumbent's control calls."""
+    window = (rollout.phase_started_at, now)
+    if rollout.phase == "discovered":
+        decision = decide(rollout=rollout.view(), results=[], samples=(0, 0), now=now, config=settings.config)
+        return Judgement(decision, [], (0, 0), window)
+    common = {"segments": rollout.segments, "start": window[0], "end": window[1],
+              "latency_sample": settings.latency_sample}
+    control = repo.arm_sample(store, model_id=rollout.incumbent_id, arm="control", **common)
+    candidate = repo.arm_sample(store, model_id=rollout.candidate_id, arm=rollout.phase, **common)
+    results = evaluate_gates(control=control, candidate=candidate, config=settings.config.gates)
+    samples = (control.calls, candidate.calls)
+    decision = decide(rollout=rollout.view(), results=results, samples=samples, now=now, config=settings.config)
+    return Judgement(decision, results, samples, window)
+
+
+def _apply(conn, store: Store, transition: Transition, *, now: datetime, who: str) -> bool:  # noqa: ANN001
+    """Write one transition with its audit row; False when the rollout changed meanwhile."""
+    rollout = transition.rollout
+    moved = transition.phase != rollout.phase
+    terminal = transition.phase not in ACTIVE_PHASES
+    changed = repo.update_rollout(
+        conn, rollout.id, expected_phase=rollout.phase, phase=transition.phase,
+        traffic_pct=transition.traffic_pct, phase_started_at=now if moved else rollout.phase_started_at,
+        decided_at=now if terminal else None, reason=transition.reason,
+    )
+    if not changed:
+        return False
+    statuses = {}
+    if transition.phase == "full":
+        statuses = {rollout.candidate_id: "stable", rollout.incumbent_id: "deprecated"}
+    elif rollout.phase == "full":  # a full rollout rolled back: the incumbent serves again
+        statuses = {rollout.incumbent_id: "stable"}
+    for model_id, status in statuses.items():
+        spec = catalog_repo.get_model(store, model_id)
+        if spec is not None and spec.status != status:
+            catalog_repo.upsert_models(conn, [replace(spec, status=status)], now=now)
+            transition.evidence.setdefault("statuses", {})[model_id] = [spec.status, status]
+    catalog_repo.write_audit(
+        conn, actor=who, action=f"rollout-{transition.action}", target=rollout.candidate_id,
+        before={"incumbent_id": rollout.incumbent_id, "segments": list(rollout.segments),
+                "phase": rollout.phase, "traffic_pct": rollout.traffic_pct},
+        after={"phase": transition.phase, "traffic_pct": transition.traffic_pct, "reason": transition.reason,
+               **transition.evidence},
+        now=now,
+    )
+    return True
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def rollout_status(store: Store, *, active_only: bool = False) -> list[Rollout]:
+    return repo.list_rollouts(store, phases=ACTIVE_PHASES if active_only else None)
+
+
+def evaluations(store: Store, *, candidate_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    if limit < 1:
+        raise InvalidInput(f"--limit must be at least 1, got {limit}")
+    return repo.read_gate_results(store, candidate_id=candidate_id, limit=limit)
+
+
+# --------------------------------------------------------------------------- manual gates
+
+
+def _needed_capabilities(segment: str) -> frozenset[str]:
+    """What routing requires of any model in the segment (multimedia queries carry media)."""
+    return frozenset({"text_generation", "multimodal"} if segment == "multimedia" else {"text_generation"})
+
+
+def _effective_chains(store: Store) -> dict[str, tuple[str, ...]]:
+    from modelctl.services.routing import load_routing_config
+
+    _, full = repo.routing_rollouts(store)
+    segments = load_routing_config()["policy"]["segments"]
+    return {name: repo.substitute(tuple(seg["chain"]), name, full) for name, seg in segments.items()}
+
+
+def _plan(store: Store, candidate_id: str, *, replaces: str | None,
+          segments: tuple[str, ...]) -> dict[str, list[str]]:
+    """Incumbent -> the segments it defends against the candidate."""
+    candidate = require_model(store, candidate_id)
+    if candidate.status in ("disabled", "retired"):
+        raise InvalidInput(f"{candidate_id} is {candidate.status}; set its status first "
+                           "(`modelctl models set-status`)")
+    if replaces is not None:
+        require_model(store, replaces)
+        if replaces == candidate_id:
+            raise InvalidInput("a model cannot replace itself; name another --replaces")
+    chains = _effective_chains(store)
+    explicit = bool(segments)
+    plan: dict[str, list[str]] = {}
+    for segment in segments or tuple(chains):
+        missing = _needed_capabilities(segment) - candidate.capabilities
+        if missing:
+            if explicit:
+                raise InvalidInput(f"{candidate_id} lacks {', '.join(sorted(missing))}, which segment "
+                                   f"{segment!r} needs")
+            continue
+        chain = chains.get(segment)
+        if replaces is not None:
+            if explicit or replaces in (chain or ()):
+                plan.setdefault(replaces, []).append(segment)
+            continue
+        if chain is None:
+            raise InvalidInput(f"segment {segment!r} has no policy chain to take an incumbent from; "
+                               "name it with --replaces")
+        if chain[0] != candidate_id:
+            plan.setdefault(chain[0], []).append(segment)
+    if not plan:
+        where = f" where {replaces} is in the chain" if replaces else ""
+        raise InvalidInput(f"no segment{where} for {candidate_id} to challenge; name them with --segments")
+    return plan
+
+
+def _check_traffic(traffic_pct: float | None) -> None:
+    if traffic_pct is not None and not 0 < traffic_pct <= 100:
+        raise InvalidInput(f"--traffic must be in (0, 100], got {traffic_pct:g}")
+
+
+def promote(store: Store, candidate_id: str, *, replaces: str | None = None, segments: tuple[str, ...] = (),
+            to: str | None = None, traffic_pct: float | None = None, yes: bool = False) -> list[Transition]:
+    """Start a rollout (shadow by default) or move an active one to its next phase (or `to`).
+
+    Moving ahead of the gates (skipping a phase, or the current window not passing) is the
+    operator's call and needs `yes`; the gates' figures are audited either way.
+    """
+    if to is not None and to not in TARGETS:
+        raise InvalidInput(f"--to must be one of {', '.join(TARGETS)}, got {to!r}")
+    _check_traffic(traffic_pct)
+    settings = load_settings()
+    now = clock.now()
+    active = [r for r in repo.list_rollouts(store, phases=ACTIVE_PHASES, candidate_id=candidate_id)
+              if replaces is None or r.incumbent_id == replaces]
+    if active:
+        transitions = [_advance(store, r, to=to, traffic_pct=traffic_pct, yes=yes, now=now, settings=settings)
+                       for r in active]
+    else:
+        transitions = _start(store, candidate_id, replaces=replaces, segments=segments, to=to or "shadow",
+                             traffic_pct=traffic_pct, yes=yes, now=now, settings=settings)
+    who = actor()
+    with store.write() as conn:
+        for transition in transitions:
+            if transition.action == "start":
+                _insert(conn, store, transition, now=now, who=who)
+            else:
+                transition.applied = _apply(conn, store, transition, now=now, who=who)
+    return transitions
+
+
+def _traffic(settings: Settings, phase: str, traffic_pct: float | None) -> float:
+    return 100.0 if phase == "full" else traffic_pct or settings.config.phases[phase].traffic_pct
+
+
+def _start(store: Store, candidate_id: str, *, replaces: str | None, segments: tuple[str, ...], to: str,
+           traffic_pct: float | None, yes: bool, now: datetime, settings: Settings) -> list[Transition]:
+    if to != "shadow" and not yes:
+        raise InvalidInput(f"starting {candidate_id} at {to} skips the earlier phases' gates; "
+                           "pass --yes to do it anyway")
+    plan = _plan(store, candidate_id, replaces=replaces, segments=tuple(dict.fromkeys(segments)))
+    taken = {s: r for r in repo.list_rollouts(store, phases=ACTIVE_PHASES) for s in r.segments}
+    transitions = []
+    for incumbent_id, segs in plan.items():
+        busy = sorted(s for s in segs if s in taken)
+        if busy:
+            other = taken[busy[0]]
+            raise InvalidInput(f"segment {busy[0]!r} already has a rollout ({other.candidate_id} vs "
+                               f"{other.incumbent_id}, {other.phase}); finish or roll it back first")
+        traffic = _traffic(settings, to, traffic_pct)
+        placeholder = Rollout(0, candidate_id, incumbent_id, tuple(segs), "discovered", 0.0,
+                              secrets.token_hex(8), now, now, None, "")
+        reason = f"started by {actor()}: {candidate_id} challenges {incumbent_id} on {', '.join(segs)} at {to}"
+        transitions.append(Transition(placeholder, "start", to, traffic, reason))
+    return transitions
+
+
+def _insert(conn, store: Store, transition: Transition, *, now: datetime, who: str) -> None:  # noqa: ANN001
+    r = transition.rollout
+    rollout_id = repo.insert_rollout(
+        conn, candidate_id=r.candidate_id, incumbent_id=r.incumbent_id, segments=r.segments,
+        phase="discovered", traffic_pct=0.0, salt=r.salt, now=now, reason="",
+    )
+    transition.rollout = replace(r, id=rollout_id)
+    _apply(conn, store, transition, now=now, who=who)
+
+
+def _advance(store: Store, rollout: Rollout, *, to: str | None, traffic_pct: float | None, yes: bool,
+             now: datetime, settings: Settings) -> Transition:
+    target = to or next_phase(rollout.phase)
+    if _ORDER[target] < _ORDER[rollout.phase]:
+        raise InvalidInput(f"{rollout.candidate_id} is already in {rollout.phase}; "
+                           f"use `modelctl rollback {rollout.candidate_id}` to go back")
+    if target == rollout.phase:
+        if traffic_pct is None:
+            raise InvalidInput(f"{rollout.candidate_id} is already in {target}; give --traffic to change its share")
+        reason = f"traffic set to {traffic_pct:g}% by {actor()}"
+        return Transition(rollout, "traffic", target, traffic_pct, reason)
+    judgement = judge(store, rollout, now=now, settings=settings)
+    gated = judgement.decision.action == "advance" and judgement.decision.next_phase == target
+    if not gated and not yes:
+        raise InvalidInput(f"the gates do not promote {rollout.candidate_id} to {target} yet: "
+                           f"{judgement.decision.reason}\npass --yes to promote anyway")
+    why = judgement.decision.reason if gated else f"promoted to {target} by {actor()} ahead of the gates"
+    return Transition(rollout, "promote", target, _traffic(settings, target, traffic_pct), why,
+                      judgement.evidence())
+
+
+def rollback(store: Store, candidate_id: str, *, reason: str | None = None,
+             incumbent_id: str | None = None) -> list[Transition]:
+    """End the candidate's rollouts at once: no traffic, the incumbent (and its chains) restored."""
+    require_model(store, candidate_id)
+    rollouts = [r for r in repo.list_rollouts(store, phases=(*ACTIVE_PHASES, "full"), candidate_id=candidate_id)
+                if incumbent_id is None or r.incumbent_id == incumbent_id]
+    if not rollouts:
+        raise NotFound(f"{candidate_id} has no active or full rollout to roll back; see `modelctl upgrade status`")
+    now = clock.now()
+    who = actor()
+    why = f"rolled back by {who}" + (f": {reason}" if reason else "")
+    transitions = [Transition(r, "rollback", "rolled_back", 0.0, why) for r in rollouts]
+    with store.write() as conn:
+        for transition in transitions:
+            transition.applied = _apply(conn, store, transition, now=now, who=who)
+    return transitions
+
+
+# --------------------------------------------------------------------------- cron
+
+
+@dataclass
+class TickReport:
+    now: datetime
+    dry_run: bool
+    lease: str  # "taken", "dry-run", or who holds it
+    transitions: list[Transition]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"now": self.now.isoformat(), "dry_run": self.dry_run, "lease": self.lease,
+                "rollouts": [t.as_dict() for t in self.transitions]}
+
+
+def tick(store: Store, *, dry_run: bool = False) -> TickReport:
+    """Judge every active rollout and apply what `decide` says, under the tick lease.
+
+    A tick that finds the lease held changes nothing and says who holds it; `dry_run` takes no
+    lease and writes nothing.
+    """
+    settings = load_settings()
+    now = clock.now()
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    if dry_run:
+        lease = "dry-run"
+    else:
+        with store.write() as conn:
+            taken = repo.take_lease(conn, holder=holder, now=now, until=now + LEASE)
+        if not taken:
+            held_by, until = repo.lease_holder(store)
+            return TickReport(now, dry_run, f"held by {held_by} until {until:%Y-%m-%d %H:%M:%S}", [])
+        lease = "taken"
+    transitions = []
+    try:
+        for rollout in repo.list_rollouts(store, phases=ACTIVE_PHASES):
+            judgement = judge(store, rollout, now=now, settings=settings)
+            decision = judgement.decision
+            transition = Transition(rollout, decision.action, decision.next_phase, decision.next_traffic_pct,
+                                    decision.reason, judgement.evidence(), applied=not dry_run)
+            transitions.append(transition)
+            if dry_run:
+                continue
+            with store.write() as conn:
+                repo.insert_gate_results(conn, rollout_id=rollout.id, phase=rollout.phase,
+                                         window=judgement.window, results=judgement.results, now=now)
+                if decision.action in ("wait", "hold"):
+                    repo.set_reason(conn, rollout.id, decision.reason)
+                else:
+                    transition.applied = _apply(conn, store, transition, now=now, who=f"upgrade tick ({holder})")
+    finally:
+        if not dry_run:
+            with store.write() as conn:
+                repo.release_lease(conn, holder=holder, now=now)
+    return TickReport(now, dry_run, lease, transitions)
+
