@@ -262,3 +262,124 @@ def load_providers(path: Path | None = None) -> dict[str, ProviderConfig]:
 
 def load_policy(path: Path | None = None) -> PolicyFile:
     return load_yaml_model(path or config_path("policy.yaml"), PolicyFile)
+
+
+# ---------------------------------------------------------------- upgrade.yaml
+
+
+class PhaseSettings(_Strict):
+    traffic_pct: float = Field(gt=0, le=100)
+    min_hours: float = Field(default=0, ge=0)
+    max_hours: float = Field(default=0, ge=0)
+    min_samples: int = Field(default=0, ge=0)
+
+    @field_validator("max_hours")
+    @classmethod
+    def _max_after_min(cls, value: float, info: Any) -> float:
+        if value < info.data.get("min_hours", 0):
+            raise ValueError(f"must be at least min_hours ({info.data['min_hours']:g})")
+        return value
+
+
+class GateSettings(_Strict):
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    fail_alpha: float = Field(default=0.001, gt=0, lt=0.5)
+    success_margin: float = Field(default=0.01, ge=0, lt=1)
+    latency_p95_max_ratio: float = Field(default=1.2, ge=1)
+    cost_max_ratio: float = Field(default=1.2, ge=1)
+    quality_margin: float = Field(default=0.02, ge=0, lt=1)
+    min_samples: int = Field(default=20, ge=1)
+
+
+class UpgradeFile(_Strict):
+    """Rollout phases and gates; `latency_sample` caps the latencies read per arm per evaluation."""
+
+    on_timeout: Literal["reject", "hold"] = "reject"
+    phases: dict[Literal["shadow", "canary", "full"], PhaseSettings]
+    gates: GateSettings = GateSettings()
+    latency_sample: int = Field(default=20_000, ge=100)
+
+    @field_validator("phases")
+    @classmethod
+    def _all_phases(cls, value: dict[str, PhaseSettings]) -> dict[str, PhaseSettings]:
+        missing = [name for name in ("shadow", "canary", "full") if name not in value]
+        if missing:
+            raise ValueError(f"every phase needs settings; missing: {', '.join(missing)}")
+        return value
+
+    def rollout_config(self):  # noqa: ANN201 - core.rollout.RolloutConfig
+        from datetime import timedelta
+
+        from modelctl.core.gates import GateConfig
+        from modelctl.core.rollout import PhaseConfig, RolloutConfig
+
+        return RolloutConfig(
+            phases={
+                name: PhaseConfig(p.traffic_pct, timedelta(hours=p.min_hours), timedelta(hours=p.max_hours),
+                                  p.min_samples)
+                for name, p in self.phases.items()
+            },
+            on_timeout=self.on_timeout,
+            gates=GateConfig(**self.gates.model_dump()),
+        )
+
+
+def load_upgrade(path: Path | None = None) -> UpgradeFile:
+    return load_yaml_model(path or config_path("upgrade.yaml"), UpgradeFile)
+
+
+# ---------------------------------------------------------------- discovery.yaml
+
+
+class StabilityRulesConfig(_Strict):
+    """Regexes that replace core.discovery's defaults for one group; an omitted group keeps them."""
+
+    preview: list[str] | None = None
+    alias: list[str] | None = None
+    pinned: list[str] | None = None
+
+    @field_validator("preview", "alias", "pinned")
+    @classmethod
+    def _valid_regexes(cls, value: list[str] | None) -> list[str] | None:
+        import re
+
+        for pattern in value or ():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
+        return value
+
+    def rules(self):  # noqa: ANN201 - core.discovery.StabilityRules
+        from modelctl.core.discovery import DEFAULT_RULES, StabilityRules
+
+        return StabilityRules(
+            preview=tuple(self.preview) if self.preview is not None else DEFAULT_RULES.preview,
+            alias=tuple(self.alias) if self.alias is not None else DEFAULT_RULES.alias,
+            pinned=tuple(self.pinned) if self.pinned is not None else DEFAULT_RULES.pinned,
+        )
+
+
+class DiscoveryFile(_Strict):
+    """`modelctl discover`: how long to wait, how many models to read, where prices come from."""
+
+    timeout_s: float = Field(default=30, gt=0, le=600)
+    limit: int = Field(default=1000, gt=0, le=100_000)
+    limits: dict[str, int] = Field(default_factory=dict)
+    price_map: str | None = None
+    stability: StabilityRulesConfig = StabilityRulesConfig()
+
+    @field_validator("limits")
+    @classmethod
+    def _positive_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = sorted(name for name, limit in value.items() if limit <= 0)
+        if bad:
+            raise ValueError(f"limits must be positive; check {', '.join(bad)}")
+        return value
+
+    def limit_for(self, provider: str) -> int:
+        return self.limits.get(provider, self.limit)
+
+
+def load_discovery(path: Path | None = None) -> DiscoveryFile:
+    return load_yaml_model(path or config_path("discovery.yaml"), DiscoveryFile)
