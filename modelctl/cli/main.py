@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from modelctl import __version__
-from modelctl.cli import audit, classify, db, models, providers, route, usage
+from modelctl.cli import audit, classify, db, models, providers, route, upgrade, usage
 from modelctl.cli.common import new_app
 
 app = new_app(
@@ -48,6 +48,10 @@ app.command("audit")(audit.audit)
 app.command("classify")(classify.classify)
 app.command("route")(route.route)
 app.add_typer(route.eval_app, name="eval")
+app.command("promote")(upgrade.promote)
+app.command("rollback")(upgrade.rollback)
+app.command("evaluations")(upgrade.evaluations)
+app.add_typer(upgrade.app, name="upgrade")
 
 
 def run() -> None:
