@@ -18,6 +18,11 @@ def now() -> datetime:
 
 def parse_timestamp(text: str, *, field: str = "ts") -> datetime:
     """ISO-8601 with or without offset, to naive UTC; a clear error otherwise."""
+    if text[-1:] == "Z" and "+" not in text:  # the common UTC form, without a timezone round trip
+        try:
+            return datetime.fromisoformat(text[:-1])
+        except ValueError:
+            pass
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except (ValueError, AttributeError):

@@ -90,55 +90,54 @@ def import_usage(store: Store, path: str, *, skip_invalid: bool = False,
                  progress: Progress | None = None) -> ImportReport:
     """Import JSON lines: all-or-nothing per file unless `skip_invalid`, one transaction per batch.
 
-    The first pass checks every line, so a bad line changes nothing; the second writes in
-    batches, each committed, and a repeated (request_id, attempt) is skipped, so re-running an
-    interrupted import completes it without duplicates.
+    Pass one parses and checks every line once, into a connection-private staging table, so a bad
+    line changes nothing and memory stays flat. Pass two moves the staged rows into `usage` in
+    batches, each committed with its roll-ups; a repeated (request_id, attempt) is skipped, so
+    re-running an interrupted import completes it without duplicates.
     """
     catalog = {spec.model_id: spec for spec in catalog_repo.list_models(store)}
     now = clock.now()
     report = ImportReport()
-    with open_input(path, rereadable=True) as (stream, source):
-        total = 0
+    with open_input(path) as (stream, source), store.connection() as conn:
+        with conn.begin():
+            repo.create_staging(conn)
+        pending: list[tuple] = []
         for number, row, error in _records(stream, source, catalog, now):
-            total = number
+            report.lines = number
             if error:
                 report.skipped.append(error)
                 if not skip_invalid and len(report.skipped) >= MAX_REPORTED_ERRORS:
                     break
-            elif row[9] is None:
+                continue
+            if row[9] is None:
                 report.unpriced_models.add(row[1])
+            pending.append((number, *row))
+            if len(pending) >= BATCH_ROWS:
+                with conn.begin():
+                    repo.stage_rows(conn, pending)
+                pending = []
         if report.skipped and not skip_invalid:
             more = "" if len(report.skipped) < MAX_REPORTED_ERRORS else "\n(further lines not checked)"
             raise InvalidInput(
                 "\n".join(report.skipped) + more
                 + "\nnothing was imported; fix the lines above or pass --skip-invalid"
             )
-        stream.seek(0)
-        batch: list[tuple] = []
-        valid = 0
-        for number, row, _error in _records(stream, source, catalog, now):
-            report.lines = number
-            if row is None:
-                continue
-            valid += 1
-            batch.append(row)
-            if len(batch) >= BATCH_ROWS:
-                report.inserted += _write_batch(store, batch)
-                batch = []
-                if progress:
-                    progress(number, total)
-        report.inserted += _write_batch(store, batch)
-        if progress:
-            progress(total, total)
-    report.duplicates = valid - report.inserted
+        if pending:
+            with conn.begin():
+                repo.stage_rows(conn, pending)
+        staged, last_line = 0, 0
+        while True:
+            with conn.begin():
+                batch = repo.staged_batch(conn, after_line=last_line, size=BATCH_ROWS)
+                if not batch:
+                    break
+                report.inserted += repo.insert_usage(conn, [row[1:] for row in batch])
+            staged += len(batch)
+            last_line = batch[-1][0]
+            if progress:
+                progress(last_line, report.lines)
+    report.duplicates = staged - report.inserted
     return report
-
-
-def _write_batch(store: Store, batch: list[tuple]) -> int:
-    if not batch:
-        return 0
-    with store.write() as conn:
-        return repo.insert_usage(conn, batch)
 
 
 def usage_stats(store: Store, *, by: str = "model", since: str | None = None) -> dict[str, Any]:

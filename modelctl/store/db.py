@@ -138,6 +138,17 @@ class Store:
         except SQLAlchemyError as exc:
             raise self._translate(getattr(exc, "orig", exc)) from None
 
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """One connection for work that spans several transactions (each `conn.begin()`)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise self._translate(getattr(exc, "orig", exc)) from None
+
     def dispose(self) -> None:
         if "_sqlite" in self.__dict__:
             self._sqlite.close()
@@ -225,7 +236,7 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
 
 def sql_ts(value: datetime) -> str:
     """The one text form of a stored timestamp (what SQLAlchemy writes on SQLite): sortable as text."""
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value.isoformat(" ", "microseconds")
 
 
 def rows_as_dicts(columns: Sequence[str], rows: Sequence[tuple]) -> list[dict[str, Any]]:

@@ -70,52 +70,68 @@ def insert_usage(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001 - a SQLAlc
 
 def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
     groups: dict[tuple, list] = {}
+    bucket_of = histogram.bucket_of
     for (ts, model_id, provider, segment, arm, latency, ttft, tin, tout, cost, success, _kind,
          quality, _rid, _attempt) in rows:
-        hour = (ts if isinstance(ts, str) else sql_ts(ts))[:13] + ":00:00.000000"
-        key = (hour, model_id, provider, segment or "", arm)
+        key = ((ts if isinstance(ts, str) else sql_ts(ts))[:13], model_id, provider, segment or "", arm)
         group = groups.get(key)
         if group is None:
             group = groups[key] = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0, {}, {}]
         group[0] += 1
-        group[1] += 1 if success else 0
+        if success:
+            group[1] += 1
         group[2] += tin
         group[3] += tout
-        group[4] += cost or 0.0
+        if cost:
+            group[4] += cost
         group[5] += latency
         if quality is not None:
             group[6] += quality
             group[7] += 1
-        histogram.add(group[8], latency)
-        histogram.add(group[9], ttft)
+        hist = group[8]
+        b = bucket_of(latency)
+        hist[b] = hist.get(b, 0) + 1
+        if ttft is not None:
+            hist = group[9]
+            b = bucket_of(ttft)
+            hist[b] = hist.get(b, 0) + 1
+    groups = {(key[0] + ":00:00.000000", *key[1:]): group for key, group in groups.items()}
     if not groups:
         return
-    where = " AND ".join(f"{c} = :{c}" for c in _ROLLUP_KEY)
-    from sqlalchemy import text
-
-    select = text(f"SELECT {', '.join(_ROLLUP_SUMS)}, latency_hist, ttft_hist FROM usage_rollup WHERE {where}")
-    update = text(
-        f"UPDATE usage_rollup SET {', '.join(f'{c} = :{c}' for c in _ROLLUP_SUMS)}, "
-        f"latency_hist = :latency_hist, ttft_hist = :ttft_hist WHERE {where}"
-    )
-    insert = text(
-        f"INSERT INTO usage_rollup ({', '.join(_ROLLUP_KEY + _ROLLUP_SUMS)}, latency_hist, ttft_hist) "
-        f"VALUES ({', '.join(':' + c for c in _ROLLUP_KEY + _ROLLUP_SUMS)}, :latency_hist, :ttft_hist)"
-    )
-    for key, (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_hist, ttft_hist) in groups.items():
-        params = dict(zip(_ROLLUP_KEY, key))
-        existing = conn.execute(select, params).first()
-        if existing is not None:
-            calls, ok, tin, tout = calls + existing[0], ok + existing[1], tin + existing[2], tout + existing[3]
-            cost, lat_sum, q_sum, q_n = cost + existing[4], lat_sum + existing[5], q_sum + existing[6], q_n + existing[7]
-            histogram.merge(lat_hist, histogram.loads(existing[8]))
-            histogram.merge(ttft_hist, histogram.loads(existing[9]))
-        params.update(
-            calls=calls, successes=ok, tokens_in=tin, tokens_out=tout, cost_usd=cost, latency_sum_ms=lat_sum,
-            quality_sum=q_sum, quality_n=q_n, latency_hist=histogram.dumps(lat_hist),
-            ttft_hist=histogram.dumps(ttft_hist),
+    mark = _mark(conn)
+    hours = [key[0] for key in groups]
+    # one read of the roll-ups this batch touches, then two executemany: no round trip per group
+    existing = {
+        tuple(row[:5]): row[5:]
+        for row in conn.exec_driver_sql(
+            f"SELECT {', '.join(_ROLLUP_KEY + _ROLLUP_SUMS)}, latency_hist, ttft_hist FROM usage_rollup "
+            f"WHERE hour >= {mark} AND hour <= {mark}",
+            (min(hours), max(hours)),
         )
-        conn.execute(update if existing is not None else insert, params)
+    }
+    inserts, updates = [], []
+    for key, (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_hist, ttft_hist) in groups.items():
+        old = existing.get(key)
+        if old is not None:
+            calls, ok, tin, tout = calls + old[0], ok + old[1], tin + old[2], tout + old[3]
+            cost, lat_sum, q_sum, q_n = cost + old[4], lat_sum + old[5], q_sum + old[6], q_n + old[7]
+            histogram.merge(lat_hist, histogram.loads(old[8]))
+            histogram.merge(ttft_hist, histogram.loads(old[9]))
+        sums = (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, histogram.dumps(lat_hist), histogram.dumps(ttft_hist))
+        (updates if old is not None else inserts).append(sums + key if old is not None else key + sums)
+    columns = _ROLLUP_SUMS + ("latency_hist", "ttft_hist")
+    if inserts:
+        conn.exec_driver_sql(
+            f"INSERT INTO usage_rollup ({', '.join(_ROLLUP_KEY + columns)}) "
+            f"VALUES ({', '.join([mark] * (len(_ROLLUP_KEY) + len(columns)))})",
+            inserts,
+        )
+    if updates:
+        conn.exec_driver_sql(
+            f"UPDATE usage_rollup SET {', '.join(f'{c} = {mark}' for c in columns)} "
+            f"WHERE {' AND '.join(f'{c} = {mark}' for c in _ROLLUP_KEY)}",
+            updates,
+        )
 
 
 def _group_expr(by: str, dialect: str) -> str:
@@ -188,3 +204,33 @@ def model_measurements(store: Store, model_id: str) -> dict[str, Any]:
         "mean_quality": round(q_sum / q_n, 4) if q_n else None,
         "cost_usd": round(cost, 6) if calls else None,
     }
+
+
+_STAGING = "usage_import"
+
+
+def create_staging(conn) -> None:  # noqa: ANN001
+    """A connection-private table for rows checked but not yet imported (all-or-nothing imports)."""
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE {_STAGING} AS SELECT 0 AS line, {', '.join(USAGE_COLUMNS)} FROM usage WHERE 1 = 0"
+    )
+    conn.exec_driver_sql(f"CREATE INDEX {_STAGING}_line ON {_STAGING} (line)")
+
+
+def stage_rows(conn, numbered_rows: Sequence[tuple]) -> None:  # noqa: ANN001
+    """(line, *usage row) tuples into the staging table."""
+    mark = _mark(conn)
+    conn.exec_driver_sql(
+        f"INSERT INTO {_STAGING} (line, {', '.join(USAGE_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * (len(USAGE_COLUMNS) + 1))})",
+        list(numbered_rows),
+    )
+
+
+def staged_batch(conn, *, after_line: int, size: int) -> list[tuple]:  # noqa: ANN001
+    """The next `size` staged rows after a line, in file order: (line, *usage row)."""
+    mark = _mark(conn)
+    return conn.exec_driver_sql(
+        f"SELECT line, {', '.join(USAGE_COLUMNS)} FROM {_STAGING} WHERE line > {mark} ORDER BY line LIMIT {mark}",
+        (after_line, size),
+    ).all()
