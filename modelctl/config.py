@@ -155,8 +155,18 @@ class ProviderConfig(_Strict):
         return self.api_key_env is None or bool(os.environ.get(self.api_key_env))
 
 
+class HealthConfig(_Strict):
+    """When a failing model or provider is skipped, and for how long (shared through the database)."""
+
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+    model_cooldown_seconds: float = Field(default=300, gt=0, le=86_400)
+    rate_limit_cooldown_seconds: float = Field(default=60, gt=0, le=86_400)
+    provider_cooldown_seconds: float = Field(default=300, gt=0, le=86_400)
+
+
 class ProvidersFile(_Strict):
     providers: dict[str, ProviderConfig]
+    health: HealthConfig = HealthConfig()
 
 
 # ---------------------------------------------------------------- policy.yaml
@@ -258,6 +268,10 @@ def load_catalog(path: Path | None = None) -> list[CatalogModel]:
 
 def load_providers(path: Path | None = None) -> dict[str, ProviderConfig]:
     return load_yaml_model(path or config_path("providers.yaml"), ProvidersFile).providers
+
+
+def load_health(path: Path | None = None) -> HealthConfig:
+    return load_yaml_model(path or config_path("providers.yaml"), ProvidersFile).health
 
 
 def load_policy(path: Path | None = None) -> PolicyFile:

@@ -1,0 +1,303 @@
+"""`run`: route a query, call the chosen model, fall back down the chain inside the budget, record it all.
+
+Every attempt gets what is left of one overall budget, so a failing first model costs the user
+time but never the deadline. Every attempt becomes a usage row (no query or answer text) and
+updates the model's and provider's health in the same transaction, so the next process routes
+around what just failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from modelctl import clock
+from modelctl.core.catalog import ModelSpec
+from modelctl.core.routing import Decision
+from modelctl.core.usage import UsageRecord
+from modelctl.errors import AllModelsFailed, ConfigError, InvalidInput, ProviderError, RateLimited
+from modelctl.providers import calls
+from modelctl.providers.base import Attachment, ChatRequest, ChatResult, ProviderSettings
+from modelctl.services.health import HealthPolicy, health_policy, provider_settings, record_outcome
+from modelctl.store.db import Store
+from modelctl.store.usage import insert_usage, usage_tuple
+
+# An attempt with less time than this left could not even connect; the budget is spent.
+MIN_ATTEMPT_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    model_id: str
+    provider: str
+    arm: str
+    outcome: str  # "ok" | "failed"
+    error_kind: str | None
+    error: str | None  # the provider error's message, which never holds the key
+    latency_ms: float
+    ttft_ms: float | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "outcome": self.outcome,
+            "error_kind": self.error_kind,
+            "error": self.error,
+            "latency_ms": round(self.latency_ms, 1),
+            "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 1),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    answer: str
+    model_id: str
+    provider: str
+    attempts: tuple[Attempt, ...]
+    request_id: str
+    segment: str
+    arm: str
+    # The shadow model's call, made after the answer was delivered; its answer is discarded.
+    shadow: Attempt | None = None
+
+    @property
+    def served(self) -> Attempt:
+        return self.attempts[-1]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "model_id": self.model_id,
+            "provider": self.provider,
+            "attempts": [a.as_dict() for a in self.attempts],
+            "tokens_in": self.served.tokens_in,
+            "tokens_out": self.served.tokens_out,
+            "cost_usd": self.served.cost_usd,
+            "request_id": self.request_id,
+            "segment": self.segment,
+            "arm": self.arm,
+        }
+
+
+OnToken = Callable[[str], None]
+OnFallback = Callable[[Attempt, str], None]
+Deliver = Callable[[RunResult], None]
+
+
+def run_query(
+    store: Store,
+    query: str,
+    *,
+    attachments: Iterable[str] = (),
+    segment: str | None = None,
+    system: str | None = None,
+    max_tokens: int | None = None,
+    stream: bool = False,
+    deadline_ms: int | None = None,
+    request_id: str | None = None,
+    on_token: OnToken | None = None,
+    on_fallback: OnFallback | None = None,
+    deliver: Deliver | None = None,
+) -> RunResult:
+    """Route and serve one query; raises AllModelsFailed (exit 4) when no model answered in time.
+
+    Unlike `route`, a provider without its key is never planned for: run can only call what it can
+    authenticate to. The budget clock starts here, so routing time counts against it.
+    """
+    from modelctl.services.routing import Router
+
+    started = time.perf_counter()
+    if max_tokens is not None and max_tokens <= 0:
+        raise InvalidInput(f"--max-tokens must be positive, got {max_tokens}")
+    router = replace(Router.load(store, now=clock.now()), ignore_keys=False, notes=[])
+    request_id = request_id or uuid.uuid4().hex
+    routed = router.request(query, attachments=attachments, segment=segment, deadline_ms=deadline_ms,
+                            request_id=request_id)
+    decision = router.decide(routed)
+    chat = ChatRequest(model_id=decision.model_id, prompt=query, system=system,
+                       attachments=load_attachments(routed.attachments), max_tokens=max_tokens, stream=stream)
+    return serve(
+        store, decision, chat, request_id=request_id, models=router.state.models,
+        providers=provider_settings(router.config["providers"]), deadline=started + decision.budget_seconds,
+        on_token=on_token, on_fallback=on_fallback, deliver=deliver,
+    )
+
+
+def serve(
+    store: Store,
+    decision: Decision,
+    request: ChatRequest,
+    *,
+    request_id: str,
+    models: Mapping[str, ModelSpec],
+    providers: Mapping[str, ProviderSettings],
+    deadline: float,
+    policy: HealthPolicy | None = None,
+    on_token: OnToken | None = None,
+    on_fallback: OnFallback | None = None,
+    deliver: Deliver | None = None,
+) -> RunResult:
+    """Try the decision's chain in order until one answers before `deadline` (a perf_counter time).
+
+    A 429 whose Retry-After fits in the time left is waited out and the same model asked once more;
+    every other failure moves on. After `deliver` has the answer, a shadow model (if the decision
+    names one) gets the same request within what is left of the budget, and only its usage is kept.
+    """
+    policy = policy or health_policy()
+    chain = [decision.model_id, *decision.fallback_models]
+    attempts: list[Attempt] = []
+    for position, model_id in enumerate(chain):
+        arm = decision.arm if model_id == decision.model_id else "control"
+        waited = False
+        while True:
+            left = deadline - time.perf_counter()
+            if left < MIN_ATTEMPT_S:
+                raise _all_failed(attempts, chain, decision.budget_seconds)
+            attempt, result, error = _call(
+                store, replace(request, model_id=model_id), models=models, providers=providers, policy=policy,
+                timeout_s=left, on_token=on_token, arm=arm, segment=decision.segment, request_id=request_id,
+                number=len(attempts),
+            )
+            attempts.append(attempt)
+            if result is not None:
+                served = RunResult(
+                    answer=result.text, model_id=model_id, provider=attempt.provider, attempts=tuple(attempts),
+                    request_id=request_id, segment=decision.segment, arm=arm,
+                )
+                if deliver is not None:
+                    deliver(served)
+                return replace(served, shadow=_shadow(
+                    store, decision, request, models=models, providers=providers, policy=policy,
+                    deadline=deadline, request_id=request_id, number=len(attempts),
+                ))
+            retry_after = error.retry_after if isinstance(error, RateLimited) else None
+            if waited or retry_after is None or retry_after + MIN_ATTEMPT_S > deadline - time.perf_counter():
+                break
+            time.sleep(retry_after)
+            waited = True
+        if on_fallback is not None and position + 1 < len(chain):
+            on_fallback(attempt, chain[position + 1])
+    raise _all_failed(attempts, chain, decision.budget_seconds)
+
+
+def _shadow(store: Store, decision: Decision, request: ChatRequest, *, models: Mapping[str, ModelSpec],
+            providers: Mapping[str, ProviderSettings], policy: HealthPolicy, deadline: float, request_id: str,
+            number: int) -> Attempt | None:
+    if decision.shadow_model is None:
+        return None
+    left = deadline - time.perf_counter()
+    if left < MIN_ATTEMPT_S:
+        return None
+    shadow_request = replace(request, model_id=decision.shadow_model, stream=False)
+    attempt, _, _ = _call(
+        store, shadow_request, models=models, providers=providers, policy=policy, timeout_s=left,
+        on_token=None, arm="shadow", segment=decision.segment, request_id=request_id, number=number,
+    )
+    return attempt
+
+
+def _call(
+    store: Store,
+    request: ChatRequest,
+    *,
+    models: Mapping[str, ModelSpec],
+    providers: Mapping[str, ProviderSettings],
+    policy: HealthPolicy,
+    timeout_s: float,
+    on_token: OnToken | None,
+    arm: str,
+    segment: str,
+    request_id: str,
+    number: int,
+) -> tuple[Attempt, ChatResult | None, ProviderError | None]:
+    """One provider call, recorded as a usage row with its health effects in one transaction."""
+    spec = models.get(request.model_id)
+    if spec is None:
+        raise ConfigError(f"model {request.model_id} is not in the catalog; add it with `modelctl models import`")
+    settings = providers.get(spec.provider)
+    if settings is None:
+        raise ConfigError(f"model {spec.model_id}: provider {spec.provider} is not in providers.yaml")
+    key_missing = settings.key_env is not None and settings.api_key() is None
+    start = time.perf_counter()
+    result = error = None
+    try:
+        result = calls.chat(settings, request, timeout_s=timeout_s, on_token=on_token)
+    except ProviderError as exc:
+        error = exc
+    tokens_in = (result.tokens_in or 0) if result else 0
+    tokens_out = (result.tokens_out or 0) if result else 0
+    attempt = Attempt(
+        model_id=spec.model_id,
+        provider=spec.provider,
+        arm=arm,
+        outcome="ok" if error is None else "failed",
+        error_kind=None if error is None else error.kind,
+        error=None if error is None else str(error),
+        latency_ms=result.latency_ms if result else (time.perf_counter() - start) * 1000,
+        ttft_ms=result.ttft_ms if result else None,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost_usd=spec.cost_usd(tokens_in, tokens_out),
+    )
+    record = UsageRecord(
+        model_id=spec.model_id, latency_ms=attempt.latency_ms, ttft_ms=attempt.ttft_ms, tokens_in=tokens_in,
+        tokens_out=tokens_out, success=error is None, error_kind=attempt.error_kind, segment=segment,
+        request_id=request_id, arm=arm, attempt=number,
+    )
+    now = clock.now()
+    with store.write() as conn:
+        insert_usage(conn, [usage_tuple(record, provider=spec.provider, cost_usd=attempt.cost_usd, ts=now)])
+        record_outcome(conn, policy=policy, provider=spec.provider, model_id=spec.model_id, error=error,
+                       key_missing=key_missing, now=now)
+    return attempt, result, error
+
+
+def _all_failed(attempts: list[Attempt], chain: list[str], budget_s: float) -> AllModelsFailed:
+    tried = {a.model_id for a in attempts}
+    lines = [f"{a.model_id}: {a.error}" for a in attempts]
+    lines += [f"{m}: not tried, the {budget_s:g} s budget was spent" for m in chain if m not in tried]
+    return AllModelsFailed(
+        f"every model in the chain failed ({len(attempts)} attempts within the {budget_s:g} s budget)\n"
+        + "\n".join(lines),
+        attempts=[a.as_dict() for a in attempts],
+    )
+
+
+def load_attachments(items: Iterable[str]) -> tuple[Attachment, ...]:
+    """Files are read and sent inline; http(s) URLs are passed for the provider to fetch."""
+    loaded = []
+    for item in items:
+        if item.startswith("data:"):
+            header, _, payload = item[5:].partition(",")
+            media_type = header.split(";")[0] or "application/octet-stream"
+            try:
+                data = base64.b64decode(payload, validate=True) if ";base64" in header else unquote_to_bytes(payload)
+            except (binascii.Error, ValueError):
+                raise InvalidInput("attachment data: URL: the base64 payload is not valid") from None
+            loaded.append(Attachment(media_type=media_type, data=data, name="data-url"))
+        elif item.startswith(("http://", "https://")):
+            path = urlsplit(item).path
+            loaded.append(Attachment(media_type=_media_type(path), url=item, name=os.path.basename(path)))
+        else:
+            try:
+                with open(item, "rb") as handle:
+                    data = handle.read()
+            except OSError as exc:
+                raise InvalidInput(f"attachment {item!r}: cannot read: {exc.strerror}") from None
+            loaded.append(Attachment(media_type=_media_type(item), data=data, name=os.path.basename(item)))
+    return tuple(loaded)
+
+
+def _media_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
