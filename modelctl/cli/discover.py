@@ -1,0 +1,151 @@
+"""`modelctl discover`, `modelctl candidates`, `modelctl prices sync`: keep the catalog current."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from modelctl.cli.common import JsonOption, emit, new_app, print_table, say, store_from
+
+prices_app = new_app("Prices, context windows and capability flags from a LiteLLM-format price map.")
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
+
+
+def _money(value: float | None) -> str:
+    return "unpriced" if value is None else f"{value:.6g}"
+
+
+def discover(
+    ctx: typer.Context,
+    provider: Annotated[list[str] | None, typer.Option(
+        "--provider", "-p", metavar="NAME",
+        help="Only this provider (repeatable; default: every configured one).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", min=0.1, metavar="SECONDS",
+        help="Seconds each provider has to list its models (default: discovery.yaml).")] = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Find new models at every provider and add the pinned chat models as candidates.
+
+    Also carries providers' announced retirement dates onto known models. Exits 0 with a warning
+    when some providers failed, 1 when all did. --json explains the decision on every model.
+
+    Example (weekly from cron): modelctl discover --json > discover.json
+    """
+    from modelctl.services.discovery import discover as run_discovery
+
+    store = store_from(ctx)
+    with _progress(enabled=not as_json) as on_listed:
+        report = run_discovery(store, providers=provider or (), dry_run=dry_run, timeout_s=timeout,
+                               on_listed=on_listed)
+
+    def table() -> None:
+        print_table(
+            ["provider", "found", "new", "updated", "error"],
+            [(p.listing.provider, len(p.listing.models), p.count("new"), p.count("updated"),
+              p.listing.error or "") for p in report.providers],
+            title="discovery (dry run: nothing written)" if dry_run else "discovery",
+        )
+        new = [(p.listing.provider, o) for p in report.providers for o in p.outcomes if o.action == "new"]
+        if new:
+            print_table(
+                ["model", "provider", "stability", "prices", "in $/1k", "out $/1k"],
+                [(o.model.model_id, name, o.model.stability, o.price_source,
+                  _money(o.spec.input_cost_per_1k), _money(o.spec.output_cost_per_1k)) for name, o in new],
+                title="new candidates",
+            )
+        updated = [o for p in report.providers for o in p.outcomes if o.action == "updated"]
+        if updated:
+            print_table(
+                ["model", "field", "before", "after"],
+                [(o.model.model_id, name, old, new) for o in updated for name, (old, new) in o.changes.items()],
+                title="retirement dates",
+            )
+
+    emit(report.as_dict(), as_json=as_json, table=table)
+    for failed in report.failed:
+        say(f"warning: {failed.listing.provider}: {failed.listing.error}")
+    if report.providers and report.all_failed:
+        say("error: every provider failed; nothing was discovered")
+        raise typer.Exit(1)
+
+
+def candidates(
+    ctx: typer.Context,
+    provider: Annotated[str | None, typer.Option("--provider", "-p", help="Only this provider's candidates.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List candidate models (never routed to until a rollout promotes them), newest finds first."""
+    from modelctl.store.discovery import list_candidates
+
+    rows = list_candidates(store_from(ctx), provider=provider)
+    emit(rows, as_json=as_json, table=lambda: print_table(
+        ["model", "provider", "found at", "stability", "priced", "found in"],
+        [(r["model_id"], r["provider"], r["found_at"] or f"({r['source']})", r["stability"] or "",
+          "yes" if r["priced"] else "unpriced", r["discovered_from"] or "") for r in rows],
+    ))
+
+
+@prices_app.command("sync")
+def sync(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Argument(
+        metavar="[FILE|URL]",
+        help="A LiteLLM model_prices_and_context_window.json file or URL "
+             "(default: discovery.yaml price_map, else LiteLLM's public copy).")] = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Update catalog prices, context windows, capability flags and end dates from a price map.
+
+    Shows what changed; a model the map does not list is left as it is.
+
+    Example: modelctl prices sync ./model_prices_and_context_window.json --dry-run
+    """
+    from modelctl.services.prices import sync_prices
+
+    report = sync_prices(store_from(ctx), source=source, dry_run=dry_run)
+
+    def table() -> None:
+        verb = "would change" if dry_run else "changed"
+        print_table(
+            ["model", "field", "before", "after"],
+            [(c.model_id, name, old, new) for c in report.changed for name, (old, new) in c.changes.items()],
+            title=f"{report.source}: {verb} {len(report.changed)} of {report.checked} models",
+        )
+
+    emit(report.as_dict(), as_json=as_json, table=table)
+    if report.unmatched and not as_json:
+        say(f"not in the price map ({len(report.unmatched)}, left as they are): "
+            + ", ".join(report.unmatched[:10]) + (" ..." if len(report.unmatched) > 10 else ""))
+
+
+class _progress:
+    """A progress bar on stderr while providers answer, only for a person at a terminal."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self):  # noqa: ANN204 - returns the on_listed callback or None
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.bar = Progress(console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task("listing models", total=None)
+
+        def on_listed(listing) -> None:  # noqa: ANN001 - services.discovery.Listing
+            self.bar.update(task, advance=1, description=f"listed {listing.provider}")
+
+        return on_listed
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,64 @@
+"""Discovery bookkeeping: the discovery_run rows and where/when each discovered model was found."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from modelctl.store.catalog import as_datetime
+from modelctl.store.db import Store, sql_ts
+
+
+def insert_run(conn, *, provider: str, found: int, new: int, updated: int, error: str | None,  # noqa: ANN001
+               duration_ms: float | None, now: datetime) -> None:
+    from sqlalchemy import text
+
+    conn.execute(
+        text("INSERT INTO discovery_run (ts, provider, found, new, updated, error, duration_ms) "
+             "VALUES (:ts, :provider, :found, :new, :updated, :error, :duration_ms)"),
+        {"ts": sql_ts(now), "provider": provider, "found": found, "new": new, "updated": updated,
+         "error": error, "duration_ms": duration_ms},
+    )
+
+
+def mark_found(conn, rows: list[dict[str, Any]], *, now: datetime) -> None:  # noqa: ANN001
+    """Record for new models when, from which listing and with which stability they were found.
+
+    `rows`: {"model_id", "stability", "discovered_from"}.
+    """
+    from sqlalchemy import text
+
+    if rows:
+        conn.execute(
+            text("UPDATE model SET found_at = :found_at, stability = :stability, "
+                 "discovered_from = :discovered_from WHERE model_id = :model_id"),
+            [{**row, "found_at": sql_ts(now)} for row in rows],
+        )
+
+
+def list_candidates(store: Store, *, provider: str | None = None) -> list[dict[str, Any]]:
+    """Models waiting for a rollout, newest finds first."""
+    rows = store.read(
+        "SELECT model_id, provider, found_at, stability, discovered_from, input_cost_per_1k, "
+        "output_cost_per_1k, max_context_tokens, source FROM model "
+        "WHERE status = 'candidate' AND (:provider IS NULL OR provider = :provider) "
+        "ORDER BY found_at DESC, provider, model_id",
+        {"provider": provider},
+    )
+    return [
+        {
+            "model_id": model_id,
+            "provider": prov,
+            "found_at": str(as_datetime(found_at)) if found_at is not None else None,
+            "stability": stability,
+            "discovered_from": discovered_from,
+            "priced": input_cost is not None and output_cost is not None,
+            "input_cost_per_1k": input_cost,
+            "output_cost_per_1k": output_cost,
+            "max_context_tokens": context,
+            "source": source,
+        }
+        for model_id, prov, found_at, stability, discovered_from, input_cost, output_cost, context, source
+        in rows
+    ]
+
