@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from modelctl import __version__
-from modelctl.cli import audit, classify, db, models, providers, route, upgrade, usage
+from modelctl.cli import audit, classify, db, discover, models, providers, route, upgrade, usage
+from modelctl.cli import health
+from modelctl.cli import run as run_cmd
 from modelctl.cli.common import new_app
 
 app = new_app(
@@ -52,6 +54,11 @@ app.command("promote")(upgrade.promote)
 app.command("rollback")(upgrade.rollback)
 app.command("evaluations")(upgrade.evaluations)
 app.add_typer(upgrade.app, name="upgrade")
+app.command("run")(run_cmd.run)
+app.command("health")(health.health)
+app.command("discover")(discover.discover)
+app.command("candidates")(discover.candidates)
+app.add_typer(discover.prices_app, name="prices")
 
 
 def run() -> None:
