@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modelctl import clock
+from modelctl.core.catalog import ModelSpec
 from modelctl.core.gates import GateResult, evaluate_gates
 from modelctl.core.rollout import ACTIVE_PHASES, Decision, RolloutConfig, decide, next_phase
+from modelctl.core.routing import ROUTABLE_STATUSES
 from modelctl.errors import InvalidInput, NotFound
 from modelctl.paths import actor
 from modelctl.services.catalog import require_model
@@ -168,8 +170,18 @@ def _effective_chains(store: Store) -> dict[str, tuple[str, ...]]:
     return {name: repo.substitute(tuple(seg["chain"]), name, full) for name, seg in segments.items()}
 
 
-def _plan(store: Store, candidate_id: str, *, replaces: str | None,
-          segments: tuple[str, ...]) -> dict[str, list[str]]:
+def _serving_head(chain: tuple[str, ...] | None, models: dict[str, ModelSpec], *, now: datetime) -> str | None:
+    """The first model of the chain that routing would actually serve: the incumbent's real traffic."""
+    for model_id in chain or ():
+        spec = models.get(model_id)
+        if (spec is not None and spec.status in ROUTABLE_STATUSES
+                and (spec.deprecation_date is None or spec.deprecation_date > now.date())):
+            return model_id
+    return None
+
+
+def _plan(store: Store, candidate_id: str, *, replaces: str | None, segments: tuple[str, ...],
+          now: datetime) -> dict[str, list[str]]:
     """Incumbent -> the segments it defends against the candidate."""
     candidate = require_model(store, candidate_id)
     if candidate.status in ("disabled", "retired"):
@@ -180,6 +192,7 @@ def _plan(store: Store, candidate_id: str, *, replaces: str | None,
         if replaces == candidate_id:
             raise InvalidInput("a model cannot replace itself; name another --replaces")
     chains = _effective_chains(store)
+    models = {spec.model_id: spec for spec in catalog_repo.list_models(store)}
     explicit = bool(segments)
     plan: dict[str, list[str]] = {}
     for segment in segments or tuple(chains):
@@ -194,11 +207,12 @@ def _plan(store: Store, candidate_id: str, *, replaces: str | None,
             if explicit or replaces in (chain or ()):
                 plan.setdefault(replaces, []).append(segment)
             continue
-        if chain is None:
-            raise InvalidInput(f"segment {segment!r} has no policy chain to take an incumbent from; "
-                               "name it with --replaces")
-        if chain[0] != candidate_id:
-            plan.setdefault(chain[0], []).append(segment)
+        head = _serving_head(chain, models, now=now)
+        if head is None:
+            raise InvalidInput(f"segment {segment!r} has no policy chain with a serving model to take an "
+                               "incumbent from; name it with --replaces")
+        if head != candidate_id:
+            plan.setdefault(head, []).append(segment)
     if not plan:
         where = f" where {replaces} is in the chain" if replaces else ""
         raise InvalidInput(f"no segment{where} for {candidate_id} to challenge; name them with --segments")
@@ -249,7 +263,7 @@ def _start(store: Store, candidate_id: str, *, replaces: str | None, segments: t
     if to != "shadow" and not yes:
         raise InvalidInput(f"starting {candidate_id} at {to} skips the earlier phases' gates; "
                            "pass --yes to do it anyway")
-    plan = _plan(store, candidate_id, replaces=replaces, segments=tuple(dict.fromkeys(segments)))
+    plan = _plan(store, candidate_id, replaces=replaces, segments=tuple(dict.fromkeys(segments)), now=now)
     taken = {s: r for r in repo.list_rollouts(store, phases=ACTIVE_PHASES) for s in r.segments}
     transitions = []
     for incumbent_id, segs in plan.items():
