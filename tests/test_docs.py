@@ -16,7 +16,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 def _commands(cmd=None, path=("modelctl",)):
     cmd = cmd or typer.main.get_command(app)
-    for name, sub in cmd.commands.items():
+    for name in cmd.list_commands(None):
+        sub = cmd.get_command(None, name)
         if hasattr(sub, "commands"):
             yield from _commands(sub, (*path, name))
         else:

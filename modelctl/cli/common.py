@@ -30,9 +30,40 @@ class ModelctlGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
 
 
-def new_app(help_text: str) -> typer.Typer:
+class LazyGroup(ModelctlGroup):
+    """A group whose commands are imported and built only when one is invoked (or for -h).
+
+    Typer turns every registered command into a click command at start-up; with a few dozen
+    commands that dominated the start of `modelctl route`. `lazy_commands` maps a name to
+    (module, attribute): a Typer sub-app, or a command function.
+    """
+
+    lazy_commands: dict[str, tuple[str, str]] = {}
+
+    def list_commands(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        return list(self.lazy_commands)
+
+    def get_command(self, ctx, name):  # noqa: ANN001, ANN201
+        if name not in self.commands and name in self.lazy_commands:
+            import importlib
+
+            module, attribute = self.lazy_commands[name]
+            target = getattr(importlib.import_module(module), attribute)
+            if isinstance(target, typer.Typer):
+                command = typer.main.get_group(target)  # a group even when it has one command
+            else:
+                single = typer.Typer(add_completion=False, rich_markup_mode=None,
+                                     context_settings={"help_option_names": ["-h", "--help"]})
+                single.command(name)(target)
+                command = typer.main.get_command(single)
+            command.name = name
+            self.commands[name] = command
+        return self.commands.get(name)
+
+
+def new_app(help_text: str, *, cls: type[TyperGroup] = ModelctlGroup) -> typer.Typer:
     return typer.Typer(
-        cls=ModelctlGroup,
+        cls=cls,
         help=help_text,
         no_args_is_help=True,
         add_completion=False,

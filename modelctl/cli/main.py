@@ -7,15 +7,40 @@ from typing import Annotated
 import typer
 
 from modelctl import __version__
-from modelctl.cli import audit, classify, db, discover, models, providers, route, upgrade, usage
-from modelctl.cli import health
-from modelctl.cli import run as run_cmd
-from modelctl.cli.common import new_app
+from modelctl.cli.common import LazyGroup, new_app
+
+
+class Commands(LazyGroup):
+    """Every command, in the order `modelctl -h` lists them; each module is imported on use."""
+
+    lazy_commands = {
+        "route": ("modelctl.cli.route", "route"),
+        "classify": ("modelctl.cli.classify", "classify"),
+        "run": ("modelctl.cli.run", "run"),
+        "models": ("modelctl.cli.models", "app"),
+        "providers": ("modelctl.cli.providers", "app"),
+        "health": ("modelctl.cli.health", "health"),
+        "usage": ("modelctl.cli.usage", "app"),
+        "stats": ("modelctl.cli.usage", "stats"),
+        "eval": ("modelctl.cli.route", "eval_app"),
+        "discover": ("modelctl.cli.discover", "discover"),
+        "candidates": ("modelctl.cli.discover", "candidates"),
+        "prices": ("modelctl.cli.discover", "prices_app"),
+        "promote": ("modelctl.cli.upgrade", "promote"),
+        "rollback": ("modelctl.cli.upgrade", "rollback"),
+        "upgrade": ("modelctl.cli.upgrade", "app"),
+        "evaluations": ("modelctl.cli.upgrade", "evaluations"),
+        "audit": ("modelctl.cli.audit", "audit"),
+        "init": ("modelctl.cli.db", "init"),
+        "db": ("modelctl.cli.db", "app"),
+    }
+
 
 app = new_app(
     "modelctl: the control plane for the LLMs a team uses.\n\n"
     "Keeps the model catalog, classifies and routes queries with fallback chains, records cost and "
-    "latency. State lives in one SQLite file (see `modelctl db path`), created on first use."
+    "latency. State lives in one SQLite file (see `modelctl db path`), created on first use.",
+    cls=Commands,
 )
 
 
@@ -38,27 +63,6 @@ def main(
     ] = False,
 ) -> None:
     ctx.obj = {"db": db_path}
-
-
-app.add_typer(models.app, name="models")
-app.add_typer(providers.app, name="providers")
-app.add_typer(usage.app, name="usage")
-app.add_typer(db.app, name="db")
-app.command("init")(db.init)
-app.command("stats")(usage.stats)
-app.command("audit")(audit.audit)
-app.command("classify")(classify.classify)
-app.command("route")(route.route)
-app.add_typer(route.eval_app, name="eval")
-app.command("promote")(upgrade.promote)
-app.command("rollback")(upgrade.rollback)
-app.command("evaluations")(upgrade.evaluations)
-app.add_typer(upgrade.app, name="upgrade")
-app.command("run")(run_cmd.run)
-app.command("health")(health.health)
-app.command("discover")(discover.discover)
-app.command("candidates")(discover.candidates)
-app.add_typer(discover.prices_app, name="prices")
 
 
 def run() -> None:

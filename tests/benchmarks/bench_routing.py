@@ -1,0 +1,145 @@
+"""Benchmark: learned routing quality/cost on real per-prompt outcomes, batch throughput, cold start.
+
+Run by hand (not part of the test suite), from the repository root:
+
+    python tests/benchmarks/bench_routing.py [--bench ../shared/reference/routing-bench] [--runs 15]
+
+1. Quality and cost (routing-bench, see its README): the 9 models are imported with the prices of
+   llm_candidates.json, the train split's scores with segment = task name, then the test split is
+   routed through `modelctl route --batch` with segment = task name and objective cost at several R.
+   Cost per prompt uses the bench's model: tokens_in = len(question)/4, tokens_out = 200.
+2. Throughput: `route --batch` of 100,000 queries, JSON in and out, in one process.
+3. Cold start: median of `modelctl route "What is the capital of France?" --json` against a trivial
+   one-command typer app that prints "ok", interleaved by hyperfine in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RATIOS = (1.0, 0.98, 0.95, 0.9, 0.8)
+TOKENS_OUT = 200
+
+
+def load_bench(bench: Path):
+    prices = {name: (c["input_price"], c["output_price"])
+              for name, c in json.loads((bench / "llm_candidates.json").read_text()).items()}
+
+    def split(name: str):
+        tasks = {}
+        for line in (bench / f"query_tasks_{name}.jsonl").read_text(encoding="utf-8").split("\n"):
+            if line.strip():
+                record = json.loads(line)
+                tasks[record["query"].strip()] = record["task_name"]
+        prompts = json.loads((bench / f"dcrouter_{name}.json").read_text())
+        return [(p["question"], tasks[p["question"].strip()], p["scores"]) for p in prompts]
+
+    return prices, split("train"), split("test")
+
+
+def cost(question: str, model: str, prices) -> float:
+    price_in, price_out = prices[model]
+    return len(question) / 4 * price_in / 1e6 + TOKENS_OUT * price_out / 1e6
+
+
+def run(args: list[str], env: dict, stdin: str | None = None) -> str:
+    done = subprocess.run(args, input=stdin, capture_output=True, text=True, env=env)
+    if done.returncode not in (0,):
+        raise SystemExit(f"{' '.join(args[:3])} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def quality_and_cost(modelctl: str, env: dict, bench: Path) -> None:
+    prices, train, test = load_bench(bench)
+    models = sorted(train[0][2])
+    catalog = {"models": [{
+        "model_id": m, "provider": "openrouter", "capabilities": {"text_generation": True},
+        "costs": {"input_tokens_per_1k": prices[m][0] / 1000, "output_tokens_per_1k": prices[m][1] / 1000},
+    } for m in models]}
+    catalog_file = Path(env["HOME"]) / "bench-models.json"
+    catalog_file.write_text(json.dumps(catalog))
+    run([modelctl, "models", "import", str(catalog_file)], env)
+    scores = "".join(
+        json.dumps({"model_id": m, "segment": task, "score": s, "cost_usd": cost(q, m, prices)}) + "\n"
+        for q, task, outcome in train for m, s in outcome.items()
+    )
+    run([modelctl, "eval", "import", "-"], env, scores)
+
+    batch = "".join(json.dumps({"id": i, "query": q, "segment": task}) + "\n" for i, (q, task, _) in enumerate(test))
+    print(f"routing-bench test split: {len(test)} prompts, {len(models)} models, learned on {len(train)} train prompts")
+    print(f"{'policy':<44} {'quality':>8} {'cost $/1k prompts':>18}")
+    for m in models:
+        q = sum(o[m] for _, _, o in test) / len(test)
+        c = sum(cost(question, m, prices) for question, _, _ in test) / len(test) * 1000
+        print(f"{'single: ' + m:<44} {q:8.3f} {c:18.3f}")
+    for ratio in RATIOS:
+        out = run([modelctl, "route", "--batch", "-", "--objective", "cost", "--min-quality-ratio", str(ratio),
+                   "--ignore-keys"], env, batch)
+        decisions = [json.loads(line) for line in out.splitlines()]
+        chosen = [d.get("model_id") for d in decisions]
+        unknown = sum(1 for m in chosen if m not in models)
+        q = sum(o.get(m, 0.0) for m, (_, _, o) in zip(chosen, test)) / len(test)
+        c = sum(cost(question, m, prices) if m in prices else 0.0 for m, (question, _, _) in zip(chosen, test))
+        note = f"  ({unknown} routed outside the bench models)" if unknown else ""
+        print(f"{f'modelctl objective cost, R = {ratio}':<44} {q:8.3f} {c / len(test) * 1000:18.3f}{note}")
+
+
+def throughput(modelctl: str, env: dict, bench: Path, n: int) -> None:
+    _, train, test = load_bench(bench)
+    queries = [q for q, _, _ in train + test]
+    batch = "".join(json.dumps({"id": i, "query": queries[i % len(queries)][:2000]}) + "\n" for i in range(n))
+    start = time.perf_counter()
+    out = run([modelctl, "route", "--batch", "-", "--ignore-keys"], env, batch)
+    seconds = time.perf_counter() - start
+    assert len(out.splitlines()) == n
+    print(f"route --batch: {n:,} decisions in {seconds:.1f} s = {n / seconds:,.0f} decisions/s (whole process)")
+
+
+def cold_start(modelctl: str, env: dict, runs: int, work: Path) -> None:
+    app = work / "trivial_typer.py"
+    app.write_text("import typer\napp = typer.Typer()\n\n\n@app.command()\ndef main() -> None:\n"
+                   "    print('ok')\n\n\napp()\n")
+    export = work / "hyperfine.json"
+    subprocess.run(["hyperfine", "-N", "--warmup", "3", "--runs", str(runs), "--export-json", str(export),
+                    "-n", "typer ok", f"{sys.executable} {app}",
+                    "-n", "route", f"{modelctl} route 'What is the capital of France?' --json"],
+                   check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    medians = {r["command"]: r["median"] for r in json.loads(export.read_text())["results"]}
+    print(f"cold start: route median {medians['route'] * 1000:.0f} ms, trivial typer app "
+          f"{medians['typer ok'] * 1000:.0f} ms, ratio {medians['route'] / medians['typer ok']:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", type=Path, default=Path(__file__).resolve().parents[3] / "shared/reference/routing-bench")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--batch-size", type=int, default=100_000)
+    parser.add_argument("--only", choices=["quality", "throughput", "cold"], default=None)
+    args = parser.parse_args()
+    modelctl = shutil.which("modelctl") or str(Path(sys.executable).parent / "modelctl")
+    work = Path(tempfile.mkdtemp(prefix="modelctl-bench-"))
+    env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "MODELCTL_HOME": str(work / "home"),
+           "HOME": str(work)}
+    try:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[2] / "modelctl")],
+                       check=True, env=env)  # what `pip install` does for an installed package
+        run([modelctl, "init"], env)
+        if args.only in (None, "quality"):
+            quality_and_cost(modelctl, env, args.bench)
+        if args.only in (None, "throughput"):
+            throughput(modelctl, env, args.bench, args.batch_size)
+        if args.only in (None, "cold"):
+            cold_start(modelctl, env, args.runs, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
