@@ -243,7 +243,7 @@ def _list_one(name: str, cfg: Any, *, timeout_s: float, limit: int, rules: Stabi
     )
 
 
-def _price_entries(source: str) -> dict[str, pricemap.PriceEntry]:
+def _price_entries(source: str) -> Mapping[str, pricemap.PriceEntry]:
     from modelctl.services.prices import read_price_map
 
     return read_price_map(source)

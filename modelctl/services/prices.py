@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,8 @@ DEFAULT_PRICE_MAP_URL = (
 )
 
 
-def read_price_map(source: str, *, timeout_s: float = 30.0) -> dict[str, pricemap.PriceEntry]:
-    """The parsed map from a file path or an http(s) URL; any bad entry rejects the whole map."""
+def read_price_map(source: str, *, timeout_s: float = 30.0) -> Mapping[str, pricemap.PriceEntry]:
+    """The map from a file path or an http(s) URL, its entries validated as they are looked up."""
     if source.startswith(("http://", "https://")):
         text = _fetch(source, timeout_s=timeout_s)
     else:
@@ -39,10 +40,41 @@ def read_price_map(source: str, *, timeout_s: float = 30.0) -> dict[str, pricema
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    try:
-        return pricemap.parse_price_map(data)
-    except InvalidInput as exc:
-        raise InvalidInput(f"{source}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{source}: a LiteLLM price map is a JSON object of model name -> entry")
+    return PriceMap(data, source=source)
+
+
+class PriceMap(Mapping):
+    """The raw map, each entry parsed on first lookup.
+
+    A sync touches a few hundred of the map's thousands of entries; parsing only those keeps
+    `prices sync` fast, and an entry no catalog model uses cannot stop the sync. A bad entry that
+    is used raises InvalidInput naming the source, so a bad price still never reaches the catalog.
+    """
+
+    def __init__(self, raw: dict[str, object], *, source: str) -> None:
+        self._raw = raw
+        self._parsed: dict[str, pricemap.PriceEntry] = {}
+        self.source = source
+
+    def __getitem__(self, key: str) -> pricemap.PriceEntry:
+        entry = self._parsed.get(key)
+        if entry is None:
+            if key == "sample_spec":
+                raise KeyError(key)
+            try:
+                entry = pricemap.parse_price_map({key: self._raw[key]})[key]
+            except InvalidInput as exc:
+                raise InvalidInput(f"{self.source}: {exc}") from None
+            self._parsed[key] = entry
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in self._raw if key != "sample_spec")
+
+    def __len__(self) -> int:
+        return len(self._raw) - ("sample_spec" in self._raw)
 
 
 def _fetch(url: str, *, timeout_s: float) -> str:
@@ -58,8 +90,11 @@ def _fetch(url: str, *, timeout_s: float) -> str:
     return response.text
 
 
-def provider_kinds() -> dict[str, str]:
-    """Catalog provider name -> the provider the price map files it under."""
+def provider_kinds(names: set[str]) -> dict[str, str]:
+    """Catalog provider name -> the provider the price map files it under. The five built-in
+    names are their own kind; providers.yaml is read only for others (openai_compatible ones)."""
+    if names <= set(pricemap.PROVIDERS):
+        return {name: name for name in names}
     from modelctl.config import load_providers
 
     return {name: cfg.kind for name, cfg in load_providers().items()}
@@ -126,10 +161,11 @@ def sync_prices(store: Store, *, source: str | None = None, dry_run: bool = Fals
     """
     source = source or default_source()
     entries = read_price_map(source)
-    kinds = provider_kinds()
+    specs = repo.list_models(store)
+    kinds = provider_kinds({spec.provider for spec in specs})
     report = SyncReport(source=source, dry_run=dry_run)
     updated: list[ModelSpec] = []
-    for spec in repo.list_models(store):
+    for spec in specs:
         report.checked += 1
         entry = pricemap.lookup(entries, spec.model_id, kinds.get(spec.provider, spec.provider))
         if entry is None:
