@@ -79,10 +79,29 @@ def provider_settings(providers: dict[str, dict[str, Any]]) -> dict[str, Provide
     return settings
 
 
-def is_connection_failure(error: ProviderError) -> bool:
-    """ProviderUnavailable covers both 5xx (one model's trouble) and an unreachable host (the
-    provider's); only the adapter's message tells them apart."""
-    return isinstance(error, ProviderUnavailable) and "connection failed" in str(error)
+def rests_provider(error: ProviderError) -> bool:
+    """A refused key or an unreachable host fails every model of the provider alike.
+
+    ProviderUnavailable also covers 5xx and a connection dropped mid-answer (one call's trouble);
+    the transport's ConnectError, kept in the exception's context, tells a host that is down.
+    """
+    if isinstance(error, AuthenticationFailed):
+        return True
+    if not isinstance(error, ProviderUnavailable):
+        return False
+    import httpx2
+
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        if isinstance(exc, httpx2.ConnectError):
+            return True
+        seen.add(id(exc))
+        pending += [exc.__cause__, exc.__context__]
+    return False
 
 
 def record_outcome(
@@ -102,7 +121,7 @@ def record_outcome(
     if key_missing:
         return
     model_until = provider_until = None
-    if isinstance(error, AuthenticationFailed) or is_connection_failure(error):
+    if rests_provider(error):
         provider_until = now + timedelta(seconds=policy.provider_cooldown_s)
     elif isinstance(error, RateLimited):
         wait = error.retry_after if error.retry_after is not None else policy.rate_limit_cooldown_s

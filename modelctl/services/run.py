@@ -12,6 +12,7 @@ import base64
 import binascii
 import mimetypes
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -23,10 +24,23 @@ from modelctl import clock
 from modelctl.core.catalog import ModelSpec
 from modelctl.core.routing import Decision
 from modelctl.core.usage import UsageRecord
-from modelctl.errors import AllModelsFailed, ConfigError, InvalidInput, ProviderError, RateLimited
+from modelctl.errors import (
+    AllModelsFailed,
+    ConfigError,
+    InvalidInput,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+)
 from modelctl.providers import calls
 from modelctl.providers.base import Attachment, ChatRequest, ChatResult, ProviderSettings
-from modelctl.services.health import HealthPolicy, health_policy, provider_settings, record_outcome
+from modelctl.services.health import (
+    HealthPolicy,
+    health_policy,
+    provider_settings,
+    record_outcome,
+    rests_provider,
+)
 from modelctl.store.db import Store
 from modelctl.store.usage import insert_usage, usage_tuple
 
@@ -157,13 +171,21 @@ def serve(
     policy = policy or health_policy()
     chain = [decision.model_id, *decision.fallback_models]
     attempts: list[Attempt] = []
-    for position, model_id in enumerate(chain):
+    skipped: dict[str, str] = {}
+    resting: set[str] = set()  # providers this run found down: their other models would fail alike
+    for model_id in chain:
+        spec = models.get(model_id)
+        if spec is not None and spec.provider in resting:
+            skipped[model_id] = f"not tried, provider {spec.provider} failed for every model in this run"
+            continue
+        if attempts and on_fallback is not None:
+            on_fallback(attempts[-1], model_id)
         arm = decision.arm if model_id == decision.model_id else "control"
         waited = False
         while True:
             left = deadline - time.perf_counter()
             if left < MIN_ATTEMPT_S:
-                raise _all_failed(attempts, chain, decision.budget_seconds)
+                raise _all_failed(attempts, chain, skipped, decision.budget_seconds)
             attempt, result, error = _call(
                 store, replace(request, model_id=model_id), models=models, providers=providers, policy=policy,
                 timeout_s=left, on_token=on_token, arm=arm, segment=decision.segment, request_id=request_id,
@@ -181,14 +203,14 @@ def serve(
                     store, decision, request, models=models, providers=providers, policy=policy,
                     deadline=deadline, request_id=request_id, number=len(attempts),
                 ))
+            if rests_provider(error):
+                resting.add(attempt.provider)
             retry_after = error.retry_after if isinstance(error, RateLimited) else None
             if waited or retry_after is None or retry_after + MIN_ATTEMPT_S > deadline - time.perf_counter():
                 break
             time.sleep(retry_after)
             waited = True
-        if on_fallback is not None and position + 1 < len(chain):
-            on_fallback(attempt, chain[position + 1])
-    raise _all_failed(attempts, chain, decision.budget_seconds)
+    raise _all_failed(attempts, chain, skipped, decision.budget_seconds)
 
 
 def _shadow(store: Store, decision: Decision, request: ChatRequest, *, models: Mapping[str, ModelSpec],
@@ -232,7 +254,7 @@ def _call(
     start = time.perf_counter()
     result = error = None
     try:
-        result = calls.chat(settings, request, timeout_s=timeout_s, on_token=on_token)
+        result = _chat_within(settings, request, timeout_s=timeout_s, on_token=on_token)
     except ProviderError as exc:
         error = exc
     tokens_in = (result.tokens_in or 0) if result else 0
@@ -263,10 +285,51 @@ def _call(
     return attempt, result, error
 
 
-def _all_failed(attempts: list[Attempt], chain: list[str], budget_s: float) -> AllModelsFailed:
+def _chat_within(settings: ProviderSettings, request: ChatRequest, *, timeout_s: float,
+                 on_token: OnToken | None) -> ChatResult:
+    """calls.chat with a hard deadline.
+
+    The adapter bounds each network wait, but the first call in a process also imports the SDK
+    and builds its client (seconds on a busy machine) before its clock starts; the user's budget
+    counts all of it. A call past the deadline is abandoned on its daemon thread, and its late
+    tokens are dropped.
+    """
+    outcome: dict[str, Any] = {}
+    gate = threading.Lock()
+    live = True
+
+    def guarded(piece: str) -> None:
+        with gate:
+            if live:
+                on_token(piece)
+
+    def work() -> None:
+        try:
+            outcome["result"] = calls.chat(settings, request, timeout_s=timeout_s,
+                                           on_token=guarded if on_token is not None else None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread as it is
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name=f"modelctl-call-{request.model_id}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    with gate:
+        if worker.is_alive():
+            live = False
+            raise ProviderTimeout(f"{settings.name} {request.model_id}: no complete answer within {timeout_s:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def _all_failed(attempts: list[Attempt], chain: list[str], skipped: Mapping[str, str],
+                budget_s: float) -> AllModelsFailed:
     tried = {a.model_id for a in attempts}
     lines = [f"{a.model_id}: {a.error}" for a in attempts]
-    lines += [f"{m}: not tried, the {budget_s:g} s budget was spent" for m in chain if m not in tried]
+    lines += [
+        f"{m}: {skipped.get(m) or f'not tried, the {budget_s:g} s budget was spent'}"
+        for m in chain if m not in tried
+    ]
     return AllModelsFailed(
         f"every model in the chain failed ({len(attempts)} attempts within the {budget_s:g} s budget)\n"
         + "\n".join(lines),
