@@ -3,15 +3,16 @@
 Scores are in 0..1 and arrive as sufficient statistics (sum, sum of squares, n) because the store
 aggregates them in SQL.
 
-The bound is a Wilson-style score bound whose variance is the sample variance shrunk towards the
-largest variance a 0..1 score with that mean can have, mu(1 - mu) (Bhatia-Davis inequality):
+The bound is the Wilson score bound with its variance scaled by how spread the scores are. A 0..1
+score with mean mu has variance at most mu(1 - mu) (Bhatia-Davis), reached by pass/fail scores.
+The observed fraction of that maximum, r = s2 / (mean(1 - mean)), is shrunk towards 1 with
+PRIOR_N pseudo-samples, and the LCB is the smaller mu solving
 
-    v(mu) = (n * s2 + PRIOR_N * mu * (1 - mu)) / (n + PRIOR_N)
+    (mean - mu)^2 = z^2 * r' * mu(1 - mu) / n,      r' = (n r + PRIOR_N) / (n + PRIOR_N)
 
-and the LCB is the smaller mu solving (mean - mu)^2 = z^2 * v(mu) / n. With few samples the prior
-dominates and the bound is as wide as for coin flips (3 perfect scores: LCB 0.59); with many
-consistent samples the sample variance takes over and the bound becomes tight (500 scores of 0.9:
-LCB 0.90). With s2 = 0 and n small this is exactly the Wilson bound for a proportion.
+So pass/fail scores get exactly the Wilson bound; a few samples are treated as pass/fail however
+they look (3 perfect scores: LCB 0.53); many consistent graded scores earn a tight bound (500
+scores of 0.9: LCB 0.897).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from modelctl.errors import InvalidInput
 
 # One-sided 95%: we only ever ask "is it at least this good".
 DEFAULT_Z = 1.645
-# Pseudo-samples of worst-case variance; makes n=3 look about as uncertain as it is.
+# Pseudo-samples of pass/fail spread: a few graded scores cannot claim to be consistent.
 PRIOR_N = 10
 _TOLERANCE = 1e-9
 
@@ -50,12 +51,10 @@ def estimate(
     if not -_TOLERANCE <= mean <= 1 + _TOLERANCE:
         raise InvalidInput(f"quality scores must be in 0..1; their mean is {mean:.4g} over n={n}")
     mean = min(1.0, max(0.0, mean))
-    # Rounding in SQL sums can make a zero variance slightly negative.
-    sample_var = max(0.0, scores_sq_sum / n - mean * mean)
-    weight = n + PRIOR_N
-    a = z * z * PRIOR_N / (weight * n)  # coefficient of mu(1 - mu)
-    b = z * z * sample_var / weight  # constant variance term
-    # (mean - mu)^2 = a*mu*(1 - mu) + b  ->  (1 + a) mu^2 - (2 mean + a) mu + (mean^2 - b) = 0
-    disc = a * a + 4 * a * mean * (1 - mean) + 4 * b * (1 + a)
-    lcb = (2 * mean + a - math.sqrt(disc)) / (2 * (1 + a))
+    max_var = mean * (1 - mean)
+    # Rounding in SQL sums can make a zero variance slightly negative; all-0 or all-1 scores say
+    # nothing about spread, so they count as pass/fail.
+    spread = min(1.0, max(0.0, scores_sq_sum / n - mean * mean) / max_var) if max_var > 0 else 1.0
+    a = z * z * (n * spread + PRIOR_N) / ((n + PRIOR_N) * n)
+    lcb = (2 * mean + a - math.sqrt(a * a + 4 * a * max_var)) / (2 * (1 + a))
     return QualityEstimate(mean=mean, n=n, lcb=min(mean, max(0.0, lcb)))

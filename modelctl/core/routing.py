@@ -210,7 +210,9 @@ def _validate_request(request: RouteRequest) -> None:
     if request.max_cost_usd is not None and not request.max_cost_usd >= 0:
         raise InvalidInput(f"max cost must be a number >= 0, got {request.max_cost_usd}")
     if request.deadline_ms is not None and not request.deadline_ms > 0:
-        raise InvalidInput(f"the deadline must be a positive number of ms, got {request.deadline_ms}")
+        raise InvalidInput(
+            f"the deadline must be a positive number of ms, got {request.deadline_ms}"
+        )
     ratio = request.min_quality_ratio
     if ratio is not None and not 0 < ratio <= 1:
         raise InvalidInput(f"the minimum quality ratio must be in (0, 1], got {ratio}")
@@ -355,7 +357,7 @@ def _rank(
              "has the needed capabilities (after the policy chain)")
             for k in kept
         ]
-        if objective == "policy":
+        if objective == "policy" or not kept:
             return ranked, None, None
         return ranked, None, (
             f"objective {objective}: no quality data for this segment among eligible models; "
@@ -398,7 +400,9 @@ def _arm_hash(salt: str, request_id: str) -> float:
     return int.from_bytes(digest.digest(), "big") / 2**64
 
 
-def _rollout_for(request: RouteRequest, segment: str, rollouts: Iterable[RolloutArm]):
+def _rollout_for(
+    request: RouteRequest, segment: str, rollouts: Iterable[RolloutArm]
+) -> RolloutArm | None:
     """The rollout whose traffic share this request falls in, if any (first rollout per segment)."""
     if not request.request_id:
         return None
@@ -459,7 +463,7 @@ def _no_eligible(what: str, dropped: list[Candidate]) -> NoEligibleModel:
 
 
 def route(request: RouteRequest, classification: Classification, state: RoutingState) -> Decision:
-    """Choose the serving model, its fallbacks and rollout arm; raise NoEligibleModel if none fits."""
+    """Choose the serving model, fallbacks and rollout arm; NoEligibleModel when nothing fits."""
     _validate_request(request)
     warnings: list[str] = []
     query_type = classification.query_type
