@@ -1,0 +1,158 @@
+"""The run service below the CLI: rollout arms and shadow calls recorded right, the shadow never
+delaying the answer or the budget; and the rules that turn an outcome into a cooldown."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import pytest
+
+from modelctl.core.routing import Decision
+from modelctl.errors import (
+    AuthenticationFailed,
+    ContextLengthExceeded,
+    InvalidRequest,
+    ProviderTimeout,
+    RateLimited,
+)
+from modelctl.services.health import HealthPolicy, provider_settings, record_outcome
+from modelctl.services.routing import load_routing_config
+from modelctl.services.run import serve
+from modelctl.providers.base import ChatRequest
+from modelctl.store import catalog as catalog_repo
+from modelctl.store.db import open_store
+
+KEY = "sk-test-service-5c0d7e2a91b84f36"
+NOW = datetime(2026, 12, 1, 10, 0, 0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sdks_imported():
+    """Cold SDK imports take seconds on a busy machine; the budgets here are about the calls."""
+    import anthropic.resources.messages  # noqa: F401
+    import openai.resources.chat.completions  # noqa: F401
+
+
+@pytest.fixture
+def env(monkeypatch, fake_openai, fake_anthropic):
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    store = open_store()
+    return store, fake_openai, fake_anthropic
+
+
+def _decision(**changes) -> Decision:
+    fields = dict(
+        model_id="gpt-6-luna", provider="openai", fallback_models=("gpt-4o-2024-08-06",), confidence=0.85,
+        estimated_cost=None, estimated_latency=None, query_type="simple", complexity="simple",
+        budget_seconds=5.0, segment="simple", reason=(), arm="canary", shadow_model="claude-haiku-5-5",
+    )
+    fields.update(changes)
+    return Decision(**fields)
+
+
+def _serve(store, decision, *, budget_s=None, deliver=None):
+    return serve(
+        store, decision, ChatRequest(model_id=decision.model_id, prompt="hi"), request_id="req-1",
+        models={spec.model_id: spec for spec in catalog_repo.list_models(store)},
+        providers=provider_settings(load_routing_config()["providers"]),
+        deadline=time.perf_counter() + (budget_s or decision.budget_seconds), deliver=deliver,
+    )
+
+
+def _rows(store):
+    return store.read("SELECT model_id, arm, attempt, success FROM usage WHERE request_id = 'req-1' ORDER BY attempt")
+
+
+def test_canary_serves_and_shadow_runs_after_delivery(env):
+    store, fake_openai, fake_anthropic = env
+    seen_at_delivery = []
+    result = _serve(store, _decision(), deliver=lambda r: seen_at_delivery.append(len(fake_anthropic.requests)))
+    assert seen_at_delivery == [0] and len(fake_anthropic.requests) == 1
+    assert result.model_id == "gpt-6-luna" and result.arm == "canary"
+    assert result.shadow is not None and result.shadow.outcome == "ok"
+    assert _rows(store) == [("gpt-6-luna", "canary", 0, 1), ("claude-haiku-5-5", "shadow", 1, 1)]
+    assert fake_anthropic.requests[0].json["messages"][-1]["content"] == "hi"
+
+
+def test_a_failed_canary_falls_back_to_control(env):
+    store, fake_openai, _ = env
+    fake_openai.fail_model("gpt-6-luna", "server_error")
+    result = _serve(store, _decision(shadow_model=None))
+    assert result.model_id == "gpt-4o-2024-08-06" and result.arm == "control" and result.shadow is None
+    assert _rows(store) == [("gpt-6-luna", "canary", 0, 0), ("gpt-4o-2024-08-06", "control", 1, 1)]
+
+
+def test_no_shadow_once_the_budget_is_spent(env):
+    store, _, fake_anthropic = env
+    budget = 1.0
+    start = time.perf_counter()
+    result = _serve(store, _decision(), budget_s=budget,
+                    deliver=lambda r: time.sleep(max(0.0, start + budget - time.perf_counter())))
+    assert result.shadow is None and fake_anthropic.requests == []
+    assert [row[1] for row in _rows(store)] == ["canary"]
+
+
+def test_a_slow_shadow_is_cut_at_the_budget(env):
+    store, _, fake_anthropic = env
+    fake_anthropic.fail_next("delay", delay_s=5)
+    start = time.perf_counter()
+    result = _serve(store, _decision(), budget_s=1.5)
+    assert time.perf_counter() - start < 1.5 + 0.5
+    assert result.answer and result.shadow.error_kind == "timeout"
+    assert [(row[1], row[3]) for row in _rows(store)] == [("canary", 1), ("shadow", 0)]
+
+
+def _model_state(store, model_id="gpt-4o-2024-08-06"):
+    return store.read("SELECT consecutive_failures, cooldown_until FROM model WHERE model_id = :m", {"m": model_id})[0]
+
+
+def _provider_state(store, name="openai"):
+    return store.read("SELECT health, consecutive_failures, cooldown_until FROM provider WHERE name = :p",
+                      {"p": name})[0]
+
+
+def _outcome(store, error, *, policy=HealthPolicy(failure_threshold=2), key_missing=False):
+    with store.write() as conn:
+        record_outcome(conn, policy=policy, provider="openai", model_id="gpt-4o-2024-08-06", error=error,
+                       key_missing=key_missing, now=NOW)
+
+
+def test_request_faults_do_not_count_against_the_model(env):
+    store = env[0]
+    _outcome(store, InvalidRequest("bad temperature"))
+    _outcome(store, ContextLengthExceeded("too long"))
+    assert _model_state(store) == (0, None)
+
+
+def test_threshold_then_success_resets(env):
+    store = env[0]
+    _outcome(store, ProviderTimeout("slow"))
+    assert _model_state(store) == (1, None)
+    _outcome(store, ProviderTimeout("slow"))
+    failures, until = _model_state(store)
+    assert failures == 2 and until.startswith("2026-12-01 10:05:00")  # model_cooldown_s default 300
+    assert _provider_state(store)[0] == "degraded"
+    _outcome(store, None)
+    assert _model_state(store) == (0, None)
+    assert _provider_state(store) == ("ok", 0, None)
+
+
+def test_a_429_rests_the_model_for_its_retry_after(env):
+    store = env[0]
+    _outcome(store, RateLimited("429", retry_after=30))
+    assert _model_state(store)[1].startswith("2026-12-01 10:00:30")
+    _outcome(store, RateLimited("429", retry_after=None), policy=HealthPolicy(rate_limit_cooldown_s=90))
+    assert _model_state(store)[1].startswith("2026-12-01 10:01:30")
+
+
+def test_a_refused_key_rests_the_provider_but_an_unset_one_does_not(env):
+    store = env[0]
+    _outcome(store, AuthenticationFailed("OPENAI_API_KEY is not set"), key_missing=True)
+    assert _provider_state(store) == ("unknown", 0, None)
+    _outcome(store, AuthenticationFailed("HTTP 401"), policy=HealthPolicy(provider_cooldown_s=60))
+    health, _, until = _provider_state(store)
+    assert health == "down" and until.startswith("2026-12-01 10:01:00")
