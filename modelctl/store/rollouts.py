@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from modelctl.core.gates import ArmSample, GateResult, LatencyHistogram, Moments
+from modelctl.core.gates import LATENCY_BUCKET_GROWTH, ArmSample, GateResult, LatencyHistogram, Moments
 from modelctl.core.rollout import RolloutView
 from modelctl.core.routing import RolloutArm
 from modelctl.store.catalog import as_datetime
+from modelctl.errors import StoreError
 from modelctl.store.db import Store, sql_ts
 
 TICK_LEASE = "upgrade-tick"
@@ -153,11 +154,7 @@ def _arm_filter(model_id: str, arm: str, segments: tuple[str, ...], start: datet
 
 def arm_sample(store: Store, *, model_id: str, arm: str, segments: tuple[str, ...], start: datetime,
                end: datetime, latency_sample: int) -> ArmSample:
-    """One arm's calls in a window: sums in SQL; successful calls' latencies, sampled above a cap.
-
-    The sample keeps every k-th row id, which is unrelated to latency, so it is deterministic
-    without biasing the distribution.
-    """
+    """One arm's calls in a window, summed in SQL, with the latency histogram of its successful calls."""
     where, params = _arm_filter(model_id, arm, segments, start, end)
     calls, ok, n_cost, s_cost, sq_cost, n_q, s_q, sq_q = store.read(
         "SELECT COUNT(*), SUM(CASE WHEN success THEN 1 ELSE 0 END), COUNT(cost_usd), SUM(cost_usd), "
@@ -166,21 +163,38 @@ def arm_sample(store: Store, *, model_id: str, arm: str, segments: tuple[str, ..
         params,
     )[0]
     ok = int(ok or 0)
-    latency = LatencyHistogram()
-    if ok:
-        step = max(1, math.ceil(ok / latency_sample))
-        rows = store.read(
-            f"SELECT latency_ms FROM usage WHERE {where} AND success AND id % :step = 0",
-            {**params, "step": step},
-        )
-        latency = LatencyHistogram.of(row[0] for row in rows)
     return ArmSample(
         calls=int(calls),
         successes=ok,
-        latency=latency,
+        latency=_latency_histogram(store, where, params, ok=ok, latency_sample=latency_sample) if ok else
+        LatencyHistogram(),
         cost=Moments(int(n_cost), float(s_cost or 0.0), float(sq_cost or 0.0)),
         quality=Moments(int(n_q), float(s_q or 0.0), float(sq_q or 0.0)),
     )
+
+
+def _latency_histogram(store: Store, where: str, params: dict[str, Any], *, ok: int,
+                       latency_sample: int) -> LatencyHistogram:
+    """Bucket counts grouped in SQL (the same buckets as core.gates.latency_bucket).
+
+    Where the database has no ln() (an SQLite built without its math functions), the latencies
+    are read instead: every k-th row id above `latency_sample`, which is unrelated to latency, so
+    the sample is deterministic and unbiased.
+    """
+    try:
+        rows = store.read(
+            "SELECT CASE WHEN latency_ms <= 1 THEN 0 ELSE CAST(FLOOR(ln(latency_ms) / :log_growth) AS INTEGER) END "
+            f"AS bucket, COUNT(*) FROM usage WHERE {where} AND success GROUP BY bucket",
+            {**params, "log_growth": math.log(LATENCY_BUCKET_GROWTH)},
+        )
+        return LatencyHistogram.from_counts({int(bucket): int(count) for bucket, count in rows})
+    except StoreError as exc:
+        if "no such function" not in str(exc) and "does not exist" not in str(exc):
+            raise
+    step = max(1, math.ceil(ok / latency_sample))
+    rows = store.read(f"SELECT latency_ms FROM usage WHERE {where} AND success AND id % :step = 0",
+                      {**params, "step": step})
+    return LatencyHistogram.of(row[0] for row in rows)
 
 
 def insert_gate_results(conn, *, rollout_id: int, phase: str, window: tuple[datetime, datetime],  # noqa: ANN001

@@ -2,6 +2,13 @@
 
 Run: python tests/benchmarks/rollout_sim.py [--rollouts-per-case N] [--seed S] [--workers W]
      python tests/benchmarks/rollout_sim.py --sweep --rollouts-per-case 40   (alternatives, ~2 min)
+     python tests/benchmarks/rollout_sim.py --real [--real-per-case N] [--real-rph R]
+
+`--real` drives the shipped code instead of the pure core: usage rows go into a real SQLite store
+(one segment and one incumbent/candidate pair per rollout, all rollouts at once), and each
+15-minute step sets MODELCTL_NOW and calls the `upgrade tick` service, which reads the rows back
+in SQL and writes its decisions. Rows are drawn per call, so it runs at a lower request rate; the
+pure-core table at that same rate is printed beside it.
 
 Each rollout has a known truth (success rate -10..+2 points around a 95% incumbent, latency x0.8 /
 x1 / x1.3). Time moves in 15-minute ticks; each tick adds one window of synthetic usage, the gates
@@ -370,15 +377,110 @@ def sweep(*, per_case: int, seed: int, workers: int) -> list[str]:
     return lines
 
 
+def _call_rows(rng: random.Random, *, n: int, model_id: str, arm: str, segment: str, start: datetime,
+               success_rate: float, latency_factor: float, tag: str) -> list[tuple]:
+    """n calls (usage rows, USAGE_COLUMNS order) at random moments of the 15 minutes from `start`."""
+    from modelctl.store.db import sql_ts
+
+    mu = math.log(LATENCY_MEDIAN_MS * latency_factor)
+    cost_mu = math.log(COST_MEDIAN_USD)
+    rows = []
+    for i in range(n):
+        ts = start + TICK * rng.random()
+        ok = rng.random() < success_rate
+        rows.append((
+            sql_ts(ts), model_id, "openai", segment, arm, rng.lognormvariate(mu, LATENCY_SIGMA), None, 0, 0,
+            rng.lognormvariate(cost_mu, COST_SIGMA), ok, None if ok else "unavailable", None,
+            f"{tag}-{i}", 0,
+        ))
+    return rows
+
+
+def run_real(*, per_case: int, seed: int, requests_per_hour: float) -> list[Outcome]:
+    """Every truth x per_case rollouts through the real store and `upgrade tick`, side by side in time."""
+    import os
+    import tempfile
+
+    from modelctl.core.catalog import ModelSpec
+    from modelctl.services import upgrade
+    from modelctl.store import catalog as catalog_repo
+    from modelctl.store.db import open_store
+    from modelctl.store.usage import insert_usage
+
+    home = tempfile.mkdtemp(prefix="rollout-sim-")
+    os.environ["MODELCTL_HOME"] = home
+    os.environ["MODELCTL_NOW"] = START.isoformat()
+    store = open_store()
+    truths = [Truth(d, f) for d in SUCCESS_DELTAS for f in LATENCY_FACTORS for _ in range(per_case)]
+    caps = frozenset({"text_generation"})
+    with store.write() as conn:
+        catalog_repo.upsert_models(conn, [
+            ModelSpec(f"sim-{role}-{k}", "openai", status=status, capabilities=caps)
+            for k in range(len(truths)) for role, status in (("inc", "stable"), ("cand", "candidate"))
+        ], now=START.replace(tzinfo=None))
+    for k in range(len(truths)):
+        upgrade.promote(store, f"sim-cand-{k}", replaces=f"sim-inc-{k}", segments=(f"sim-{k}",))
+    config = DEFAULT_ROLLOUT_CONFIG
+    rng = random.Random(seed)
+    exposed = [0] * len(truths)
+    phases = {k: "shadow" for k in range(len(truths))}
+    outcomes: dict[int, Outcome] = {}
+    now = START.replace(tzinfo=None)
+    while len(outcomes) < len(truths):
+        rows = []
+        for k, phase in phases.items():
+            truth, share = truths[k], config.phases[phase].traffic_pct / 100
+            requests = requests_per_hour * TICK.total_seconds() / 3600
+            control_n = _poisson(rng, requests if phase == "shadow" else requests * (1 - share))
+            candidate_n = _poisson(rng, requests * share)
+            common = {"segment": f"sim-{k}", "start": now}
+            rows += _call_rows(rng, n=control_n, model_id=f"sim-inc-{k}", arm="control", success_rate=BASE_SUCCESS,
+                               latency_factor=1.0, tag=f"{k}-c-{now:%m%d%H%M}", **common)
+            rows += _call_rows(rng, n=candidate_n, model_id=f"sim-cand-{k}", arm=phase,
+                               success_rate=BASE_SUCCESS + truth.success_delta, latency_factor=truth.latency_factor,
+                               tag=f"{k}-t-{now:%m%d%H%M}", **common)
+            exposed[k] += candidate_n
+        with store.write() as conn:
+            insert_usage(conn, rows)
+        now += TICK
+        os.environ["MODELCTL_NOW"] = now.isoformat()
+        report = upgrade.tick(store)
+        for t in report.transitions:
+            k = int(t.rollout.segments[0].removeprefix("sim-"))
+            if t.phase in ("full", "rolled_back", "rejected"):
+                outcomes[k] = Outcome(truths[k], t.phase, (now - START.replace(tzinfo=None)) / timedelta(hours=1),
+                                      exposed[k])
+                phases.pop(k)
+            elif t.action == "advance":
+                phases[k] = t.phase
+    return [outcomes[k] for k in sorted(outcomes)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts-per-case", type=int, default=70, help="rollouts per truth (15 truths)")
     parser.add_argument("--seed", type=int, default=20260105)
     parser.add_argument("--workers", type=int, default=2, help="processes (the figures do not depend on it)")
     parser.add_argument("--sweep", action="store_true", help="compare alternative alphas, margins, min samples")
+    parser.add_argument("--real", action="store_true", help="drive the real store and `upgrade tick` service")
+    parser.add_argument("--real-per-case", type=int, default=3, help="rollouts per truth with --real")
+    parser.add_argument("--real-rph", type=float, default=200, help="requests/hour per segment with --real")
     args = parser.parse_args()
     started = time.perf_counter()
-    if args.sweep:
+    if args.real:
+        real = run_real(per_case=args.real_per_case, seed=args.seed, requests_per_hour=args.real_rph)
+        truths = [Truth(d, f) for d in SUCCESS_DELTAS for f in LATENCY_FACTORS]
+        jobs = [(t, args.rollouts_per_case, args.seed, DEFAULT_ROLLOUT_CONFIG, args.real_rph) for t in truths]
+        gated, fixed = simulate(jobs, workers=args.workers)
+        print(f"{args.real_rph:,.0f} requests/hour, seed {args.seed}")
+        print("targets: worse -> full <= 1%, equal/better -> full >= 90%\n")
+        print(HEADER)
+        print(summarize(f"real upgrade tick ({len(real)} rollouts)", real))
+        print(summarize(f"pure core ({len(gated)} rollouts)", gated))
+        print(summarize("fixed: overall score >= 0.8", fixed))
+        print("\nreal upgrade tick by truth:")
+        print("\n".join(by_case(real)))
+    elif args.sweep:
         print("\n".join(sweep(per_case=args.rollouts_per_case, seed=args.seed, workers=args.workers)))
     else:
         truths = [Truth(d, f) for d in SUCCESS_DELTAS for f in LATENCY_FACTORS]
