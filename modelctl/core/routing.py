@@ -403,7 +403,7 @@ def _arm_hash(salt: str, request_id: str) -> float:
 
 
 def _rollout_for(
-    request: RouteRequest, segment: str, rollouts: Iterable[RolloutArm]
+    request: RouteRequest, *, segment: str, rollouts: Iterable[RolloutArm]
 ) -> RolloutArm | None:
     """The rollout whose traffic share this request falls in, if any (first rollout per segment)."""
     if not request.request_id:
@@ -431,6 +431,7 @@ def _deprecation_warnings(ranked: list[tuple[_Kept, str]], now: datetime) -> lis
 
 def _trace(
     ranked: list[tuple[_Kept, str]],
+    *,
     dropped: list[Candidate],
     quality: Mapping[str, QualityEstimate],
 ) -> tuple[Candidate, ...]:
@@ -513,7 +514,7 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
         ]
     policy_first = chain[0] if chain else None
     quality = {mid: q for (seg, mid), q in state.quality.items() if seg == segment and q.n > 0}
-    arm = _rollout_for(request, segment, state.rollouts)
+    arm = _rollout_for(request, segment=segment, rollouts=state.rollouts)
     canary = arm if arm is not None and arm.phase == "canary" else None
     if canary is not None:
         chain = [canary.candidate_id, *(m for m in chain if m != canary.candidate_id)]
@@ -583,7 +584,7 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
         complexity=classification.complexity,
         budget_seconds=budget_s,
         segment=segment,
-        reason=_trace(ranked, dropped, quality),
+        reason=_trace(ranked, dropped=dropped, quality=quality),
         arm=served_arm,
         shadow_model=shadow_model,
         warnings=tuple(warnings),
@@ -665,7 +666,7 @@ def route_refinement(request: RouteRequest, state: RoutingState, refinement_type
         confidence=_PREFERRED if chain[0] == spec.model_id else _DOWN_CHAIN,
         estimated_cost=cost,
         estimated_latency=None if latency is None else latency / 1000,
-        reason=_trace(ranked, dropped, {}),
+        reason=_trace(ranked, dropped=dropped, quality={}),
         warnings=tuple(warnings),
         **common,
     )
