@@ -285,15 +285,22 @@ def _call(
     return attempt, result, error
 
 
+# Providers whose SDK is imported and client built in this process: their calls are bounded by
+# the adapter's own timeouts, so they skip the worker thread (about a millisecond per call).
+_warm: set[ProviderSettings] = set()
+
+
 def _chat_within(settings: ProviderSettings, request: ChatRequest, *, timeout_s: float,
                  on_token: OnToken | None) -> ChatResult:
     """calls.chat with a hard deadline.
 
-    The adapter bounds each network wait, but the first call in a process also imports the SDK
-    and builds its client (seconds on a busy machine) before its clock starts; the user's budget
-    counts all of it. A call past the deadline is abandoned on its daemon thread, and its late
-    tokens are dropped.
+    The adapter bounds each network wait, but the first call to a provider in a process also
+    imports the SDK and builds its client (seconds on a busy machine) before its clock starts,
+    and the user's budget counts all of it. So that first call runs on a daemon thread and is
+    abandoned at the deadline, its late tokens dropped.
     """
+    if settings in _warm:
+        return calls.chat(settings, request, timeout_s=timeout_s, on_token=on_token)
     outcome: dict[str, Any] = {}
     gate = threading.Lock()
     live = True
@@ -317,6 +324,7 @@ def _chat_within(settings: ProviderSettings, request: ChatRequest, *, timeout_s:
         if worker.is_alive():
             live = False
             raise ProviderTimeout(f"{settings.name} {request.model_id}: no complete answer within {timeout_s:g} s")
+    _warm.add(settings)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]

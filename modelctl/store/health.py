@@ -14,21 +14,21 @@ from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
 
 
+def _run(conn, sql: str, *params: Any) -> None:  # noqa: ANN001
+    """Straight to the driver (`?` or `%s` marks): on the run path SQLAlchemy's text() compile
+    per statement costs more than the statement."""
+    if conn.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    conn.exec_driver_sql(sql, params)
+
+
 def mark_success(conn, *, provider: str, model_id: str | None, now: datetime) -> None:  # noqa: ANN001
     """A call that worked ends the streaks and cooldowns of its model and provider."""
-    from sqlalchemy import text
-
     if model_id is not None:
-        conn.execute(
-            text("UPDATE model SET consecutive_failures = 0, cooldown_until = NULL "
-                 "WHERE model_id = :m AND (consecutive_failures <> 0 OR cooldown_until IS NOT NULL)"),
-            {"m": model_id},
-        )
-    conn.execute(
-        text("UPDATE provider SET health = 'ok', consecutive_failures = 0, cooldown_until = NULL, "
-             "last_check = :now WHERE name = :p"),
-        {"p": provider, "now": sql_ts(now)},
-    )
+        _run(conn, "UPDATE model SET consecutive_failures = 0, cooldown_until = NULL "
+                   "WHERE model_id = ? AND (consecutive_failures <> 0 OR cooldown_until IS NOT NULL)", model_id)
+    _run(conn, "UPDATE provider SET health = 'ok', consecutive_failures = 0, cooldown_until = NULL, "
+               "last_check = ? WHERE name = ?", sql_ts(now), provider)
 
 
 def mark_failure(
@@ -49,36 +49,21 @@ def mark_failure(
     the streak; reaching `threshold` rests the model for `streak_cooldown`. `model_until` and
     `provider_until` force a cooldown at once (429; refused key or connection failure).
     """
-    from sqlalchemy import text
-
     if model_id is not None and counts:
-        conn.execute(
-            text("UPDATE model SET consecutive_failures = consecutive_failures + 1 WHERE model_id = :m"),
-            {"m": model_id},
-        )
-        conn.execute(
-            text("UPDATE model SET cooldown_until = :until WHERE model_id = :m AND consecutive_failures >= :n"),
-            {"m": model_id, "n": threshold, "until": sql_ts(now + streak_cooldown)},
-        )
+        _run(conn, "UPDATE model SET consecutive_failures = consecutive_failures + 1 WHERE model_id = ?", model_id)
+        _run(conn, "UPDATE model SET cooldown_until = ? WHERE model_id = ? AND consecutive_failures >= ?",
+             sql_ts(now + streak_cooldown), model_id, threshold)
     if model_id is not None and model_until is not None:
-        conn.execute(
-            text("UPDATE model SET cooldown_until = :until WHERE model_id = :m "
-                 "AND (cooldown_until IS NULL OR cooldown_until < :until)"),
-            {"m": model_id, "until": sql_ts(model_until)},
-        )
+        until = sql_ts(model_until)
+        _run(conn, "UPDATE model SET cooldown_until = ? WHERE model_id = ? "
+                   "AND (cooldown_until IS NULL OR cooldown_until < ?)", until, model_id, until)
     streak = "consecutive_failures + 1" if counts else "consecutive_failures"
     if provider_until is not None:
-        conn.execute(
-            text(f"UPDATE provider SET health = 'down', consecutive_failures = {streak}, "
-                 "cooldown_until = :until, last_check = :now WHERE name = :p"),
-            {"p": provider, "until": sql_ts(provider_until), "now": sql_ts(now)},
-        )
+        _run(conn, f"UPDATE provider SET health = 'down', consecutive_failures = {streak}, "
+                   "cooldown_until = ?, last_check = ? WHERE name = ?", sql_ts(provider_until), sql_ts(now), provider)
     else:
-        conn.execute(
-            text(f"UPDATE provider SET health = 'degraded', consecutive_failures = {streak}, "
-                 "last_check = :now WHERE name = :p"),
-            {"p": provider, "now": sql_ts(now)},
-        )
+        _run(conn, f"UPDATE provider SET health = 'degraded', consecutive_failures = {streak}, "
+                   "last_check = ? WHERE name = ?", sql_ts(now), provider)
 
 
 def model_health(store: Store) -> list[dict[str, Any]]:
