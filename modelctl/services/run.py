@@ -187,10 +187,11 @@ def serve(
             if left < MIN_ATTEMPT_S:
                 raise _all_failed(attempts, chain, skipped, decision.budget_seconds)
             attempt, result, error = _call(
-                store, replace(request, model_id=model_id), models=models, providers=providers, policy=policy,
-                timeout_s=left, on_token=on_token, arm=arm, segment=decision.segment, request_id=request_id,
-                number=len(attempts),
+                replace(request, model_id=model_id), models=models, providers=providers, timeout_s=left,
+                on_token=on_token, arm=arm,
             )
+            record = dict(providers=providers, policy=policy, segment=decision.segment, request_id=request_id,
+                          number=len(attempts))
             attempts.append(attempt)
             if result is not None:
                 served = RunResult(
@@ -198,11 +199,13 @@ def serve(
                     request_id=request_id, segment=decision.segment, arm=arm,
                 )
                 if deliver is not None:
-                    deliver(served)
+                    deliver(served)  # the answer first; its bookkeeping does not delay it
+                _record(store, attempt, None, **record)
                 return replace(served, shadow=_shadow(
                     store, decision, request, models=models, providers=providers, policy=policy,
                     deadline=deadline, request_id=request_id, number=len(attempts),
                 ))
+            _record(store, attempt, error, **record)
             if rests_provider(error):
                 resting.add(attempt.provider)
             retry_after = error.retry_after if isinstance(error, RateLimited) else None
@@ -222,35 +225,29 @@ def _shadow(store: Store, decision: Decision, request: ChatRequest, *, models: M
     if left < MIN_ATTEMPT_S:
         return None
     shadow_request = replace(request, model_id=decision.shadow_model, stream=False)
-    attempt, _, _ = _call(
-        store, shadow_request, models=models, providers=providers, policy=policy, timeout_s=left,
-        on_token=None, arm="shadow", segment=decision.segment, request_id=request_id, number=number,
-    )
+    attempt, _, error = _call(shadow_request, models=models, providers=providers, timeout_s=left, on_token=None,
+                              arm="shadow")
+    _record(store, attempt, error, providers=providers, policy=policy, segment=decision.segment,
+            request_id=request_id, number=number)
     return attempt
 
 
 def _call(
-    store: Store,
     request: ChatRequest,
     *,
     models: Mapping[str, ModelSpec],
     providers: Mapping[str, ProviderSettings],
-    policy: HealthPolicy,
     timeout_s: float,
     on_token: OnToken | None,
     arm: str,
-    segment: str,
-    request_id: str,
-    number: int,
 ) -> tuple[Attempt, ChatResult | None, ProviderError | None]:
-    """One provider call, recorded as a usage row with its health effects in one transaction."""
+    """One provider call and what it measured."""
     spec = models.get(request.model_id)
     if spec is None:
         raise ConfigError(f"model {request.model_id} is not in the catalog; add it with `modelctl models import`")
     settings = providers.get(spec.provider)
     if settings is None:
         raise ConfigError(f"model {spec.model_id}: provider {spec.provider} is not in providers.yaml")
-    key_missing = settings.key_env is not None and settings.api_key() is None
     start = time.perf_counter()
     result = error = None
     try:
@@ -272,17 +269,24 @@ def _call(
         tokens_out=tokens_out,
         cost_usd=spec.cost_usd(tokens_in, tokens_out),
     )
+    return attempt, result, error
+
+
+def _record(store: Store, attempt: Attempt, error: ProviderError | None, *,
+            providers: Mapping[str, ProviderSettings], policy: HealthPolicy, segment: str, request_id: str,
+            number: int) -> None:
+    """The attempt as a usage row, and its health effects, in one transaction."""
+    settings = providers[attempt.provider]
     record = UsageRecord(
-        model_id=spec.model_id, latency_ms=attempt.latency_ms, ttft_ms=attempt.ttft_ms, tokens_in=tokens_in,
-        tokens_out=tokens_out, success=error is None, error_kind=attempt.error_kind, segment=segment,
-        request_id=request_id, arm=arm, attempt=number,
+        model_id=attempt.model_id, latency_ms=attempt.latency_ms, ttft_ms=attempt.ttft_ms,
+        tokens_in=attempt.tokens_in, tokens_out=attempt.tokens_out, success=error is None,
+        error_kind=attempt.error_kind, segment=segment, request_id=request_id, arm=attempt.arm, attempt=number,
     )
     now = clock.now()
     with store.write() as conn:
-        insert_usage(conn, [usage_tuple(record, provider=spec.provider, cost_usd=attempt.cost_usd, ts=now)])
-        record_outcome(conn, policy=policy, provider=spec.provider, model_id=spec.model_id, error=error,
-                       key_missing=key_missing, now=now)
-    return attempt, result, error
+        insert_usage(conn, [usage_tuple(record, provider=attempt.provider, cost_usd=attempt.cost_usd, ts=now)])
+        record_outcome(conn, policy=policy, provider=attempt.provider, model_id=attempt.model_id, error=error,
+                       key_missing=settings.key_env is not None and settings.api_key() is None, now=now)
 
 
 # Providers whose SDK is imported and client built in this process: their calls are bounded by
