@@ -175,8 +175,9 @@ class ProvidersFile(_Strict):
 class SegmentConfig(_Strict):
     chain: list[str] = Field(min_length=1)
     budget_seconds: float | None = Field(default=None, gt=0, le=600)
-    objective: Literal["policy", "cost", "quality"] = "policy"
+    objective: Literal["policy", "cost", "quality", "value"] = "policy"
     min_quality_ratio: float | None = Field(default=None, gt=0, le=1)
+    cost_weight: float | None = Field(default=None, ge=0)
     fallback_to_capable: bool = False
 
 
@@ -189,6 +190,7 @@ class RefinementConfig(_Strict):
 class PolicyFile(_Strict):
     max_query_chars: int = Field(default=100_000, gt=0)
     min_quality_ratio: float = Field(default=0.95, gt=0, le=1)
+    cost_weight: float = Field(default=0.15, ge=0)
     segments: dict[str, SegmentConfig]
     refinement: dict[Literal["fast", "quality", "lmm"], RefinementConfig] = Field(default_factory=dict)
 

@@ -26,9 +26,12 @@ def route(
     deadline_ms: Annotated[int | None, typer.Option("--deadline-ms", help="Latency budget in ms "
                                                     "(default: the segment's or the query type's).")] = None,
     objective: Annotated[str | None, typer.Option("--objective", help="policy (chain order), cost (cheapest "
-                                                  "good enough) or quality (best learned).")] = None,
+                                                  "within R x the best learned quality), quality (best "
+                                                  "learned), or value (quality - W x $/1k calls).")] = None,
     min_quality_ratio: Annotated[float | None, typer.Option("--min-quality-ratio", metavar="R",
                                  help="For objective cost: at least R x the best model's quality.")] = None,
+    cost_weight: Annotated[float | None, typer.Option("--cost-weight", metavar="W",
+                           help="For objective value: quality (0..1) worth $1 per 1,000 calls.")] = None,
     request_id: Annotated[str | None, typer.Option("--request-id", help="Decides rollout arms; "
                                                    "the same id always routes the same way.")] = None,
     ignore_keys: Annotated[bool, typer.Option("--ignore-keys", help="Plan as if every provider key were set.")] = False,
@@ -53,7 +56,7 @@ def route(
         say(f"note: {note}")
 
     options = dict(require=require or (), max_cost=max_cost, deadline_ms=deadline_ms, objective=objective,
-                   min_quality_ratio=min_quality_ratio)
+                   min_quality_ratio=min_quality_ratio, cost_weight=cost_weight)
     if batch is not None:
         run_batch(batch, lambda item: router.decide(router.request(
             item.query, attachments=item.attachments, segment=item.segment or segment,

@@ -26,7 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from modelctl.core.classify import Classification
 
-OBJECTIVES = ("policy", "cost", "quality")
+OBJECTIVES = ("policy", "cost", "quality", "value")
 REFINEMENT_TYPES = ("fast", "quality", "lmm")
 ROUTABLE_STATUSES = frozenset({"stable", "deprecated"})
 # Expected answer length by complexity, for cost estimates before the call.
@@ -48,6 +48,8 @@ class SegmentPolicy:
     budget_seconds: float | None
     objective: str = "policy"
     min_quality_ratio: float = 0.95
+    # Objective value: quality (0..1) worth one US dollar per 1,000 calls.
+    cost_weight: float = 0.15
     # After the chain, any other catalog model with the needed capabilities may follow.
     fallback_to_capable: bool = False
 
@@ -66,6 +68,7 @@ class ProviderState:
     name: str
     key_present: bool
     cooldown_until: datetime | None = None
+    key_env: str | None = None  # the variable to set, named in the drop reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ class RouteRequest:
     deadline_ms: int | None = None
     objective: str | None = None
     min_quality_ratio: float | None = None
+    cost_weight: float | None = None
     request_id: str | None = None
     ignore_keys: bool = False
 
@@ -216,6 +220,9 @@ def _validate_request(request: RouteRequest) -> None:
     ratio = request.min_quality_ratio
     if ratio is not None and not 0 < ratio <= 1:
         raise InvalidInput(f"the minimum quality ratio must be in (0, 1], got {ratio}")
+    weight = request.cost_weight
+    if weight is not None and not 0 <= weight < float("inf"):
+        raise InvalidInput(f"the cost weight must be a number >= 0, got {weight}")
 
 
 # --- filtering --------------------------------------------------------------------------------
@@ -279,7 +286,8 @@ class _Need:
                 return f"provider {spec.provider} is not configured"
         else:
             if not provider.key_present and not self.ignore_keys:
-                return f"provider {spec.provider} has no API key in its environment variable"
+                where = f": set {provider.key_env}" if provider.key_env else " in its environment variable"
+                return f"provider {spec.provider} has no API key{where}"
             if provider.cooldown_until is not None and _utc(provider.cooldown_until) > self.now:
                 until = _utc(provider.cooldown_until).isoformat()
                 return f"provider {spec.provider} is cooling down until {until}"
@@ -342,10 +350,15 @@ def _rank(
     *,
     objective: str,
     ratio: float,
+    weight: float,
     quality: Mapping[str, QualityEstimate],
     in_chain: set[str],
 ) -> tuple[list[tuple[_Kept, str]], float | None, str | None]:
     """Kept models in serving order with why each sits there; the first's clarity; a warning.
+
+    Objective cost is relative to each segment's best; objective value trades absolute quality
+    against absolute cost (LCB - weight x $ per 1,000 calls), so spend goes where a dollar buys
+    the most quality across segments.
 
     Models without quality data for the segment are never chosen by a learned objective; they
     follow the measured ones in chain order. Clarity is None for the policy order.
@@ -382,6 +395,14 @@ def _rank(
         ranked[0] = (good[0], f"cheapest with {within}")
         below = f"quality LCB below {ratio:g} x the best ({best:.3f})"
         ranked += [(k, below) for k in poor]
+    elif objective == "value":
+
+        def value(k: _Kept) -> float:
+            return quality[k[0].model_id].lcb - (inf if k[1] is None else weight * k[1] * 1000)
+
+        ranked = [(k, f"lower quality LCB - {weight:g} x $/1k calls ({value(k):.3f})")
+                  for k in sorted(measured, key=value, reverse=True)]
+        ranked[0] = (ranked[0][0], f"best quality LCB - {weight:g} x $/1k calls ({value(ranked[0][0]):.3f})")
     else:
         ranked = [(k, "lower quality LCB") for k in sorted(measured, key=by_quality)]
         ranked[0] = (ranked[0][0], f"best quality LCB ({best:.3f})")
@@ -482,6 +503,7 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
         warnings.append(f"no routing policy for segment {segment!r}; using the {query_type} policy")
     objective = validate_objective(request.objective or policy.objective)
     ratio = request.min_quality_ratio or policy.min_quality_ratio
+    weight = policy.cost_weight if request.cost_weight is None else request.cost_weight
     if request.deadline_ms is not None:
         budget_s = request.deadline_ms / 1000
     elif policy.budget_seconds is not None:
@@ -514,6 +536,11 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
         ]
     policy_first = chain[0] if chain else None
     quality = {mid: q for (seg, mid), q in state.quality.items() if seg == segment and q.n > 0}
+    if objective != "policy":
+        # A learned objective weighs every model measured on this segment, not only the chain's:
+        # a custom segment (say, a task name) is defined by its evidence, not by a chain.
+        listed = set(chain)
+        chain += [mid for mid in sorted(quality) if mid not in listed]
     arm = _rollout_for(request, segment=segment, rollouts=state.rollouts)
     canary = arm if arm is not None and arm.phase == "canary" else None
     if canary is not None:
@@ -531,7 +558,7 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
     served_arm = "control"
     if canary is not None and kept[0][0].model_id == canary.candidate_id:
         ranked, _, warning = _rank(
-            kept[1:], objective=objective, ratio=ratio, quality=quality, in_chain=in_chain
+            kept[1:], objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=in_chain
         )
         ranked.insert(
             0,
@@ -546,7 +573,7 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
         if canary is not None:
             warnings.append(f"canary candidate {canary.candidate_id} cannot serve; using control")
         ranked, clarity, warning = _rank(
-            kept, objective=objective, ratio=ratio, quality=quality, in_chain=in_chain
+            kept, objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=in_chain
         )
         if clarity is None:
             first = ranked[0][0]

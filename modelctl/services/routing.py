@@ -96,7 +96,7 @@ def _measured_latency(store: Store, now: datetime) -> dict[str, float]:
 
 def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> RoutingState:
     policy = config["policy"]
-    default_ratio = policy["min_quality_ratio"]
+    default_ratio, default_weight = policy["min_quality_ratio"], policy["cost_weight"]
     keys = keyed_providers(config)
     health = catalog_repo.provider_states(store)
     cooldowns = {
@@ -110,7 +110,8 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
     return RoutingState(
         models={spec.model_id: spec for spec in catalog_repo.list_models(store)},
         providers={
-            name: ProviderState(name, key_present=present, cooldown_until=health.get(name, {}).get("cooldown_until"))
+            name: ProviderState(name, key_present=present, cooldown_until=health.get(name, {}).get("cooldown_until"),
+                                key_env=config["providers"][name]["api_key_env"])
             for name, present in keys.items()
         },
         model_cooldowns={m: until for m, until in cooldowns.items() if until and until > now},
@@ -122,6 +123,7 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
                 budget_seconds=seg["budget_seconds"],
                 objective=seg["objective"],
                 min_quality_ratio=seg["min_quality_ratio"] or default_ratio,
+                cost_weight=default_weight if seg["cost_weight"] is None else seg["cost_weight"],
                 fallback_to_capable=seg["fallback_to_capable"],
             )
             for name, seg in policy["segments"].items()
@@ -167,17 +169,12 @@ class Router:
     def request(self, query: str, *, attachments: Iterable[str] = (), segment: str | None = None,
                 require: Iterable[str] = (), max_cost: float | None = None, deadline_ms: int | None = None,
                 objective: str | None = None, min_quality_ratio: float | None = None,
-                request_id: str | None = None) -> RouteRequest:
-        """Validate user input into a RouteRequest; every problem is an InvalidInput naming the fix."""
+                cost_weight: float | None = None, request_id: str | None = None) -> RouteRequest:
+        """User input into a RouteRequest (the core checks the numbers; here, the configured query
+        limit, the objective name and the attachments, which need the file system)."""
         validate_query(query, max_chars=self.max_query_chars)
         if objective is not None:
             validate_objective(objective)
-        if max_cost is not None and max_cost < 0:
-            raise InvalidInput(f"--max-cost must not be negative, got {max_cost}")
-        if deadline_ms is not None and deadline_ms <= 0:
-            raise InvalidInput(f"--deadline-ms must be positive, got {deadline_ms}")
-        if min_quality_ratio is not None and not 0 < min_quality_ratio <= 1:
-            raise InvalidInput(f"--min-quality-ratio must be in (0, 1], got {min_quality_ratio}")
         return RouteRequest(
             query,
             now=self.now,
@@ -188,6 +185,7 @@ class Router:
             deadline_ms=deadline_ms,
             objective=objective,
             min_quality_ratio=min_quality_ratio,
+            cost_weight=cost_weight,
             request_id=request_id,
             ignore_keys=self.ignore_keys,
         )

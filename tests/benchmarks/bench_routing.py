@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RATIOS = (1.0, 0.98, 0.95, 0.9, 0.8)
+RATIOS = (1.0, 0.98, 0.95, 0.94, 0.93, 0.92, 0.91, 0.9, 0.8)
+WEIGHTS = (0.05, 0.1, 0.12, 0.15, 0.18, 0.2, 0.3)
 TOKENS_OUT = 200
 
 
@@ -79,16 +80,16 @@ def quality_and_cost(modelctl: str, env: dict, bench: Path) -> None:
         q = sum(o[m] for _, _, o in test) / len(test)
         c = sum(cost(question, m, prices) for question, _, _ in test) / len(test) * 1000
         print(f"{'single: ' + m:<44} {q:8.3f} {c:18.3f}")
-    for ratio in RATIOS:
-        out = run([modelctl, "route", "--batch", "-", "--objective", "cost", "--min-quality-ratio", str(ratio),
-                   "--ignore-keys"], env, batch)
-        decisions = [json.loads(line) for line in out.splitlines()]
-        chosen = [d.get("model_id") for d in decisions]
+    runs = [(f"objective cost, R = {r}", ["--objective", "cost", "--min-quality-ratio", str(r)]) for r in RATIOS]
+    runs += [(f"objective value, W = {w}", ["--objective", "value", "--cost-weight", str(w)]) for w in WEIGHTS]
+    for label, options in runs:
+        out = run([modelctl, "route", "--batch", "-", *options, "--ignore-keys"], env, batch)
+        chosen = [json.loads(line).get("model_id") for line in out.splitlines()]
         unknown = sum(1 for m in chosen if m not in models)
         q = sum(o.get(m, 0.0) for m, (_, _, o) in zip(chosen, test)) / len(test)
         c = sum(cost(question, m, prices) if m in prices else 0.0 for m, (question, _, _) in zip(chosen, test))
         note = f"  ({unknown} routed outside the bench models)" if unknown else ""
-        print(f"{f'modelctl objective cost, R = {ratio}':<44} {q:8.3f} {c / len(test) * 1000:18.3f}{note}")
+        print(f"{'modelctl ' + label:<44} {q:8.3f} {c / len(test) * 1000:18.3f}{note}")
 
 
 def throughput(modelctl: str, env: dict, bench: Path, n: int) -> None:

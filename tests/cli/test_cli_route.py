@@ -31,7 +31,7 @@ def test_providers_without_keys_are_skipped_with_that_reason(cli, monkeypatch):
     decision = cli.json("route", "Compare the causes of the 1929 and 2008 crashes in depth")
     assert decision["provider"] in ("anthropic", "ollama")
     dropped = {c["model_id"]: c["reason"] for c in decision["reason"] if c["verdict"] == "dropped"}
-    assert any("openai has no API key" in reason for reason in dropped.values())
+    assert any("openai has no API key: set OPENAI_API_KEY" in reason for reason in dropped.values())
     planned = cli.json("route", "Compare the causes of the 1929 and 2008 crashes in depth", "--ignore-keys")
     assert planned["provider"] == "openai"
 
@@ -116,6 +116,14 @@ def test_learned_cost_objective_picks_the_cheapest_good_enough_model(cli):
     strict = cli.json("route", "How do I undo the last git commit?", "--objective", "cost",
                       "--min-quality-ratio", "0.995", "--segment", "technical", "--ignore-keys")
     assert strict["model_id"] == "gpt-4o-2024-08-06"
+    # value: 0.02 quality is worth more than gpt-4o's extra ~$7.9 per 1,000 calls only at a high weight
+    cheap = cli.json("route", "How do I undo the last git commit?", "--objective", "value", "--cost-weight", "0.01",
+                     "--segment", "technical", "--ignore-keys")
+    assert cheap["model_id"] == "gpt-6-luna"
+    rich = cli.json("route", "How do I undo the last git commit?", "--objective", "value", "--cost-weight", "0",
+                    "--segment", "technical", "--ignore-keys")
+    assert rich["model_id"] == "gpt-4o-2024-08-06"
+    assert "cost weight" in cli("route", "x", "--objective", "value", "--cost-weight", "-1", code=2).stderr
     table = {(r["segment"], r["model_id"]): r for r in cli.json("eval", "show")}
     assert table[("technical", "llama3.1:8b")]["n"] == 3
 
