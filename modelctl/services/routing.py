@@ -42,10 +42,20 @@ LATENCY_WINDOW = timedelta(days=7)
 _CONFIG_FILES = ("policy.yaml", "providers.yaml")
 
 
+_loaded: dict[str, Any] = {}  # this process's last config and routing state, with what they were read from
+
+
 def load_routing_config() -> dict[str, Any]:
     """policy.yaml and providers.yaml, validated; from a JSON cache when the files are unchanged."""
     paths = [config_path(name) for name in _CONFIG_FILES]
     stamp = [__version__] + [[str(p), p.stat().st_mtime_ns, p.stat().st_size] for p in paths if p.exists()]
+    if _loaded.get("config_stamp") == stamp:
+        return _loaded["config"]
+    _loaded.update(config_stamp=stamp, config=_read_config(paths, stamp))
+    return _loaded["config"]
+
+
+def _read_config(paths: list, stamp: list) -> dict[str, Any]:
     cache = home_dir() / "cache" / "routing-config.json"
     try:
         cached = json.loads(cache.read_text(encoding="utf-8"))
@@ -114,7 +124,7 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
                                 key_env=config["providers"][name]["api_key_env"])
             for name, present in keys.items()
         },
-        model_cooldowns={m: until for m, until in cooldowns.items() if until and until > now},
+        model_cooldowns={m: until for m, until in cooldowns.items() if until},
         quality=_quality(store),
         policies={
             name: SegmentPolicy(
@@ -136,6 +146,24 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
         latency=_measured_latency(store, now),
         rollouts=tuple(arms),
     )
+
+
+def cached_routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> RoutingState:
+    """The routing state, re-read only when the database, the config or the keys changed.
+
+    A gateway or `run` in a loop decides many times per process; SQLite's data_version moves
+    whenever another connection commits, so a cached state is never older than the data. The
+    core compares cooldowns with the request's own time, so a cached state stays correct as
+    time passes; the measured-latency window may lag by the cache's life (until any write).
+    """
+    version = store.data_version()
+    if version is None:
+        return routing_state(store, config, now=now)
+    # data_version counts per connection, so the cache belongs to this Store object alone
+    key = (version, id(config), tuple(sorted(keyed_providers(config).items())), now.date(), now.hour)
+    if _loaded.get("state_store") is not store or _loaded.get("state_key") != key:
+        _loaded.update(state_store=store, state_key=key, state=routing_state(store, config, now=now))
+    return _loaded["state"]
 
 
 @dataclass
@@ -160,7 +188,7 @@ class Router:
                 f"no provider API key is set ({', '.join(keyed)}); routing as if they were "
                 "(--ignore-keys). Set one to route to what you can actually call."
             )
-        return cls(store, config, routing_state(store, config, now=now), now, ignore_keys, notes)
+        return cls(store, config, cached_routing_state(store, config, now=now), now, ignore_keys, notes)
 
     @property
     def max_query_chars(self) -> int:

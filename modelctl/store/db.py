@@ -94,6 +94,12 @@ class Store:
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(text(sql), dict(params or {}))]
 
+    def data_version(self) -> int | None:
+        """SQLite's counter of commits by other connections (None elsewhere): a cheap staleness check."""
+        if not self.is_sqlite:
+            return None
+        return self.read("PRAGMA data_version")[0][0]
+
     def schema_version(self) -> str | None:
         try:
             rows = self.read("SELECT version_num FROM alembic_version")
