@@ -10,14 +10,16 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelctl.core.gates import LATENCY_BUCKET_GROWTH, ArmSample, GateResult, LatencyHistogram, Moments
-from modelctl.core.rollout import RolloutView
 from modelctl.core.routing import RolloutArm
-from modelctl.store.catalog import as_datetime
 from modelctl.errors import StoreError
+from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
+
+if TYPE_CHECKING:  # the gates' and state machine's cores load only for tick and promote, not route
+    from modelctl.core.gates import ArmSample, GateResult, LatencyHistogram
+    from modelctl.core.rollout import RolloutView
 
 TICK_LEASE = "upgrade-tick"
 ROUTED_PHASES = ("shadow", "canary")
@@ -41,6 +43,8 @@ class Rollout:
     reason: str
 
     def view(self) -> RolloutView:
+        from modelctl.core.rollout import RolloutView
+
         return RolloutView(self.candidate_id, self.incumbent_id, self.phase, self.traffic_pct, self.phase_started_at)
 
     def as_dict(self) -> dict[str, Any]:
@@ -155,6 +159,8 @@ def _arm_filter(model_id: str, arm: str, segments: tuple[str, ...], start: datet
 def arm_sample(store: Store, *, model_id: str, arm: str, segments: tuple[str, ...], start: datetime,
                end: datetime, latency_sample: int) -> ArmSample:
     """One arm's calls in a window, summed in SQL, with the latency histogram of its successful calls."""
+    from modelctl.core.gates import ArmSample, LatencyHistogram, Moments
+
     where, params = _arm_filter(model_id, arm, segments, start, end)
     calls, ok, n_cost, s_cost, sq_cost, n_q, s_q, sq_q = store.read(
         "SELECT COUNT(*), SUM(CASE WHEN success THEN 1 ELSE 0 END), COUNT(cost_usd), SUM(cost_usd), "
@@ -181,6 +187,8 @@ def _latency_histogram(store: Store, where: str, params: dict[str, Any], *, ok: 
     are read instead: every k-th row id above `latency_sample`, which is unrelated to latency, so
     the sample is deterministic and unbiased.
     """
+    from modelctl.core.gates import LATENCY_BUCKET_GROWTH, LatencyHistogram
+
     try:
         rows = store.read(
             "SELECT CASE WHEN latency_ms <= 1 THEN 0 ELSE CAST(FLOOR(ln(latency_ms) / :log_growth) AS INTEGER) END "
