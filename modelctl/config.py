@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from modelctl.core.catalog import CAPABILITIES, QUERY_TYPES, ModelSpec
 from modelctl.errors import ConfigError, InvalidInput
+from modelctl.files import read_text
 from modelctl.paths import config_path
 
 
@@ -251,12 +252,7 @@ def format_validation_error(exc: ValidationError, *, source: str, node: yaml.Nod
 
 
 def load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+    text = read_text(path, error=ConfigError)
     data, node = parse_yaml_text(text, source=str(path))
     try:
         return model.model_validate(data)

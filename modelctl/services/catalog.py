@@ -11,6 +11,7 @@ from typing import Any
 from modelctl import clock
 from modelctl.core.catalog import CAPABILITIES, STATUSES, ModelSpec
 from modelctl.errors import InvalidInput, NotFound
+from modelctl.files import read_text
 from modelctl.paths import actor
 from modelctl.store import catalog as repo
 from modelctl.store.db import Store
@@ -124,14 +125,7 @@ def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool) -> tuple[list
 
     from modelctl.config import CatalogModel, format_validation_error, line_of, parse_yaml_text
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+    text = read_text(path)
 
     if fmt == "litellm":
         return _read_litellm(text, source=str(path), skip_invalid=skip_invalid)
