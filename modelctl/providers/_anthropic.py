@@ -68,18 +68,7 @@ def list_models(settings: ProviderSettings, *, key: str, where: Where, limit: in
     import anthropic
 
     client = _client(settings, key)
-    models: list[dict] = []
-    try:
-        for model in client.models.list(limit=min(limit, _PAGE_MAX), timeout=where.timeout_s):
-            models.append(model.to_dict(mode="json"))
-            if len(models) >= limit:
-                break
-    except Exception as exc:
-        mapped = _errors.from_sdk(anthropic, exc, where, key=key)
-        if mapped is None:
-            raise
-        raise mapped from None
-    return models
+    return _errors.collect_models(anthropic, lambda: client.models.list(limit=min(limit, _PAGE_MAX), timeout=where.timeout_s), where, key=key, limit=limit)
 
 
 def _stream(

@@ -70,18 +70,7 @@ def list_models(settings: ProviderSettings, *, key: str | None, where: Where, li
     import openai
 
     client = _client(settings, key)
-    models: list[dict] = []
-    try:
-        for model in client.models.list(timeout=where.timeout_s):
-            models.append(model.to_dict(mode="json"))
-            if len(models) >= limit:
-                break
-    except Exception as exc:
-        mapped = _errors.from_sdk(openai, exc, where, key=key)
-        if mapped is None:
-            raise
-        raise mapped from None
-    return models
+    return _errors.collect_models(openai, lambda: client.models.list(timeout=where.timeout_s), where, key=key, limit=limit)
 
 
 def _stream(
