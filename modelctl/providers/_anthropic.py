@@ -68,7 +68,8 @@ def list_models(settings: ProviderSettings, *, key: str, where: Where, limit: in
     import anthropic
 
     client = _client(settings, key)
-    return _errors.collect_models(anthropic, lambda: client.models.list(limit=min(limit, _PAGE_MAX), timeout=where.timeout_s), where, key=key, limit=limit)
+    pages = lambda: client.models.list(limit=min(limit, _PAGE_MAX), timeout=where.timeout_s)  # noqa: E731
+    return _errors.collect_models(anthropic, pages, where, key=key, limit=limit)
 
 
 def _stream(

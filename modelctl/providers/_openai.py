@@ -70,7 +70,8 @@ def list_models(settings: ProviderSettings, *, key: str | None, where: Where, li
     import openai
 
     client = _client(settings, key)
-    return _errors.collect_models(openai, lambda: client.models.list(timeout=where.timeout_s), where, key=key, limit=limit)
+    pages = lambda: client.models.list(timeout=where.timeout_s)  # noqa: E731
+    return _errors.collect_models(openai, pages, where, key=key, limit=limit)
 
 
 def _stream(
