@@ -340,14 +340,12 @@ def _fill_from_map(spec: ModelSpec, entry: pricemap.PriceEntry) -> ModelSpec:
 def _record(store: Store, report: DiscoveryReport) -> None:
     now = clock.now()
     who = actor()
-    specs = [o.spec for p in report.providers for o in p.outcomes if o.spec is not None]
-    found = [
-        {"model_id": o.model.model_id, "stability": o.model.stability, "discovered_from": p.listing.source}
-        for p in report.providers for o in p.outcomes if o.action == "new"
-    ]
+    updated = [o.spec for p in report.providers for o in p.outcomes if o.action == "updated"]
+    found = [(o.spec, o.model.stability, p.listing.source)
+             for p in report.providers for o in p.outcomes if o.action == "new"]
     with store.write() as conn:
-        repo.upsert_models(conn, specs, now=now)
-        runs.mark_found(conn, found, now=now)
+        repo.upsert_models(conn, updated, now=now)
+        runs.insert_found(conn, found, now=now)
         for provider in report.providers:
             listing = provider.listing
             runs.insert_run(conn, provider=listing.provider, found=len(listing.models),

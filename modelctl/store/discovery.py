@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from modelctl.core.catalog import ModelSpec
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
 
@@ -21,19 +24,30 @@ def insert_run(conn, *, provider: str, found: int, new: int, updated: int, error
     )
 
 
-def mark_found(conn, rows: list[dict[str, Any]], *, now: datetime) -> None:  # noqa: ANN001
-    """Record for new models when, from which listing and with which stability they were found.
+def insert_found(conn, found: list[tuple[ModelSpec, str, str]], *, now: datetime) -> None:  # noqa: ANN001
+    """Insert models new to the catalog with when, from which listing (`discovered_from`) and with
+    which stability they were found: (spec, stability, discovered_from) each.
 
-    `rows`: {"model_id", "stability", "discovered_from"}.
+    One executemany: a first discovery can bring thousands of models at once.
     """
     from sqlalchemy import text
 
-    if rows:
-        conn.execute(
-            text("UPDATE model SET found_at = :found_at, stability = :stability, "
-                 "discovered_from = :discovered_from WHERE model_id = :model_id"),
-            [{**row, "found_at": sql_ts(now)} for row in rows],
-        )
+    if not found:
+        return
+    ts = sql_ts(now)
+    rows = []
+    for spec, stability, discovered_from in found:
+        row = asdict(spec)
+        row["capabilities"] = json.dumps(sorted(spec.capabilities))
+        row["deprecation_date"] = spec.deprecation_date.isoformat() if spec.deprecation_date else None
+        row.update(created_at=ts, updated_at=ts, found_at=ts, stability=stability,
+                   discovered_from=discovered_from)
+        rows.append(row)
+    columns = list(rows[0])
+    conn.execute(
+        text(f"INSERT INTO model ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
+        rows,
+    )
 
 
 def list_candidates(store: Store, *, provider: str | None = None) -> list[dict[str, Any]]:
