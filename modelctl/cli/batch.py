@@ -1,18 +1,27 @@
-"""`--batch FILE|-` for classify and route: JSON lines in, one JSON line out per input, same order."""
+"""`--batch FILE|-` for classify and route: JSON lines in, one JSON line out per input, same order.
+
+Large batches are spread over worker processes forked after the routing state is loaded, so each
+worker decides from the same state without re-reading anything; chunks come back in input order.
+"""
 
 from __future__ import annotations
 
-import json
+import itertools
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import typer
 
 from modelctl.errors import InvalidInput, ModelctlError
 
 _FIELDS = frozenset({"id", "query", "attachments", "segment"})
+CHUNK_LINES = 2_000
+
+Decide = Callable[["BatchItem"], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,28 +48,84 @@ def _item(data: Any) -> BatchItem:
     return BatchItem(data.get("id"), query, tuple(attachments), segment)
 
 
-def run_batch(path: str, decide: Callable[[BatchItem], dict[str, Any]]) -> None:
-    """Answer every line; a failed line gets {"id", "error", "exit_code"}, and the command exits
-    with the highest such code at the end."""
-    from modelctl.services.jsonl import iter_json_lines, open_input
+def _line(item_id: Any, result: Any) -> bytes:
+    """`{"id": ..., <result's fields>}`: orjson writes the decision dataclasses as they are."""
+    body = orjson.dumps(result, default=str)
+    head = b'{"id":' + orjson.dumps(item_id, default=str)
+    return head + (b"," + body[1:] if body != b"{}" else b"}") + b"\n"
 
-    exit_code = 0
-    out = sys.stdout
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+def _answer(chunk: tuple[int, list[bytes]], source: str, decide: Decide) -> tuple[bytes, int, list[str]]:
+    """One chunk's output lines, the highest exit code in it, and its error messages.
+
+    A chunk is (number of its first line, raw lines): parsing happens where the deciding does.
+    """
+    from modelctl.services.jsonl import iter_json_lines
+
+    out, exit_code, errors = [], 0, []
+    first, lines = chunk
+    for number, data, error in iter_json_lines(lines, source, start=first):
+        item_id = data.get("id") if isinstance(data, dict) else None
+        code = 2
+        if error is None:
+            try:
+                out.append(_line(item_id, decide(_item(data))))
+                continue
+            except ModelctlError as exc:
+                error, code = f"{source}:{number}: {exc}", exc.exit_code
+        exit_code = max(exit_code, code)
+        errors.append(error)
+        out.append(_line(item_id, {"error": error, "exit_code": code}))
+    return b"".join(out), exit_code, errors
+
+
+def _chunks(stream: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    first, chunk = 1, []
+    for line in stream:
+        chunk.append(line)
+        if len(chunk) >= CHUNK_LINES:
+            yield first, chunk
+            first, chunk = first + len(chunk), []
+    if chunk:
+        yield first, chunk
+
+
+_worker: dict[str, Any] = {}  # what forked workers inherit: the decide function and the input's name
+
+
+def _answer_in_worker(chunk: tuple[int, list[bytes]]) -> tuple[bytes, int, list[str]]:
+    return _answer(chunk, _worker["source"], _worker["decide"])
+
+
+def run_batch(path: str, decide: Decide, *, workers: int | None = None) -> None:
+    """Answer every line; a failed line gets {"id", "error", "exit_code"}, and the command exits
+    with the highest such code at the end. `workers` defaults to the number of CPUs; batches
+    shorter than one chunk are answered in this process."""
+    from modelctl.services.jsonl import open_input
+
+    workers = workers or os.cpu_count() or 1
     with open_input(path) as (stream, source):
-        for number, data, error in iter_json_lines(stream, source):
-            item_id = data.get("id") if isinstance(data, dict) else None
-            code = 2
-            if error is None:
-                try:
-                    result = decide(_item(data))
-                    out.write(dumps({"id": item_id, **result}) + "\n")
-                    continue
-                except ModelctlError as exc:
-                    error, code = f"{source}:{number}: {exc}", exc.exit_code
-            exit_code = max(exit_code, code)
-            out.write(dumps({"id": item_id, "error": error, "exit_code": code}) + "\n")
-            print(f"error: {error}", file=sys.stderr)
-    out.flush()
+        chunks = _chunks(stream)
+        head = list(itertools.islice(chunks, 2))
+        every_chunk = itertools.chain(head, chunks)
+        if len(head) < 2 or workers == 1:
+            exit_code = _write((_answer(chunk, source, decide) for chunk in every_chunk))
+        else:
+            import multiprocessing
+
+            _worker.update(decide=decide, source=source)
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                exit_code = _write(pool.imap(_answer_in_worker, every_chunk))
     if exit_code:
         raise typer.Exit(exit_code)
+
+
+def _write(results: Iterable[tuple[bytes, int, list[str]]]) -> int:
+    exit_code, out = 0, sys.stdout.buffer
+    for blob, code, errors in results:
+        out.write(blob)
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        exit_code = max(exit_code, code)
+    out.flush()
+    return exit_code

@@ -20,10 +20,17 @@ BatchOption = Annotated[
 ]
 
 
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, max=64, help="Processes for --batch (default: the number of CPUs)."),
+]
+
+
 def classify(
     query: Annotated[str | None, typer.Argument(help="The query text.")] = None,
     attach: AttachOption = None,
     batch: BatchOption = None,
+    workers: WorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Classify a query: simple / technical / research / multimedia, complexity, budget.
@@ -34,7 +41,8 @@ def classify(
 
     max_chars = load_routing_config()["policy"]["max_query_chars"]
     if batch is not None:
-        run_batch(batch, lambda item: classify_query(item.query, item.attachments, max_chars=max_chars).as_dict())
+        run_batch(batch, lambda item: classify_query(item.query, item.attachments, max_chars=max_chars),
+                  workers=workers)
         return
     if query is None:
         raise typer.BadParameter("give a QUERY, or --batch FILE|-", param_hint="QUERY")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from modelctl.cli.batch import run_batch
-from modelctl.cli.classify import AttachOption, BatchOption
+from modelctl.cli.classify import AttachOption, BatchOption, WorkersOption
 from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
 
 eval_app = new_app("Scored outcomes per model and segment: what the learned objectives route on.")
@@ -39,6 +39,7 @@ def route(
     refinement_type: Annotated[str, typer.Option("--refinement-type", help="fast, quality or lmm.")] = "fast",
     explain: Annotated[bool, typer.Option("--explain", help="Show every candidate and why it was kept or dropped.")] = False,
     batch: BatchOption = None,
+    workers: WorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Choose the model for a query, with its fallback chain and the reason for every candidate.
@@ -60,7 +61,7 @@ def route(
     if batch is not None:
         run_batch(batch, lambda item: router.decide(router.request(
             item.query, attachments=item.attachments, segment=item.segment or segment,
-            request_id=None if item.id is None else str(item.id), **options)).as_dict())
+            request_id=None if item.id is None else str(item.id), **options)), workers=workers)
         return
     if query is None:
         raise typer.BadParameter("give a QUERY, or --batch FILE|-", param_hint="QUERY")

@@ -6,7 +6,7 @@ orjson, not the json module: parsing is the largest cost of a million-line impor
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -18,9 +18,9 @@ loads = orjson.loads
 MAX_LINE_BYTES = 1_000_000
 
 
-def iter_json_lines(stream: IO[bytes], source: str) -> Iterator[tuple[int, Any, str | None]]:
+def iter_json_lines(lines: Iterable[bytes], source: str, *, start: int = 1) -> Iterator[tuple[int, Any, str | None]]:
     """(line number, parsed object or None, error or None) for every non-blank line."""
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(lines, start=start):
         if len(raw) > MAX_LINE_BYTES:
             yield number, None, f"{source}:{number}: line longer than {MAX_LINE_BYTES:,} bytes"
             continue

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -94,7 +95,9 @@ def quality_and_cost(modelctl: str, env: dict, bench: Path) -> None:
 
 def throughput(modelctl: str, env: dict, bench: Path, n: int) -> None:
     _, train, test = load_bench(bench)
-    queries = [q for q, _, _ in train + test]
+    # route rejects control characters (exit 2 for that line); a throughput run feeds valid queries
+    control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+    queries = [q for q, _, _ in train + test if not control.search(q[:2000])]
     batch = "".join(json.dumps({"id": i, "query": queries[i % len(queries)][:2000]}) + "\n" for i in range(n))
     start = time.perf_counter()
     out = run([modelctl, "route", "--batch", "-", "--ignore-keys"], env, batch)

@@ -132,3 +132,17 @@ def test_eval_import_validates(cli):
     result = cli("eval", "import", "-", input=json.dumps({"model_id": "gpt-6-luna", "segment": "x", "score": 2}) + "\n",
                  code=2)
     assert "score" in result.stderr and "nothing was imported" in result.stderr
+
+
+def test_parallel_batch_gives_the_same_lines_in_the_same_order(cli, tmp_path):
+    queries = ["hello", "why does `ls` say permission denied?", "", "compare A and B in depth across cost and risk"]
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("".join(json.dumps({"id": i, "query": queries[i % 4]}) + "\n" for i in range(4500)))
+    one = cli("route", "--batch", str(batch), "--workers", "1", "--ignore-keys", code=2).stdout
+    two = cli("route", "--batch", str(batch), "--workers", "2", "--ignore-keys", code=2).stdout
+    assert one == two
+    lines = [json.loads(line) for line in two.splitlines()]
+    assert [line["id"] for line in lines] == list(range(4500))
+    assert lines[2]["exit_code"] == 2 and lines[3]["query_type"] in ("research", "technical")
+    single = cli.json("route", "hello", "--request-id", "0", "--ignore-keys")
+    assert {k: v for k, v in lines[0].items() if k != "id"} == single
