@@ -13,7 +13,6 @@ from modelctl.providers.base import Attachment, ChatRequest, ChatResult, Provide
 
 # The API requires max_tokens; every current Claude model can produce at least this many.
 DEFAULT_MAX_TOKENS = 4096
-_PAGE_MAX = 1000
 
 
 def chat(
@@ -61,15 +60,6 @@ def chat(
         latency_ms=latency_ms,
         finish_reason=message.stop_reason,
     )
-
-
-def list_models(settings: ProviderSettings, *, key: str, where: Where, limit: int) -> list[dict]:
-    """The SDK's pager follows has_more / last_id -> after_id for us."""
-    import anthropic
-
-    client = _client(settings, key)
-    pages = lambda: client.models.list(limit=min(limit, _PAGE_MAX), timeout=where.timeout_s)  # noqa: E731
-    return _errors.collect_models(anthropic, pages, where, key=key, limit=limit)
 
 
 def _stream(

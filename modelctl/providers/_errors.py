@@ -109,25 +109,6 @@ def from_sdk(sdk: Any, exc: Exception, where: Where, *, key: str | None) -> Prov
     return None
 
 
-def collect_models(sdk: Any, list_pages: Any, where: Where, *, key: str | None, limit: int) -> list[dict]:
-    """Walk an SDK pager into plain dicts, up to `limit`, with the SDK's errors mapped to ours.
-
-    `list_pages` is called here, inside the mapping: the SDKs fetch the first page on the call.
-    """
-    models: list[dict] = []
-    try:
-        for model in list_pages():
-            models.append(model.to_dict(mode="json"))
-            if len(models) >= limit:
-                break
-    except Exception as exc:
-        mapped = from_sdk(sdk, exc, where, key=key)
-        if mapped is None:
-            raise
-        raise mapped from None
-    return models
-
-
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After is either delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
     if not value:

@@ -1,5 +1,8 @@
-"""List-models endpoints the SDKs do not cover (Ollama tags, the Hugging Face Hub, OpenRouter),
-called with httpx2 on the provider's shared client."""
+"""List-models endpoints of every provider, called with httpx2 on the provider's shared client.
+
+Not through the SDKs: a weekly discovery across providers should not pay for importing them
+(seconds here), and these endpoints are plain paged GETs.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,32 @@ from modelctl.providers._errors import Where
 from modelctl.providers.base import ProviderSettings
 
 _HUB_PAGE_MAX = 1000
+_ANTHROPIC_PAGE_MAX = 1000
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def openai_compatible(settings: ProviderSettings, *, key: str | None, where: Where, limit: int) -> list[dict]:
+    body, _ = _get_json(settings, settings.resolve_base_url().rstrip("/") + "/models", where=where, key=key)
+    return _items(body, "data", where)[:limit]
+
+
+def anthropic(settings: ProviderSettings, *, key: str | None, where: Where, limit: int) -> list[dict]:
+    """Pages follow has_more / last_id -> after_id."""
+    url = settings.resolve_base_url().rstrip("/") + "/v1/models"
+    headers = {"x-api-key": key or "", "anthropic-version": ANTHROPIC_VERSION}
+    models: list[dict] = []
+    after: str | None = None
+    while len(models) < limit:
+        params = {"limit": str(min(limit - len(models), _ANTHROPIC_PAGE_MAX))}
+        if after:
+            params["after_id"] = after
+        body, _ = _get_json(settings, url, where=where, key=key, params=params, headers=headers)
+        page = _items(body, "data", where)
+        models.extend(page)
+        after = body.get("last_id")
+        if not body.get("has_more") or not page or not after:
+            break
+    return models[:limit]
 
 
 def ollama(settings: ProviderSettings, *, where: Where, limit: int) -> list[dict]:
@@ -59,10 +88,12 @@ def _get_json(
     where: Where,
     key: str | None,
     params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[Any, Any]:
     import httpx2
 
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    if headers is None:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
         client = _clients.http_client(settings)
         response = client.get(url, params=params, headers=headers, timeout=where.timeout_s)

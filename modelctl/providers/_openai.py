@@ -66,14 +66,6 @@ def chat(
     )
 
 
-def list_models(settings: ProviderSettings, *, key: str | None, where: Where, limit: int) -> list[dict]:
-    import openai
-
-    client = _client(settings, key)
-    pages = lambda: client.models.list(timeout=where.timeout_s)  # noqa: E731
-    return _errors.collect_models(openai, pages, where, key=key, limit=limit)
-
-
 def _stream(
     client: Any, kwargs: dict[str, Any], *, where: Where, start: float, on_token: Callable[[str], None] | None
 ) -> ChatResult:

@@ -46,16 +46,14 @@ def list_models(settings: ProviderSettings, *, timeout_s: float, limit: int = 10
     key = settings.api_key()
     if settings.key_env and key is None and settings.kind not in _LIST_KEY_OPTIONAL:
         raise missing_key(where)
+    from modelctl.providers import _listing
+
     if settings.kind == "anthropic":
-        from modelctl.providers import _anthropic
-
-        return _anthropic.list_models(settings, key=key, where=where, limit=limit)
-    from modelctl.providers import _listing, _openai
-
+        return _listing.anthropic(settings, key=key, where=where, limit=limit)
     if settings.kind == "ollama":
         return _listing.ollama(settings, where=where, limit=limit)
     if settings.kind == "huggingface":
         return _listing.huggingface(settings, key=key, where=where, limit=limit)
     if settings.kind == "openrouter":
         return _listing.openrouter(settings, key=key, where=where, limit=limit)
-    return _openai.list_models(settings, key=key, where=where, limit=limit)
+    return _listing.openai_compatible(settings, key=key, where=where, limit=limit)

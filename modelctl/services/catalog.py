@@ -123,7 +123,7 @@ def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool) -> tuple[list
     """
     from pydantic import ValidationError
 
-    from modelctl.config import CatalogModel, format_validation_error, line_of, parse_yaml_text
+    from modelctl.config import CatalogModel, format_validation_error, parse_yaml_text
 
     text = read_text(path)
 
