@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelctl.errors import ConfigError, InvalidInput
 
@@ -41,6 +43,14 @@ class ProviderSettings:
     base_url: str | None = None
     api_key_env: str | None = None
     list_url: str | None = None
+
+    @classmethod
+    def from_config(cls, name: str, entry: Mapping[str, Any]) -> ProviderSettings:
+        """A providers.yaml entry (as a mapping); the env var named by base_url_env wins over the file."""
+        env = entry.get("base_url_env")
+        base_url = (os.environ.get(env) if env else None) or entry.get("base_url")
+        return cls(name=name, kind=entry["kind"], base_url=base_url, api_key_env=entry.get("api_key_env"),
+                   list_url=entry.get("list_url"))
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -204,12 +204,7 @@ def settings_for(name: str, cfg: Any):  # noqa: ANN201 - providers.base.Provider
     """providers.yaml's entry as the adapters' settings (the env var named by base_url_env wins)."""
     from modelctl.providers.base import ProviderSettings
 
-    list_url = cfg.list_url
-    if cfg.kind == "huggingface" and list_url:
-        # providers.yaml names the full listing URL; the adapter appends /api/models to the Hub host
-        list_url = list_url.rstrip("/").removesuffix("/api/models")
-    return ProviderSettings(name=name, kind=cfg.kind, base_url=cfg.resolved_base_url(),
-                            api_key_env=cfg.api_key_env, list_url=list_url)
+    return ProviderSettings.from_config(name, cfg.model_dump())
 
 
 def _parse_kind(kind: str) -> str:

@@ -10,7 +10,6 @@ Which failures rest what:
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,16 +66,8 @@ def health_policy() -> HealthPolicy:
 
 
 def provider_settings(providers: dict[str, dict[str, Any]]) -> dict[str, ProviderSettings]:
-    """ProviderSettings from providers.yaml entries (as dicts); the base-URL env var wins over the file."""
-    settings = {}
-    for name, p in providers.items():
-        env = p.get("base_url_env")
-        base_url = (os.environ.get(env) if env else None) or p.get("base_url")
-        settings[name] = ProviderSettings(
-            name=name, kind=p["kind"], base_url=base_url, api_key_env=p.get("api_key_env"),
-            list_url=p.get("list_url"),
-        )
-    return settings
+    """ProviderSettings from providers.yaml entries (as dicts)."""
+    return {name: ProviderSettings.from_config(name, p) for name, p in providers.items()}
 
 
 def rests_provider(error: ProviderError) -> bool:

@@ -88,7 +88,7 @@ def fakes(fake_openai, fake_anthropic, fake_ollama, fake_huggingface, fake_openr
         f"  anthropic: {{kind: anthropic, api_key_env: ANTHROPIC_API_KEY, base_url: '{fake_anthropic.base_url}'}}\n"
         f"  ollama: {{kind: ollama, base_url: '{fake_ollama.base_url}'}}\n"
         f"  huggingface: {{kind: huggingface, api_key_env: HF_TOKEN, base_url: '{fake_huggingface.base_url}/v1',\n"
-        f"                list_url: '{fake_huggingface.base_url}/api/models'}}\n"
+        f"                list_url: '{fake_huggingface.base_url}'}}\n"
         f"  openrouter: {{kind: openrouter, api_key_env: OPENROUTER_API_KEY,\n"
         f"               base_url: '{fake_openrouter.base_url}/api/v1'}}\n"
     )
