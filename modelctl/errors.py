@@ -12,7 +12,8 @@ the fix. Domain code never prints and never exits.
     ├── AllModelsFailed            exit 4  every model in the chain failed (carries the attempts)
     └── ProviderError              exit 1  one provider call failed; `kind` says how
         ├── ProviderTimeout                the attempt ran out of its share of the budget
-        ├── ProviderUnavailable            connection refused/reset, 5xx
+        ├── ProviderUnavailable            5xx, a connection dropped mid-answer
+        │   └── ConnectionFailed           the host could not be reached at all (refused, DNS, TLS)
         ├── RateLimited                    429; `retry_after` seconds when the provider said
         ├── AuthenticationFailed           401/403 or the key env var is not set
         ├── ContextLengthExceeded          the prompt does not fit the model's window
@@ -73,6 +74,12 @@ class ProviderTimeout(ProviderError):
 
 class ProviderUnavailable(ProviderError):
     kind = "unavailable"
+
+
+class ConnectionFailed(ProviderUnavailable):
+    """Nothing answered: every model of that provider would fail the same way."""
+
+    kind = "connection"
 
 
 class RateLimited(ProviderError):

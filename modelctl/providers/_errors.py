@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 
 from modelctl.errors import (
+    ConnectionFailed,
     AuthenticationFailed,
     ContextLengthExceeded,
     InvalidRequest,
@@ -61,7 +62,13 @@ def stream_ended(where: Where) -> ProviderUnavailable:
 
 
 def connection_failed(where: Where, cause: BaseException, *, key: str | None) -> ProviderUnavailable:
-    return ProviderUnavailable(f"{where}: connection failed or dropped ({_one_line(str(cause), key)})")
+    """ConnectionFailed when the host never answered, so callers can rest the whole provider."""
+    import httpx2
+
+    detail = _one_line(str(cause), key)
+    if isinstance(cause, httpx2.ConnectError):
+        return ConnectionFailed(f"{where}: cannot connect ({detail})")
+    return ProviderUnavailable(f"{where}: connection dropped ({detail})")
 
 
 def malformed(where: Where, problem: str) -> MalformedResponse:

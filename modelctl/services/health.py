@@ -17,10 +17,10 @@ from typing import Any
 
 from modelctl.errors import (
     AuthenticationFailed,
+    ConnectionFailed,
     ContextLengthExceeded,
     InvalidRequest,
     ProviderError,
-    ProviderUnavailable,
     RateLimited,
 )
 from modelctl.paths import config_path
@@ -71,28 +71,9 @@ def provider_settings(providers: dict[str, dict[str, Any]]) -> dict[str, Provide
 
 
 def rests_provider(error: ProviderError) -> bool:
-    """A refused key or an unreachable host fails every model of the provider alike.
-
-    ProviderUnavailable also covers 5xx and a connection dropped mid-answer (one call's trouble);
-    the transport's ConnectError, kept in the exception's context, tells a host that is down.
-    """
-    if isinstance(error, AuthenticationFailed):
-        return True
-    if not isinstance(error, ProviderUnavailable):
-        return False
-    import httpx2
-
-    seen: set[int] = set()
-    pending: list[BaseException | None] = [error]
-    while pending:
-        exc = pending.pop()
-        if exc is None or id(exc) in seen:
-            continue
-        if isinstance(exc, httpx2.ConnectError):
-            return True
-        seen.add(id(exc))
-        pending += [exc.__cause__, exc.__context__]
-    return False
+    """A refused key or an unreachable host fails every model of the provider alike; a 5xx or a
+    connection dropped mid-answer is one call's trouble."""
+    return isinstance(error, (AuthenticationFailed, ConnectionFailed))
 
 
 def record_outcome(

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from modelctl.errors import (
+    ConnectionFailed,
     AuthenticationFailed,
     ContextLengthExceeded,
     InvalidRequest,
@@ -137,11 +138,12 @@ def test_nothing_listening_is_unavailable(kind, monkeypatch, api_key):
     url = unused_port_url()
     settings = ProviderSettings(name="down", kind=kind, base_url=url + "/v1" if kind == "openai" else url)
 
-    with pytest.raises(ProviderUnavailable) as caught:
+    with pytest.raises(ConnectionFailed) as caught:  # the whole provider is down, not one call
         chat(settings, ChatRequest(model_id="m-1", prompt="hi"), timeout_s=2)
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(ConnectionFailed):
         list_models(settings, timeout_s=2)
 
+    assert caught.value.kind == "connection"
     _assert_reportable(caught.value, settings, api_key)
 
 
