@@ -1,6 +1,16 @@
-"""Every test gets its own modelctl home (database, config, cache) and no real provider keys."""
+"""Every test gets its own modelctl home (database, config, cache) and no real provider keys.
+
+`--db-backend postgres` points every test's default database at a fresh PostgreSQL database on
+the server named by MODELCTL_TEST_DATABASE_URL (.ci/run starts one and sets it). Tests that take
+the `db_url` fixture run on both backends; the PostgreSQL half skips when no server is given.
+"""
 
 from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from typer.testing import CliRunner
@@ -11,16 +21,61 @@ PROVIDER_ENV = (
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OLLAMA_HOST",
     "HF_TOKEN", "HF_BASE_URL", "OPENROUTER_API_KEY", "OPENROUTER_BASE_URL",
 )
+POSTGRES_ENV = "MODELCTL_TEST_DATABASE_URL"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db-backend", choices=("sqlite", "postgres"), default="sqlite",
+        help=f"postgres: each test's default database is a fresh database on the server in ${POSTGRES_ENV}",
+    )
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty database on the test server, dropped afterwards (connections and all)."""
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        pytest.skip(f"needs PostgreSQL: set {POSTGRES_ENV}=postgresql+psycopg://USER@HOST:PORT/DB "
+                    "(.ci/run starts a server and sets it)")
+    psycopg = pytest.importorskip("psycopg", reason="needs the postgres extra: pip install -e '.[postgres]'")
+    from sqlalchemy.engine import make_url
+
+    base = make_url(server)
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"modelctl_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(autouse=True)
-def modelctl_home(tmp_path, monkeypatch):
+def modelctl_home(tmp_path, monkeypatch, request):
     home = tmp_path / "modelctl-home"
     monkeypatch.setenv("MODELCTL_HOME", str(home))
     for name in ("MODELCTL_DATABASE_URL", "MODELCTL_CONFIG_DIR", "MODELCTL_NOW", "MODELCTL_ACTOR", *PROVIDER_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
-    return home
+    if request.config.getoption("--db-backend") == "postgres":
+        with fresh_postgres_database() as url:
+            monkeypatch.setenv("MODELCTL_DATABASE_URL", url)
+            yield home
+        return
+    yield home
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path) -> Iterator[str]:
+    """A database URL of its own for this test, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'modelctl.db'}"
+        return
+    with fresh_postgres_database() as url:
+        yield url
 
 
 class Cli:

@@ -8,11 +8,13 @@ SQLAlchemy nor alembic; when it is behind, migrations run (in-process, under a l
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,63 @@ def schema_history() -> tuple[str, ...]:
     names = (p.name for p in (migrations_dir() / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
     return tuple(sorted(name[:4] for name in names))
 
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA busy_timeout=15000",
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=NORMAL",
 )
+# How long one SQLite statement waits for another process's lock (sqlite3's busy handler), and
+# how long a write transaction keeps trying to start, with backoff, before giving up.
+BUSY_TIMEOUT_S = 15.0
+WRITE_PATIENCE_S = 120.0
+
+
+def _begin_immediate(dbapi_conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, tried again with jittered backoff when the busy timeout runs out.
+
+    SQLite's busy handler polls, so under several busy writers one process can lose every race
+    for a whole timeout; retrying at the BEGIN is safe because no work has been done yet.
+    """
+    deadline = time.monotonic() + WRITE_PATIENCE_S
+    delay = 0.05
+    while True:
+        try:
+            dbapi_conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() + delay > deadline:
+                raise
+        import random
+
+        time.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, 2.0)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _as_sqlite_rows(rows: Iterable[Sequence[Any]]) -> list[tuple]:
+    """PostgreSQL rows as sqlite3 returns the same columns: timestamps in `sql_ts` text, dates
+    ISO, booleans 0/1, JSON as text, whole-number sums as int."""
+    from decimal import Decimal
+
+    def value(v: Any) -> Any:
+        if isinstance(v, datetime):
+            return sql_ts(v)
+        if isinstance(v, date):
+            return v.isoformat()
+        if isinstance(v, bool):
+            return int(v)
+        if isinstance(v, Decimal):
+            return int(v) if v == v.to_integral_value() else float(v)
+        if isinstance(v, (dict, list)):
+            return json.dumps(v)
+        return v
+
+    return [tuple(map(value, row)) for row in rows]
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -75,24 +128,28 @@ class Store:
     @cached_property
     def _sqlite(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=15, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=15000")
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
         return conn
 
     def read(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
-        """Run a SELECT with `:name` parameters; the same SQL text serves both backends."""
+        """Run a SELECT with `:name` parameters; the same SQL text serves both backends, and the
+        rows hold the same Python values on both (what sqlite3 returns)."""
         if self.is_sqlite:
             try:
                 return self._sqlite.execute(sql, dict(params or {})).fetchall()
             except sqlite3.Error as exc:
                 raise self._translate(exc) from None
         from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
 
-        with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(text(sql), dict(params or {}))]
+        try:
+            with self.engine.connect() as conn:
+                return _as_sqlite_rows(conn.execute(text(sql), dict(params or {})))
+        except SQLAlchemyError as exc:
+            raise self._translate(getattr(exc, "orig", exc)) from None
 
     def data_version(self) -> int | None:
         """SQLite's counter of commits by other connections (None elsewhere): a cheap staleness check."""
@@ -116,7 +173,7 @@ class Store:
         from sqlalchemy import create_engine, event
 
         if self.is_sqlite:
-            engine = create_engine(self.url, connect_args={"timeout": 15})
+            engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
@@ -125,10 +182,10 @@ class Store:
                     dbapi_conn.execute(pragma)
 
             @event.listens_for(engine, "begin")
-            def _begin_immediate(conn):  # noqa: ANN001
+            def _begin(conn):  # noqa: ANN001
                 # Take the write lock up front: a deferred BEGIN that later upgrades to a write
                 # can fail with "database is locked" without waiting for the busy timeout.
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                _begin_immediate(conn.connection.dbapi_connection)
 
             return engine
         return create_engine(self.url, pool_pre_ping=True)
@@ -141,7 +198,7 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             raise self._translate(getattr(exc, "orig", exc)) from None
 
     @contextmanager
@@ -152,7 +209,7 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, sqlite3.Error) as exc:
             raise self._translate(getattr(exc, "orig", exc)) from None
 
     def dispose(self) -> None:
@@ -193,9 +250,15 @@ def _create_sqlite_file(path: Path) -> None:
 
 @contextmanager
 def _migration_lock(store: Store) -> Iterator[None]:
-    """Serialise migrations between processes: a lock file beside a SQLite database."""
+    """Serialise migrations between processes: a lock file beside a SQLite database, a session
+    advisory lock on PostgreSQL (hosts share no file system)."""
     if not store.is_sqlite:
-        yield
+        with store.connection() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(hashtext('modelctl:migrate'))")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(hashtext('modelctl:migrate'))")
         return
     import fcntl
 

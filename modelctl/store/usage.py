@@ -52,6 +52,10 @@ def insert_usage(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001 - a SQLAlc
     if not rows:
         return 0
     mark = _mark(conn)
+    if mark == "%s":
+        # One usage writer at a time, as SQLite's BEGIN IMMEDIATE gives: the ids above MAX(id) are
+        # then ours alone, and concurrent roll-up merges cannot lose each other's sums.
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('modelctl:usage'))")
     last_id = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM usage").scalar()
     conn.exec_driver_sql(
         f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join([mark] * len(USAGE_COLUMNS))}) "
@@ -102,7 +106,7 @@ def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
     hours = [key[0] for key in groups]
     # one read of the roll-ups this batch touches, then two executemany: no round trip per group
     existing = {
-        tuple(row[:5]): row[5:]
+        (row[0] if isinstance(row[0], str) else sql_ts(row[0]), *row[1:5]): row[5:]
         for row in conn.exec_driver_sql(
             f"SELECT {', '.join(_ROLLUP_KEY + _ROLLUP_SUMS)}, latency_hist, ttft_hist FROM usage_rollup "
             f"WHERE hour >= {mark} AND hour <= {mark}",
@@ -169,7 +173,7 @@ def usage_stats(store: Store, *, by: str, since: datetime, until: datetime) -> l
         out.append({
             "key": k if k != "" else "-",
             "calls": int(calls),
-            "success_rate": round(ok / calls, 4) if calls else None,
+            "success_rate": round(int(ok) / int(calls), 4) if calls else None,  # SUMs are Decimal on PostgreSQL
             "p50_latency_ms": histogram.percentile(lat_hist, 0.50),
             "p95_latency_ms": histogram.percentile(lat_hist, 0.95),
             "p50_ttft_ms": histogram.percentile(ttft_hist, 0.50),
