@@ -54,3 +54,58 @@ def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
         ["check", "result"], [(name, value) for name, value in report["checks"].items()]))
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+@app.command("backup")
+def backup(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="Where to write the copy (a new file, mode 0600).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite PATH if it exists.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy the SQLite database while it is in use (online backup API); for PostgreSQL, name pg_dump.
+
+    Example: modelctl db backup ~/backups/modelctl-$(date +%F).db
+    """
+    from modelctl.services.maintenance import backup_database
+
+    result = backup_database(store_from(ctx), path, force=force)
+    if as_json:
+        print_json(result)
+        return
+    say(f"backed up {result['source']} to {result['backup']} ({result['bytes']:,} bytes)")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    output: Annotated[str | None, typer.Option("--output", "-o", metavar="FILE",
+                                               help="Write the JSON document here (mode 0600).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export the catalog, providers, rollouts, gate results and audit log as one JSON document.
+
+    With --json the document goes to stdout; with --output to FILE; otherwise a count per section.
+    """
+    import json
+    import os
+
+    from modelctl.services.maintenance import export_database
+
+    document = export_database(store_from(ctx))
+    sections = [(name, len(rows)) for name, rows in document.items() if isinstance(rows, list)]
+    if output:
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                stream.write(text)
+        except OSError as exc:
+            say(f"error: {output}: cannot write ({exc.strerror})")
+            raise typer.Exit(1) from None
+        say(f"exported {', '.join(f'{n:,} {name}' for name, n in sections)} to {output}")
+    elif as_json:
+        print_json(document)
+    else:
+        print_table(["section", "rows"], sections)
+        say("give --json (stdout) or --output FILE for the document itself")

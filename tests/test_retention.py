@@ -1,0 +1,128 @@
+"""Copies of the database: `db backup` (SQLite online backup API) and `db export --json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+from datetime import datetime, timedelta
+
+import pytest
+
+from modelctl.errors import StoreError
+from modelctl.store.db import Store, open_store
+
+NOW = datetime(2026, 12, 1, 12, 0)
+MODELS = ("gpt-4o-2024-08-06", "claude-haiku-5-5", "llama3.1:8b")
+DAYS = 180
+
+
+def _history(path, *, days=DAYS, per_day=12, seed=7, tag="h"):
+    """Usage spread over the last `days` days at random hours, with failures, quality and TTFT."""
+    rng = random.Random(seed)
+    lines = []
+    for day in range(days):
+        for i in range(per_day):
+            ts = NOW - timedelta(days=day, hours=rng.uniform(0, 24))
+            lines.append(json.dumps({
+                "model_id": rng.choice(MODELS), "segment": rng.choice(("simple", "technical")),
+                "ts": ts.isoformat() + "Z", "latency_ms": rng.lognormvariate(6.5, 0.5),
+                "ttft_ms": rng.lognormvariate(5, 0.4), "tokens_in": rng.randint(10, 900),
+                "tokens_out": rng.randint(10, 900), "success": rng.random() > 0.05,
+                "quality": round(rng.random(), 3), "cost_usd": rng.uniform(0.0001, 0.01),
+                "request_id": f"{tag}-{day}-{i}",
+            }))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def history(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("MODELCTL_NOW", NOW.isoformat() + "Z")
+    cli("usage", "import", str(_history(tmp_path / "usage.jsonl")))
+    return DAYS * 12
+
+
+def _count(sql):
+    return open_store().read(sql)[0][0]
+
+
+def _stats(cli, *args):
+    return {r["key"]: r for r in cli.json("stats", *args)}
+
+
+# --------------------------------------------------------------------------- backup
+
+
+def test_backup_is_a_private_consistent_copy_taken_while_a_writer_holds_a_transaction(cli, history, tmp_path,
+                                                                                      modelctl_home):
+    target = tmp_path / "copies" / "modelctl-backup.db"
+    target.parent.mkdir()
+    writer = sqlite3.connect(modelctl_home / "modelctl.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("DELETE FROM usage")  # not committed: the copy must not see it
+    old_umask = os.umask(0o022)
+    try:
+        cli("db", "backup", str(target))
+    finally:
+        os.umask(old_umask)
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in target.parent.iterdir()] == ["modelctl-backup.db"]  # no partial file left
+    assert cli.json("--db", str(target), "db", "check")["usage_rows"] == history
+    assert cli.json("--db", str(target), "stats") == cli.json("stats")
+
+    err = cli("db", "backup", str(target), code=2).stderr
+    assert "already exists; pass --force" in err
+    cli("usage", "record", MODELS[0], "--latency-ms", "300")
+    cli("db", "backup", str(target), "--force")
+    assert cli.json("--db", str(target), "db", "check")["usage_rows"] == history + 1
+
+
+def test_backup_of_postgresql_names_pg_dump_without_the_password():
+    from modelctl.services.maintenance import backup_database
+
+    store = Store("postgresql+psycopg://ops:s3cret-pw@db.internal:5432/modelctl")
+    with pytest.raises(StoreError) as caught:
+        backup_database(store, "/tmp/never-written.db")
+    message = str(caught.value)
+    assert "pg_dump --format=custom" in message and "postgresql://ops@db.internal:5432/modelctl" in message
+    assert "s3cret-pw" not in message and not os.path.exists("/tmp/never-written.db")
+
+
+@pytest.mark.skipif(not os.environ.get("MODELCTL_TEST_DATABASE_URL"), reason="needs MODELCTL_TEST_DATABASE_URL")
+def test_backup_command_on_postgresql_exits_1_with_the_hint(cli, tmp_path):
+    err = cli("--db", os.environ["MODELCTL_TEST_DATABASE_URL"], "db", "backup", str(tmp_path / "x"), code=1).stderr
+    assert "pg_dump" in err and not (tmp_path / "x").exists()
+
+
+# --------------------------------------------------------------------------- export
+
+
+def test_export_holds_catalog_rollouts_gate_results_and_audit(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("MODELCTL_NOW", "2026-11-21T10:00:00Z")
+    cli("promote", "claude-sonnet-5-5", "--segments", "technical")
+    monkeypatch.setenv("MODELCTL_NOW", "2026-11-21T12:00:00Z")
+    cli("upgrade", "tick")
+    document = cli.json("db", "export")
+
+    assert {"exported_at", "schema", "models", "providers", "rollouts", "gate_results", "audit"} <= set(document)
+    models = {m["model_id"]: m for m in document["models"]}
+    assert models["gpt-4o-2024-08-06"]["provider"] == "openai" and "multimodal" in models["gpt-4o-2024-08-06"]["capabilities"]
+    [rollout] = document["rollouts"]
+    assert (rollout["candidate_id"], rollout["phase"], rollout["segments"]) == ("claude-sonnet-5-5", "shadow", ["technical"])
+    assert document["gate_results"] and {g["rollout_id"] for g in document["gate_results"]} == {rollout["id"]}
+    start = next(e for e in document["audit"] if e["action"] == "rollout-start")
+    assert start["after"]["phase"] == "shadow"  # JSON objects, not JSON text
+    assert {p["name"] for p in document["providers"]} >= {"openai", "anthropic"}
+
+    out = tmp_path / "export.json"
+    result = cli("db", "export", "--output", str(out))
+    assert result.stdout == "" and "1 rollouts" in result.stderr
+    assert out.stat().st_mode & 0o777 == 0o600
+    written = json.loads(out.read_text())
+    assert written["rollouts"] == document["rollouts"] and written["audit"] == document["audit"]
+    table = cli("db", "export").stdout
+    assert "gate_results" in table and "--json" in cli("db", "export").stderr
