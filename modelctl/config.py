@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelctl.core.catalog import CAPABILITIES, QUERY_TYPES, ModelSpec
 from modelctl.errors import ConfigError, InvalidInput
@@ -395,3 +395,116 @@ class DiscoveryFile(_Strict):
 
 def load_discovery(path: Path | None = None) -> DiscoveryFile:
     return load_yaml_model(path or config_path("discovery.yaml"), DiscoveryFile)
+
+
+# ---------------------------------------------------------------- config/eval/NAME.yaml (`modelctl evaluate`)
+
+# The JSON-schema keywords `evaluate` checks; any other keyword would be silently ignored, so it is refused.
+JSON_SCHEMA_KEYWORDS = frozenset({"type", "required", "properties", "enum"})
+JSON_SCHEMA_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+EVAL_CHECK_KINDS = ("contains", "regex", "exact", "json_schema")
+
+
+def _check_json_schema(schema: Any, where: str = "json_schema") -> None:
+    if not isinstance(schema, dict):
+        raise ValueError(f"{where} must be a mapping")
+    unknown = sorted(set(schema) - JSON_SCHEMA_KEYWORDS)
+    if unknown:
+        raise ValueError(f"{where}: unsupported keyword {unknown[0]!r}; supported: "
+                         f"{', '.join(sorted(JSON_SCHEMA_KEYWORDS))}")
+    kinds = schema.get("type", [])
+    for kind in [kinds] if isinstance(kinds, str) else kinds:
+        if kind not in JSON_SCHEMA_TYPES:
+            raise ValueError(f"{where}.type: unknown type {kind!r}; valid: {', '.join(sorted(JSON_SCHEMA_TYPES))}")
+    if not all(isinstance(name, str) for name in schema.get("required", [])):
+        raise ValueError(f"{where}.required must be a list of property names")
+    if "enum" in schema and not isinstance(schema["enum"], list):
+        raise ValueError(f"{where}.enum must be a list")
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict):
+        raise ValueError(f"{where}.properties must be a mapping")
+    for name, sub in properties.items():
+        _check_json_schema(sub, f"{where}.properties.{name}")
+
+
+class EvalCheck(_Strict):
+    """Exactly one test of an answer: `contains` (case-insensitive), `regex` (re.search), `exact`
+    (the whole answer, surrounding whitespace aside) or `json_schema` (the answer parses as JSON
+    and fits the schema's type / required / properties / enum)."""
+
+    contains: str | None = Field(default=None, min_length=1)
+    regex: str | None = Field(default=None, min_length=1)
+    exact: str | None = None
+    json_schema: dict[str, Any] | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a valid regex: {exc}") from None
+        return value
+
+    @field_validator("json_schema")
+    @classmethod
+    def _supported_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            _check_json_schema(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_test(self) -> "EvalCheck":
+        given = [name for name in EVAL_CHECK_KINDS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a check has exactly one of {', '.join(EVAL_CHECK_KINDS)}; got {len(given)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in EVAL_CHECK_KINDS if getattr(self, name) is not None)
+
+
+class EvalCase(_Strict):
+    id: str = Field(min_length=1, max_length=200)
+    prompt: str = Field(min_length=1)
+    segment: str | None = Field(default=None, min_length=1, max_length=200)
+    checks: list[EvalCheck] = Field(min_length=1)
+
+
+class EvalSuite(BaseModel):
+    """A suite file is a YAML list of cases; case ids are unique so results can be compared."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cases: list[EvalCase] = Field(min_length=1)
+
+    @field_validator("cases")
+    @classmethod
+    def _unique_ids(cls, value: list[EvalCase]) -> list[EvalCase]:
+        seen: set[str] = set()
+        for case in value:
+            if case.id in seen:
+                raise ValueError(f"case id {case.id!r} appears twice; ids must be unique")
+            seen.add(case.id)
+        return value
+
+
+def load_eval_suite(path: Path) -> EvalSuite:
+    """Errors as `file:line: field: message`; the list is validated as the suite's `cases`."""
+    text = read_text(path, error=InvalidInput)
+    data, node = parse_yaml_text(text, source=str(path))
+    try:
+        return EvalSuite.model_validate({"cases": data})
+    except ValidationError as exc:
+        # locations start with "cases", which the file does not spell: resolve them from the list itself
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])[1:]
+            at = line_of(node, loc)
+            field = ".".join(str(part) for part in loc) or "(top level)"
+            problems.append(f"{path}:{at}: {field}: {err['msg']}" if at else f"{path}: {field}: {err['msg']}")
+        raise InvalidInput("\n".join(problems)) from None

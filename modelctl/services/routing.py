@@ -113,6 +113,7 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
         model_id: as_datetime(until)
         for model_id, until in store.read("SELECT model_id, cooldown_until FROM model WHERE cooldown_until IS NOT NULL")
     }
+    from modelctl.services.refiners import refinement_chains
     from modelctl.store.rollouts import routing_rollouts, substitute
 
     # Shadow/canary rollouts become arms; full ones put their candidate in the incumbent's place.
@@ -139,9 +140,9 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
             for name, seg in policy["segments"].items()
         },
         refinement={
-            name: RefinementPolicy(name=name, chain=tuple(r["chain"]), budget_ms=r["budget_ms"],
-                                   p95_budget_ms=r["p95_budget_ms"])
-            for name, r in policy["refinement"].items()
+            name: RefinementPolicy(name=name, chain=chain, budget_ms=policy["refinement"][name]["budget_ms"],
+                                   p95_budget_ms=policy["refinement"][name]["p95_budget_ms"])
+            for name, chain in refinement_chains(store, policy["refinement"]).items()
         },
         latency=_measured_latency(store, now),
         rollouts=tuple(arms),

@@ -198,3 +198,14 @@ class LeaseRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=100)
     holder: str | None = None
     expires_at: datetime
+
+
+class RefinementOrderRow(SQLModel, table=True):
+    """A refinement chain's order as `modelctl refiners sweep` last measured it (policy.yaml is never
+    rewritten); routing applies it to the chain's members and keeps policy order for the rest."""
+
+    __tablename__ = "refinement_order"
+
+    name: str = Field(primary_key=True, max_length=20)
+    chain: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime

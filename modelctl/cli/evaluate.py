@@ -1,0 +1,107 @@
+"""`modelctl evaluate` (an offline suite before shadow) and `modelctl refiners sweep`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from modelctl.cli.common import JsonOption, new_app, print_json, print_table, say, store_from
+
+refiners_app = new_app("Refiner models: keep the refinement chains ordered by measured latency.")
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def evaluate(
+    ctx: typer.Context,
+    candidate: Annotated[str, typer.Argument(help="The model to check.")],
+    suite: Annotated[str, typer.Option("--suite", help="A suite file (YAML list of cases with checks), or "
+                     "NAME for config/eval/NAME.yaml, e.g. smoke.")],
+    against: Annotated[str | None, typer.Option("--against", help="The incumbent to compare with "
+                       "(default: the head of each case's segment chain that can serve).")] = None,
+    segment: Annotated[str | None, typer.Option("--segment", help="Segment of cases that name none "
+                       "(default: the prompt's query type).")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", metavar="MODEL", help="Also have this model grade "
+                     "each answer 0..10; the grade / 10 is averaged with the checks' score.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a suite's prompts to a candidate and its incumbent, score the answers, store the scores.
+
+    Each answer scores the fraction of its checks that pass; scores are stored as evaluation scores
+    (source evaluate:SUITE, see `modelctl eval show`) and calls are recorded as usage.
+
+    Example: modelctl evaluate claude-sonnet-5-5 --suite smoke --against gpt-4o-2024-08-06
+    """
+    from modelctl.services.evaluate import evaluate as run
+
+    store = store_from(ctx)
+    if as_json or not sys.stderr.isatty():
+        report = run(store, candidate, suite=suite, against=against, segment=segment, judge_id=judge)
+    else:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("evaluating", total=None)
+            report = run(store, candidate, suite=suite, against=against, segment=segment, judge_id=judge,
+                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        print_json(report.as_dict())
+        return
+    rows = []
+    for case in report.cases:
+        for role, outcome in (("candidate", case.candidate), ("incumbent", case.incumbent)):
+            a = outcome.answer
+            note = a.error or outcome.judge_error or "; ".join(
+                f"{c['check']}: {c['why']}" for c in outcome.checks if not c["passed"])
+            rows.append((case.id, case.segment, role, a.model_id, _num(outcome.score, ".2f"),
+                         f"{sum(c['passed'] for c in outcome.checks)}/{len(outcome.checks)}",
+                         _num(outcome.judge_grade, "g"), _num(a.latency_ms, ",.0f"), _num(a.cost_usd, ".6f"), note))
+    print_table(["case", "segment", "role", "model", "score", "checks", "judge", "ms", "cost $", "note"], rows,
+                title=f"{report.suite}: {candidate}")
+    summary = report.summary()
+    print_table(
+        ["role", "models", "mean score", "answered", "errors", "cost $", "mean ms"],
+        [(role, ", ".join(s["model_ids"]), _num(s["mean_score"], ".3f"), s["answered"], s["errors"],
+          f"{s['cost_usd']:.6f}", _num(s["mean_latency_ms"], ",.0f"))
+         for role, s in (("candidate", summary["candidate"]), ("incumbent", summary["incumbent"]))],
+    )
+    c = summary["comparison"]
+    say(f"{c['verdict']}: mean paired difference {c['mean_difference']:+.3f} (margin -{c['margin']:g}) over "
+        f"{c['pairs']} cases; {c['wins']} better, {c['losses']} worse, {c['ties']} tied"
+        + (f"; sign test p = {c['sign_test_p']:.3g}" if c["sign_test_p"] is not None else ""))
+    say(f"stored {report.stored} scores as {report.source}")
+
+
+@refiners_app.command("sweep")
+def sweep(
+    ctx: typer.Context,
+    probe: Annotated[bool, typer.Option("--probe", help="Measure with a few short real calls per refiner "
+                     "(recorded as usage) instead of the last 7 days of usage.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the new order; store nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure each refiner's p50/p95 latency and put those within the refinement budget first in
+    every refinement chain, fastest p95 first (stored and audited; routing applies it)."""
+    from modelctl.services.refiners import sweep as run
+
+    report = run(store_from(ctx), probe=probe, dry_run=dry_run)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    print_table(
+        ["refiner", "source", "calls", "p50 ms", "p95 ms", "note"],
+        [(m.model_id, m.source, m.calls, _num(m.p50_ms, ",.0f"), _num(m.p95_ms, ",.0f"), m.note or "")
+         for m in report.measurements],
+    )
+    for c in report.chains:
+        budget = f"p50 <= {c.budget_ms} ms, p95 <= {c.p95_budget_ms} ms"
+        if not c.changed:
+            say(f"{c.name}: unchanged ({budget}): {' -> '.join(c.after)}")
+            continue
+        verb = "would become" if dry_run else "now"
+        say(f"{c.name}: {verb} {' -> '.join(c.after)} ({budget}; was {' -> '.join(c.before)})")
