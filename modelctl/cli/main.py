@@ -30,6 +30,8 @@ class Commands(LazyGroup):
         "rollback": ("modelctl.cli.upgrade", "rollback"),
         "upgrade": ("modelctl.cli.upgrade", "app"),
         "evaluations": ("modelctl.cli.upgrade", "evaluations"),
+        "evaluate": ("modelctl.cli.evaluate", "evaluate"),
+        "refiners": ("modelctl.cli.evaluate", "refiners_app"),
         "audit": ("modelctl.cli.audit", "audit"),
         "init": ("modelctl.cli.db", "init"),
         "db": ("modelctl.cli.db", "app"),
