@@ -1,4 +1,4 @@
-"""Copies of the database: `db backup` (SQLite online backup API) and `db export --json`."""
+"""Retention and copies: `usage prune` keeps `stats` answering for old periods, `db backup`, `db export`."""
 
 from __future__ import annotations
 
@@ -50,6 +50,90 @@ def _count(sql):
 
 def _stats(cli, *args):
     return {r["key"]: r for r in cli.json("stats", *args)}
+
+
+def test_prune_deletes_old_rows_and_stats_still_answers_the_same(cli, history):
+    before = {by: _stats(cli, "--by", by) for by in ("model", "segment", "day")}
+    old_days = _stats(cli, "--by", "day", "--since", "2026-03-01")
+    hourly = _count("SELECT COUNT(*) FROM usage_rollup WHERE hour < '2026-09-02'")
+
+    report = cli.json("usage", "prune", "--older-than", "90d")
+
+    assert report["cutoff"] == "2026-09-02T00:00:00" and not report["dry_run"]
+    kept = _count("SELECT COUNT(*) FROM usage")
+    assert report["deleted_rows"] == history - kept > 0
+    assert _count("SELECT COUNT(*) FROM usage WHERE ts < '2026-09-02'") == 0
+    # the old days' roll-ups are one row per group at midnight now, fewer than before
+    assert report["rollups_before"] == hourly > report["rollups_after"]
+    assert _count("SELECT COUNT(*) FROM usage_rollup WHERE hour < '2026-09-02' AND hour NOT LIKE '% 00:00:00%'") == 0
+    # totals, success rates, tokens, cost and (merged histograms) percentiles are unchanged
+    for by, rows in before.items():
+        assert _stats(cli, "--by", by) == rows
+    assert _stats(cli, "--by", "day", "--since", "2026-03-01") == old_days
+    check = cli.json("db", "check")
+    assert check["ok"] and check["pruned_rows"] == report["deleted_rows"] and check["usage_rows"] == kept
+
+    [entry] = [e for e in cli.json("audit") if e["action"] == "usage-prune"]
+    assert entry["after"]["deleted_rows"] == report["deleted_rows"] and entry["after"]["older_than"] == "90d"
+
+    again = cli.json("usage", "prune", "--older-than", "90d")
+    assert (again["deleted_rows"], again["rollups_before"]) == (0, 0)
+    assert len([e for e in cli.json("audit") if e["action"] == "usage-prune"]) == 1
+
+
+def test_dry_run_counts_and_changes_nothing(cli, history):
+    older = _count("SELECT COUNT(*) FROM usage WHERE ts < '2026-09-02'")
+    result = cli("usage", "prune", "--older-than", "90d", "--dry-run")
+    assert f"would delete {older:,} usage rows before 2026-09-02" in result.stderr
+    assert _count("SELECT COUNT(*) FROM usage") == history
+    assert cli.json("db", "check")["pruned_rows"] == 0
+
+
+def test_a_prune_stopped_between_batches_is_consistent_and_finishes_when_run_again(cli, history):
+    """Each batch commits rows deleted and rows counted as pruned together."""
+    from modelctl.services.maintenance import prune_cutoff
+    from modelctl.store import maintenance
+
+    store = open_store()
+    cutoff = prune_cutoff("90d", now=NOW)
+    day = maintenance.oldest_usage_day(store, before=cutoff)
+    with store.write() as conn:
+        assert maintenance.delete_usage_batch(conn, day=day, size=3, now=NOW) == 3
+    assert cli.json("db", "check")["ok"]
+    assert cli.json("db", "check")["pruned_rows"] == 3
+
+    report = cli.json("usage", "prune", "--older-than", "90d")
+    assert cli.json("db", "check")["pruned_rows"] == report["deleted_rows"] + 3
+    assert cli.json("db", "check")["ok"]
+
+
+def test_usage_arriving_later_for_a_pruned_day_is_still_accounted(cli, history, tmp_path):
+    cli("usage", "prune", "--older-than", "90d")
+    late = tmp_path / "late.jsonl"
+    late.write_text(json.dumps({"model_id": MODELS[0], "latency_ms": 500, "ts": "2026-07-01T15:30:00Z",
+                                "request_id": "late-1"}) + "\n")
+    day_before = _stats(cli, "--by", "day", "--since", "2026-07-01")["2026-07-01"]["calls"]
+    cli("usage", "import", str(late))
+    assert _stats(cli, "--by", "day", "--since", "2026-07-01")["2026-07-01"]["calls"] == day_before + 1
+    assert cli.json("db", "check")["ok"]
+    cli("usage", "prune", "--older-than", "90d")
+    assert _stats(cli, "--by", "day", "--since", "2026-07-01")["2026-07-01"]["calls"] == day_before + 1
+    assert cli.json("db", "check")["ok"]
+
+
+def test_prune_refuses_to_delete_what_an_active_rollout_is_judged_on(cli, monkeypatch):
+    monkeypatch.setenv("MODELCTL_NOW", "2026-11-21T10:00:00Z")
+    cli("promote", "claude-sonnet-5-5", "--segments", "technical")
+    monkeypatch.setenv("MODELCTL_NOW", NOW.isoformat() + "Z")
+    err = cli("usage", "prune", "--older-than", "5d", code=2).stderr
+    assert "shadow rollout of claude-sonnet-5-5" in err and "--older-than 10d" in err
+    cli("usage", "prune", "--older-than", "10d")
+
+
+def test_prune_rejects_a_bad_or_future_cutoff(cli, monkeypatch):
+    monkeypatch.setenv("MODELCTL_NOW", NOW.isoformat() + "Z")
+    assert "--older-than: 'ninety' is not an ISO-8601" in cli("usage", "prune", "--older-than", "ninety", code=2).stderr
+    assert "in the future" in cli("usage", "prune", "--older-than", "2027-01-01", code=2).stderr
 
 
 # --------------------------------------------------------------------------- backup

@@ -89,6 +89,34 @@ def import_(
         say(f"no catalog price, cost not recorded: {', '.join(sorted(report.unpriced_models))}")
 
 
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[str, typer.Option("--older-than", help="Age of the raw rows to delete: 90d, 12w, "
+                                            "or an ISO date (rounded down to midnight UTC).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go; change nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete raw usage rows older than a cutoff; their days keep daily roll-ups, so `stats` still answers.
+
+    Each batch is committed on its own: a prune that is interrupted can simply be run again.
+    Example (cron, weekly): modelctl usage prune --older-than 90d
+    """
+    from modelctl.services.maintenance import prune_usage
+
+    report = prune_usage(store_from(ctx), older_than=older_than, dry_run=dry_run)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    cutoff = f"{report.cutoff:%Y-%m-%d}"
+    if dry_run:
+        say(f"would delete {report.deleted_rows:,} usage rows before {cutoff} and compact the "
+            f"{report.rollups_before:,} roll-up rows of those days to one per group a day")
+        return
+    say(f"deleted {report.deleted_rows:,} usage rows before {cutoff} ({len(report.days)} days); "
+        f"{report.rollups_before:,} roll-ups compacted into {report.rollups_after:,} daily ones")
+
+
 def stats(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, or an ISO date/time "

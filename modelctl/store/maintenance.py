@@ -1,4 +1,10 @@
-"""Whole-database copies: an online backup of a SQLite file, and a JSON export of its state."""
+"""Pruning old raw usage, compacting old roll-ups, and whole-database copies (backup, export).
+
+A prune removes a day's raw rows in batches, each committed together with the count it removed
+(`usage_pruned`), so at every commit the roll-ups still equal the raw rows plus the pruned ones
+and `db check` stays green even when a prune is killed. Then each old day's hourly roll-ups merge
+into one row per group at midnight: same sums, merged histograms, so `stats` answers as before.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,118 @@ import json
 import os
 import sqlite3
 import tempfile
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from modelctl.core import histogram
 from modelctl.errors import InvalidInput, StoreError
-from modelctl.store.db import Store
+from modelctl.store.catalog import as_datetime
+from modelctl.store.db import Store, sql_ts
+
+_GROUP = ("model_id", "provider", "segment", "arm")
+_SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms", "quality_sum", "quality_n")
+_HISTS = ("latency_hist", "ttft_hist")
+
+
+def midnight(day: date) -> datetime:
+    return datetime.combine(day, time())
+
+
+def _day_window(day: date) -> dict[str, str]:
+    return {"start": sql_ts(midnight(day)), "end": sql_ts(midnight(day) + timedelta(days=1))}
+
+
+# --------------------------------------------------------------------------- prune
+
+
+def oldest_usage_day(store: Store, *, before: datetime) -> date | None:
+    value = store.read("SELECT MIN(ts) FROM usage WHERE ts < :before", {"before": sql_ts(before)})[0][0]
+    return None if value is None else as_datetime(value).date()
+
+
+def prunable(store: Store, *, before: datetime) -> tuple[int, int]:
+    """(raw usage rows, roll-up rows) older than `before`: what a prune would touch."""
+    params = {"before": sql_ts(before)}
+    raw = store.read("SELECT COUNT(*) FROM usage WHERE ts < :before", params)[0][0]
+    rolled = store.read("SELECT COUNT(*) FROM usage_rollup WHERE hour < :before", params)[0][0]
+    return raw, rolled
+
+
+def _exclude_usage_writers(conn) -> None:  # noqa: ANN001
+    """On PostgreSQL, the advisory lock store.usage.insert_usage takes: a roll-up it read must not be
+    merged away under it. (SQLite's BEGIN IMMEDIATE already serialises all writers.)"""
+    if conn.dialect.name != "sqlite":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('modelctl:usage'))")
+
+
+def delete_usage_batch(conn, *, day: date, size: int, now: datetime) -> int:  # noqa: ANN001
+    """Delete up to `size` raw rows of one day and count them as pruned, in the caller's transaction."""
+    from sqlalchemy import text
+
+    _exclude_usage_writers(conn)
+    deleted = conn.execute(
+        text("DELETE FROM usage WHERE id IN "
+             "(SELECT id FROM usage WHERE ts >= :start AND ts < :end LIMIT :size)"),
+        {**_day_window(day), "size": size},
+    ).rowcount
+    if deleted:
+        conn.execute(
+            text("INSERT INTO usage_pruned (day, calls, pruned_at) VALUES (:day, :calls, :now) "
+                 "ON CONFLICT (day) DO UPDATE SET calls = usage_pruned.calls + excluded.calls, "
+                 "pruned_at = excluded.pruned_at"),
+            {"day": day.isoformat(), "calls": deleted, "now": sql_ts(now)},
+        )
+    return deleted
+
+
+def hourly_rollup_days(store: Store, *, before: datetime) -> list[date]:
+    """Days before `before` that still hold roll-ups finer than one row per group a day."""
+    hours = {as_datetime(row[0]) for row in
+             store.read("SELECT DISTINCT hour FROM usage_rollup WHERE hour < :before", {"before": sql_ts(before)})}
+    return sorted({hour.date() for hour in hours if hour.time() != time()})
+
+
+def compact_rollups(conn, *, day: date) -> tuple[int, int]:  # noqa: ANN001
+    """Merge one day's hourly roll-ups into one row per group at midnight; (rows before, rows after)."""
+    from sqlalchemy import text
+
+    _exclude_usage_writers(conn)
+    rows = conn.execute(
+        text(f"SELECT {', '.join(_GROUP + _SUMS + _HISTS)} FROM usage_rollup "
+             "WHERE hour >= :start AND hour < :end"),
+        _day_window(day),
+    ).all()
+    merged: dict[tuple, list] = {}
+    for row in rows:
+        key, sums, hists = tuple(row[:4]), row[4:12], row[12:]
+        group = merged.get(key)
+        if group is None:
+            merged[key] = [*sums, histogram.loads(hists[0]), histogram.loads(hists[1])]
+            continue
+        for index, value in enumerate(sums):
+            group[index] += value
+        histogram.merge(group[8], histogram.loads(hists[0]))
+        histogram.merge(group[9], histogram.loads(hists[1]))
+    conn.execute(text("DELETE FROM usage_rollup WHERE hour >= :start AND hour < :end"), _day_window(day))
+    columns = ("hour", *_GROUP, *_SUMS, *_HISTS)
+    if merged:
+        conn.execute(
+            text(f"INSERT INTO usage_rollup ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
+            [
+                dict(zip(columns, (sql_ts(midnight(day)), *key, *group[:8],
+                                   histogram.dumps(group[8]), histogram.dumps(group[9]))))
+                for key, group in merged.items()
+            ],
+        )
+    return len(rows), len(merged)
+
+
+def pruned_calls(store: Store) -> int:
+    return int(store.read("SELECT COALESCE(SUM(calls), 0) FROM usage_pruned")[0][0])
+
+
+# --------------------------------------------------------------------------- backup and export
 
 
 def backup_sqlite(store: Store, destination: Path, *, force: bool) -> int:

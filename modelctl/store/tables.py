@@ -209,3 +209,13 @@ class RefinementOrderRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=20)
     chain: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     updated_at: datetime
+
+
+class UsagePrunedRow(SQLModel, table=True):
+    """Raw usage rows `usage prune` deleted, per day: their calls stay in the roll-ups."""
+
+    __tablename__ = "usage_pruned"
+
+    day: date = Field(primary_key=True)
+    calls: int = Field(sa_column=Column(BigInteger, nullable=False))
+    pruned_at: datetime
