@@ -32,6 +32,13 @@ OPENROUTER_MODEL = "mistralai/mistral-large-2411"
 CHAIN = ["gpt-4o-2024-08-06", "claude-haiku-5-5", "meta-llama/Llama-3.1-8B-Instruct", OPENROUTER_MODEL]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _sdks_imported():
+    """A cold SDK import takes seconds on a busy machine and would eat the 5 s budget of a run."""
+    import anthropic.resources.messages  # noqa: F401
+    import openai.resources.chat.completions  # noqa: F401
+
+
 @pytest.fixture
 def everything(fake_openai, fake_anthropic, fake_ollama, fake_huggingface, fake_openrouter, tmp_path, monkeypatch,
                cli):
