@@ -217,6 +217,8 @@ def parse_yaml_text(text: str, *, source: str) -> tuple[Any, yaml.Node | None]:
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InvalidInput(f"{source}{line}: not valid YAML: {problem}") from None
+    except RecursionError:
+        raise InvalidInput(f"{source}: not valid YAML: nested too deeply") from None
     return data, node
 
 

@@ -104,3 +104,11 @@ class InvalidRequest(ProviderError):
 
 class MalformedResponse(ProviderError):
     kind = "malformed_response"
+
+
+def shown(value: object, *, limit: int = 60) -> str:
+    """A user-supplied name as it may appear in a message: control and line-breaking characters
+    escaped (nothing reaches the terminal raw), and bounded in length."""
+    text = str(value)
+    escaped = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."

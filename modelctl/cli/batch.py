@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import typer
 
-from modelctl.errors import InvalidInput, ModelctlError
+from modelctl.errors import InvalidInput, ModelctlError, shown
 
 _FIELDS = frozenset({"id", "query", "attachments", "segment"})
 CHUNK_LINES = 2_000
@@ -37,7 +37,7 @@ def _item(data: Any) -> BatchItem:
         raise InvalidInput("each line must be a JSON object")
     unknown = sorted(data.keys() - _FIELDS)
     if unknown:
-        raise InvalidInput(f"{unknown[0]}: unknown field; valid: {', '.join(sorted(_FIELDS))}")
+        raise InvalidInput(f"{shown(unknown[0])}: unknown field; valid: {', '.join(sorted(_FIELDS))}")
     query, attachments, segment = data.get("query"), data.get("attachments") or [], data.get("segment")
     if not isinstance(query, str):
         raise InvalidInput("query: required, a string")

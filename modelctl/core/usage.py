@@ -12,12 +12,17 @@ from datetime import datetime
 from typing import Any
 
 from modelctl.core.catalog import ARMS
+from modelctl.errors import shown
 
 USAGE_FIELDS = (
     "model_id", "latency_ms", "ttft_ms", "tokens_in", "tokens_out", "cost_usd", "success",
     "error_kind", "segment", "quality", "request_id", "arm", "ts", "attempt",
 )
 _KNOWN = frozenset(USAGE_FIELDS)
+# Bounds no real call exceeds, so that sums over millions of rows stay finite and exact enough.
+MAX_MS = 86_400_000.0  # a day
+MAX_TOKENS = 1_000_000_000
+MAX_COST_USD = 1_000_000.0
 
 
 class UsageFieldError(ValueError):
@@ -68,9 +73,9 @@ def _count(data: dict, field: str) -> int:
     value = data.get(field)
     if value is None:
         return 0
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
         return value
-    raise UsageFieldError(field, f"must be a whole number >= 0, got {value!r}")
+    raise UsageFieldError(field, f"must be a whole number from 0 to {MAX_TOKENS:,}, got {value!r}")
 
 
 def _text(data: dict, field: str, limit: int = 200) -> str | None:
@@ -92,11 +97,11 @@ def parse_usage_record(data: Any, *, parse_ts: Any) -> UsageRecord:
     if type(data) is not dict:
         raise UsageFieldError("(record)", f"must be a JSON object, got {type(data).__name__}")
     if not _KNOWN.issuperset(data):
-        raise UsageFieldError(sorted(data.keys() - _KNOWN)[0], f"unknown field; valid: {', '.join(USAGE_FIELDS)}")
+        raise UsageFieldError(shown(sorted(data.keys() - _KNOWN)[0]), f"unknown field; valid: {', '.join(USAGE_FIELDS)}")
     model_id = _text(data, "model_id")
     if model_id is None:
         raise UsageFieldError("model_id", "is required")
-    latency = _number(data, "latency_ms")
+    latency = _number(data, "latency_ms", MAX_MS)
     if latency is None:
         raise UsageFieldError("latency_ms", "is required")
     success = data.get("success", True)
@@ -116,10 +121,10 @@ def parse_usage_record(data: Any, *, parse_ts: Any) -> UsageRecord:
     return UsageRecord(
         model_id,
         latency,
-        _number(data, "ttft_ms"),
+        _number(data, "ttft_ms", MAX_MS),
         _count(data, "tokens_in"),
         _count(data, "tokens_out"),
-        _number(data, "cost_usd"),
+        _number(data, "cost_usd", MAX_COST_USD),
         success,
         _text(data, "error_kind", 100),
         _text(data, "segment", 100),

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelctl import clock
-from modelctl.errors import InvalidInput
+from modelctl.errors import InvalidInput, shown
 from modelctl.paths import actor
 from modelctl.services.jsonl import iter_json_lines, open_input
 from modelctl.store import catalog as catalog_repo
@@ -23,7 +23,7 @@ def _score_row(data: Any, known: set[str]) -> tuple:
         raise ValueError("(record): must be a JSON object")
     unknown = sorted(data.keys() - set(_FIELDS))
     if unknown:
-        raise ValueError(f"{unknown[0]}: unknown field; valid: {', '.join(_FIELDS)}")
+        raise ValueError(f"{shown(unknown[0])}: unknown field; valid: {', '.join(_FIELDS)}")
     model_id, segment = data.get("model_id"), data.get("segment")
     for name, value in (("model_id", model_id), ("segment", segment)):
         if not isinstance(value, str) or not value.strip() or len(value) > 200:
