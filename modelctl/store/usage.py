@@ -44,32 +44,55 @@ def _mark(conn) -> str:  # noqa: ANN001
     return "?" if conn.dialect.name == "sqlite" else "%s"
 
 
+# PostgreSQL receives a batch as one array per column (one statement, not one per row)
+_PG_TYPES = ("timestamp", "text", "text", "text", "text", "float8", "float8", "int8", "int8", "float8",
+             "bool", "text", "float8", "text", "int4")
+
+
+def _pg_unnest(types: Sequence[str], rows: Sequence[tuple]) -> tuple[str, tuple]:
+    """`SELECT * FROM unnest(...)` over `rows`, and its parameters: a list per column."""
+    columns = [list(column) for column in zip(*rows)]
+    return f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)})", tuple(columns)
+
+
 def insert_usage(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001 - a SQLAlchemy Connection
     """Insert rows (USAGE_COLUMNS order) and roll them up; returns how many were new.
 
-    Goes straight to the driver's executemany: at a million rows the ORM's per-row work is the cost.
+    Goes straight to the driver: at a million rows the ORM's per-row work is the cost.
     """
     if not rows:
         return 0
-    mark = _mark(conn)
-    if mark == "%s":
-        # One usage writer at a time, as SQLite's BEGIN IMMEDIATE gives: the ids above MAX(id) are
-        # then ours alone, and concurrent roll-up merges cannot lose each other's sums.
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('modelctl:usage'))")
+    if conn.dialect.name != "sqlite":
+        return _insert_usage_pg(conn, rows)
     last_id = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM usage").scalar()
     conn.exec_driver_sql(
-        f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join([mark] * len(USAGE_COLUMNS))}) "
+        f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join(['?'] * len(USAGE_COLUMNS))}) "
         "ON CONFLICT DO NOTHING",
         list(rows),
     )
-    inserted = conn.exec_driver_sql(f"SELECT COUNT(*) FROM usage WHERE id > {mark}", (last_id,)).scalar()
+    inserted = conn.exec_driver_sql("SELECT COUNT(*) FROM usage WHERE id > ?", (last_id,)).scalar()
     if inserted != len(rows):
-        # some were duplicates: roll up exactly the rows that went in
+        # some were duplicates: roll up exactly the rows that went in (BEGIN IMMEDIATE made this
+        # transaction the only writer, so every id above last_id is ours)
         rows = conn.exec_driver_sql(
-            f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE id > {mark}", (last_id,)
+            f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE id > ?", (last_id,)
         ).all()
     _fold_into_rollups(conn, rows)
     return inserted
+
+
+def _insert_usage_pg(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001
+    """Writers insert side by side: RETURNING names exactly the rows this one added, and taking
+    the keys in one order (request_id, attempt) keeps two overlapping batches from deadlocking."""
+    columns = ", ".join(USAGE_COLUMNS)
+    select, params = _pg_unnest(_PG_TYPES, rows)
+    added = conn.exec_driver_sql(
+        f"INSERT INTO usage ({columns}) {select} AS u({columns}) ORDER BY request_id, attempt "
+        f"ON CONFLICT DO NOTHING RETURNING {columns}",
+        params,
+    ).all()
+    _fold_into_rollups(conn, added)
+    return len(added)
 
 
 def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
@@ -103,6 +126,10 @@ def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
     if not groups:
         return
     mark = _mark(conn)
+    if mark == "%s":
+        # One roll-up merger at a time, as SQLite's BEGIN IMMEDIATE gives: two writers reading
+        # the same roll-up row and writing back their sums would lose one of them.
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('modelctl:usage'))")
     hours = [key[0] for key in groups]
     # one read of the roll-ups this batch touches, then two executemany: no round trip per group
     existing = {
@@ -223,6 +250,10 @@ def create_staging(conn) -> None:  # noqa: ANN001
 
 def stage_rows(conn, numbered_rows: Sequence[tuple]) -> None:  # noqa: ANN001
     """(line, *usage row) tuples into the staging table."""
+    if conn.dialect.name != "sqlite":
+        select, params = _pg_unnest(("int8", *_PG_TYPES), numbered_rows)
+        conn.exec_driver_sql(f"INSERT INTO {_STAGING} (line, {', '.join(USAGE_COLUMNS)}) {select}", params)
+        return
     mark = _mark(conn)
     conn.exec_driver_sql(
         f"INSERT INTO {_STAGING} (line, {', '.join(USAGE_COLUMNS)}) "
