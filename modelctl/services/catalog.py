@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,26 +20,30 @@ from modelctl.store.db import Store
 
 def seed_catalog(store: Store, *, action: str, reseed: bool = False) -> int:
     """Load the catalog and providers config into the database; returns how many models changed."""
+    with store.write() as conn:
+        # a reseed restores the bundled facts but keeps what the store learned and decided
+        return seed_into(conn, action=action, keep_status_of=repo.list_models(store) if reseed else ())
+
+
+def seed_into(conn, *, action: str, keep_status_of: Iterable[ModelSpec] = ()) -> int:  # noqa: ANN001
+    """seed_catalog in the caller's transaction: a new database gets its schema and its catalog in
+    one commit, so no other process sees the schema current and the catalog empty."""
     from modelctl.config import load_catalog, load_providers
 
-    specs = [entry.to_spec() for entry in load_catalog()]
+    statuses = {spec.model_id: spec.status for spec in keep_status_of}
+    specs = [
+        replace(spec, status=statuses[spec.model_id]) if spec.model_id in statuses else spec
+        for spec in (entry.to_spec() for entry in load_catalog())
+    ]
     providers = load_providers()
     now = clock.now()
-    with store.write() as conn:
-        if reseed:
-            current = {spec.model_id: spec for spec in repo.list_models(store)}
-            # a reseed restores the bundled facts but keeps what the store learned and decided
-            specs = [
-                replace(spec, status=current[spec.model_id].status) if spec.model_id in current else spec
-                for spec in specs
-            ]
-        changed = repo.upsert_models(conn, specs, now=now)
-        repo.upsert_providers(conn, providers)
-        repo.write_audit(
-            conn, actor=actor(), action=action, target="catalog",
-            after={"models": [after.model_id for _, after in changed], "providers": sorted(providers)},
-            now=now,
-        )
+    changed = repo.upsert_models(conn, specs, now=now)
+    repo.upsert_providers(conn, providers)
+    repo.write_audit(
+        conn, actor=actor(), action=action, target="catalog",
+        after={"models": [after.model_id for _, after in changed], "providers": sorted(providers)},
+        now=now,
+    )
     return len(changed)
 
 

@@ -33,12 +33,22 @@ def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | Non
 
 
 def upgrade_and_seed(store: Store) -> None:
-    """Bring the schema to head; a database that had no schema is seeded from the bundled catalog."""
+    """Bring the schema to head; a database that had no schema is seeded from the bundled catalog.
+
+    A new database gets its schema and its catalog in one transaction: a process that opens it
+    meanwhile and finds the schema current does not wait for the lock, so it must not find the
+    catalog empty.
+    """
     before = store.schema_version()  # again, under the migration lock: another process may have won
     if before == schema_history()[-1]:
         return
-    upgrade(store)
-    if before is None:
-        from modelctl.services.catalog import seed_catalog
+    if before is not None:
+        upgrade(store)
+        return
+    from alembic import command
 
-        seed_catalog(store, action="init")
+    from modelctl.services.catalog import seed_into
+
+    with store.write() as conn:  # alembic runs its steps inside this transaction, not its own
+        command.upgrade(_alembic_config(conn), "head")
+        seed_into(conn, action="init")

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
@@ -114,6 +115,20 @@ def test_imports_and_single_records_at_once_store_every_row_exactly_once(db_url,
     assert _check_rollups(db_url) == len(expected)
     report = _db_check(db_url)
     assert report["ok"] and report["usage_rows"] == len(expected)
+
+
+def test_processes_arriving_while_a_new_database_is_built_all_find_its_catalog(db_url):
+    # staggered, so some arrive while the first is still migrating and seeding: none may find
+    # the schema current and the catalog empty
+    env = _env(db_url)
+    procs = []
+    for i in range(10):
+        procs.append((_start(env, "usage", "record", MODELS[0], "--latency-ms", "5", "--request-id", f"s{i}"), None))
+        time.sleep(0.2)
+
+    _finish(procs)
+
+    assert _check_rollups(db_url) == 10
 
 
 def test_the_same_file_imported_four_times_at_once_lands_once(db_url, tmp_path):
