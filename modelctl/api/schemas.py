@@ -1,0 +1,207 @@
+"""Request and response bodies: what the OpenAPI schema at /docs promises.
+
+Request models check types and ranges so a bad body is a 422 naming its field; the services
+still validate what they own (query limits, capabilities, usage ranges), also answered as 422.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelctl.config import CatalogModel
+
+ModelOut = CatalogModel  # the original registry's schema: capabilities, performance, costs, limits
+
+
+class Problem(BaseModel):
+    """Every error that is not a validation error: one message that names the fix."""
+
+    detail: str
+
+
+class RouteContext(BaseModel):
+    """What the original gateway sends beside the query; unknown keys are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    has_images: bool = False
+    files: list[str] = Field(default_factory=list, max_length=32,
+                             description="Names or URLs of attachments the model must see or hear "
+                                         "(never read by the server).")
+
+
+class RouteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1)
+    context: RouteContext = Field(default_factory=RouteContext)
+    segment: str | None = Field(default=None, max_length=100)
+    require: list[str] = Field(default_factory=list, max_length=16, description="Capabilities the model must have.")
+    max_cost: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    deadline_ms: int | None = Field(default=None, gt=0, le=600_000)
+    objective: Literal["policy", "cost", "quality", "value"] | None = None
+    min_quality_ratio: float | None = Field(default=None, gt=0, le=1)
+    cost_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    request_id: str | None = Field(default=None, min_length=1, max_length=200,
+                                   description="Decides rollout arms: the same id always routes the same way.")
+
+
+class RefinementBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1)
+    refinement_type: Literal["fast", "quality", "lmm"] = "fast"
+    request_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class CandidateOut(BaseModel):
+    model_id: str
+    provider: str | None
+    verdict: str
+    reason: str
+    estimated_cost: float | None
+    estimated_latency_ms: float | None
+    quality: dict[str, Any] | None
+
+
+class DecisionOut(BaseModel):
+    """`modelctl route --json`, whose first keys are the original router's."""
+
+    model_id: str | None
+    provider: str | None
+    confidence: float
+    fallback_models: list[str]
+    estimated_cost: float | None
+    estimated_latency: float | None = Field(description="Seconds.")
+    query_type: str
+    reason: list[CandidateOut]
+    complexity: str
+    budget_seconds: float
+    segment: str
+    arm: str
+    shadow_model: str | None
+    warnings: list[str]
+    bypass_recommended: bool
+    notes: list[str]
+
+
+class ClassificationOut(BaseModel):
+    query_type: str
+    complexity: str
+    budget_seconds: int
+    confidence: float
+    signals: list[str]
+
+
+class UsageBody(BaseModel):
+    """The fields of `modelctl usage record` (model_id comes from the path)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: float = Field(ge=0, allow_inf_nan=False)
+    ttft_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    tokens_in: int = Field(default=0, ge=0)
+    tokens_out: int = Field(default=0, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    success: bool = True
+    error_kind: str | None = Field(default=None, max_length=100)
+    segment: str | None = Field(default=None, max_length=100)
+    quality: float | None = Field(default=None, ge=0, le=1)
+    request_id: str | None = Field(default=None, min_length=1, max_length=200)
+    arm: Literal["control", "shadow", "canary"] = "control"
+    ts: str | None = Field(default=None, description="ISO-8601; default: now.")
+    attempt: int = Field(default=0, ge=0)
+
+
+class UsageOut(BaseModel):
+    recorded: bool
+    model_id: str
+    provider: str
+    segment: str | None
+    arm: str
+    latency_ms: float
+    ttft_ms: float | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    success: bool
+    error_kind: str | None
+    quality: float | None
+    request_id: str | None
+    attempt: int
+    ts: str
+    note: str | None = None
+
+
+class ProviderOut(BaseModel):
+    name: str
+    kind: str
+    base_url: str | None
+    api_key_env: str | None
+    key_set: bool
+    health: str
+    cooldown_until: str | None
+
+
+class DiscoverBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: list[str] = Field(default_factory=list, max_length=50, description="Default: every configured one.")
+    dry_run: bool = False
+    timeout_s: float | None = Field(default=None, ge=0.1, le=600)
+
+
+class DiscoverOut(BaseModel):
+    discovered: int = Field(description="New candidate models added (or that would be, on a dry run).")
+    updated: int
+    failed: list[str]
+    dry_run: bool
+    providers: list[dict[str, Any]]
+
+
+class PromoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    replaces: str | None = Field(default=None, max_length=200)
+    segments: list[str] = Field(default_factory=list, max_length=16)
+    to: Literal["shadow", "canary", "full"] | None = None
+    traffic: float | None = Field(default=None, gt=0, le=100)
+    yes: bool = False
+
+
+class RollbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+    replaces: str | None = Field(default=None, max_length=200)
+
+
+class RolloutOut(BaseModel):
+    id: int
+    candidate_id: str
+    incumbent_id: str
+    segments: list[str]
+    phase: str
+    traffic_pct: float
+    phase_started_at: str
+    reason: str
+
+
+class LoopOut(BaseModel):
+    """The server's own upgrade tick and discovery schedule."""
+
+    running: bool
+    tick_interval_s: float
+    discover_interval_s: float
+    ticks: int
+    discoveries: int
+    last_tick: dict[str, Any] | None
+    last_discovery: dict[str, Any] | None
+
+
+class HealthOut(BaseModel):
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    detail: str | None = None

@@ -1,0 +1,88 @@
+"""`modelctl serve`: the registry, router and auto-upgrade HTTP APIs of the original design."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from modelctl.cli.common import JsonOption, say, store_from
+from modelctl.errors import InvalidInput
+
+TOKEN_ENV = "MODELCTL_API_TOKEN"
+MIN_TOKEN_CHARS = 16
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on. Anything but loopback "
+                                      f"needs ${TOKEN_ENV}.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option("--port", min=0, max=65535, help="One port for every route "
+                                             "(default 8000; 0 picks a free one).")] = None,
+    registry_port: Annotated[int | None, typer.Option("--registry-port", min=0, max=65535, help="Serve on "
+                             "three ports as the original did (8000/8001/8002); each serves every route.")] = None,
+    router_port: Annotated[int | None, typer.Option("--router-port", min=0, max=65535)] = None,
+    upgrade_port: Annotated[int | None, typer.Option("--upgrade-port", min=0, max=65535)] = None,
+    rate_limit: Annotated[float, typer.Option("--rate-limit", min=0.01, metavar="N",
+                                              help="Requests per second per client, on average.")] = 100.0,
+    burst: Annotated[int, typer.Option("--burst", min=1, help="Requests a client may send at once.")] = 200,
+    max_body: Annotated[int, typer.Option("--max-body", min=1024, metavar="BYTES",
+                                          help="Larger request bodies get 413.")] = 1 << 20,
+    tick_interval: Annotated[float, typer.Option("--tick-interval", min=1.0, metavar="SECONDS",
+                             help="Upgrade tick period once POST /start (or --schedule) runs it.")] = 900.0,
+    discover_interval: Annotated[float, typer.Option("--discover-interval", min=1.0, metavar="SECONDS",
+                                 help="Discovery period (default: weekly).")] = 7 * 86_400.0,
+    schedule: Annotated[bool, typer.Option("--schedule", help="Start the upgrade tick and discovery "
+                                           "schedule at once (as POST /start does).")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's: critical, error, warning, "
+                                           "info, debug.")] = "info",
+    as_json: JsonOption = False,
+) -> None:
+    """Serve the HTTP API (FastAPI): registry, router, auto-upgrade, /metrics and /docs.
+
+    Needs the serve extra (pip install 'modelctl[serve]'). With --json, prints one line
+    {"urls": [...]} on stdout once listening (useful with --port 0).
+
+    Example: MODELCTL_API_TOKEN=$(openssl rand -hex 24) modelctl serve --host 0.0.0.0 --registry-port 8000 --router-port 8001 --upgrade-port 8002
+    """
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise InvalidInput("modelctl serve needs FastAPI and uvicorn: pip install 'modelctl[serve]'") from None
+    from modelctl.api.server import Servers, check_host
+
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise InvalidInput(f"${TOKEN_ENV} is {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
+                           "(e.g. `openssl rand -hex 24`)")
+    check_host(host, token=token)
+    three = (registry_port, router_port, upgrade_port)
+    if any(p is not None for p in three):
+        if port is not None:
+            raise InvalidInput("give --port, or --registry-port/--router-port/--upgrade-port, not both")
+        ports = [p if p is not None else default for p, default in zip(three, (8000, 8001, 8002))]
+    else:
+        ports = [8000 if port is None else port]
+
+    import asyncio
+
+    from modelctl.api.app import ApiSettings, create_app
+
+    app = create_app(store_from(ctx), ApiSettings(
+        token=token, rate_per_s=rate_limit, burst=burst, max_body_bytes=max_body,
+        tick_interval_s=tick_interval, discover_interval_s=discover_interval,
+    ))
+    servers = Servers(app, host=host, ports=ports, log_level=log_level)
+
+    def ready() -> None:
+        if schedule:
+            app.state.loop.start()
+        if as_json:
+            print(json.dumps({"urls": servers.urls}), flush=True)
+        say(f"modelctl serving on {', '.join(servers.urls)} (docs: {servers.urls[0]}/docs)"
+            + ("; bearer token required" if token else ""))
+
+    asyncio.run(servers.run(ready=ready))
