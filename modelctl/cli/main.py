@@ -33,6 +33,8 @@ class Commands(LazyGroup):
         "evaluate": ("modelctl.cli.evaluate", "evaluate"),
         "refiners": ("modelctl.cli.evaluate", "refiners_app"),
         "audit": ("modelctl.cli.audit", "audit"),
+        "metrics": ("modelctl.cli.metrics", "metrics"),
+        "serve": ("modelctl.cli.serve", "serve"),
         "init": ("modelctl.cli.db", "init"),
         "db": ("modelctl.cli.db", "app"),
     }
