@@ -2,7 +2,7 @@
 
 One app serves every port (one, or the original three), so they share one store, one rate
 limiter and one upgrade schedule. Errors become JSON without a traceback: ModelctlError by its
-kind (422 bad input, 404 not found, 503 store or no eligible model, 502 a provider), anything
+kind (422 bad input, 404 not found, 409 no eligible model, 503 store, 502 a provider), anything
 else 500 with a short message while the log gets the traceback.
 """
 
@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
 
 from modelctl import __version__, clock
 from modelctl.api import guards
@@ -48,7 +50,9 @@ def _status_of(exc: ModelctlError) -> int:
         return 422
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, (StoreError, NoEligibleModel)):
+    if isinstance(exc, NoEligibleModel):
+        return 409  # a valid request the catalog and health cannot serve now: the trace says why
+    if isinstance(exc, StoreError):
         return 503
     if isinstance(exc, (ProviderError, AllModelsFailed)):
         return 502
@@ -65,6 +69,15 @@ async def _modelctl_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, NoEligibleModel) and exc.trace:
         body["reason"] = [c.as_dict() if hasattr(c, "as_dict") else c for c in exc.trace]
     return JSONResponse(body, status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI answers 400 for a body it cannot even decode (not UTF-8): a bad body, so 422."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:
+        return JSONResponse({"detail": [{"loc": ["body"], "msg": f"the body cannot be read as JSON: {exc.detail}",
+                                         "type": "json_invalid"}]}, 422)
+    return await http_exception_handler(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -101,6 +114,7 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
         ["segment", "model", "arm"], registry=None,
     )
     app.add_exception_handler(ModelctlError, _modelctl_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     # added last = outermost: a flood is turned away before the token is compared or a body read
     app.add_middleware(guards.BodyLimit, limit=settings.max_body_bytes)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
-from modelctl.api.schemas import ModelOut, Problem, ProviderOut, UsageBody, UsageOut
+from modelctl.api.schemas import Capability, ModelOut, Problem, ProviderOut, UsageBody, UsageOut
 from modelctl.core.catalog import ModelSpec
 from modelctl.errors import InvalidInput
 
@@ -45,10 +45,9 @@ def refiner_models(request: Request) -> JSONResponse:
     return _list(request, refiners=True)
 
 
-@router.get("/models/capability/{capability}", response_model=list[ModelOut],
-            responses={422: {"description": "Unknown capability"}})
-def models_with_capability(request: Request, capability: str) -> JSONResponse:
-    return _list(request, capability=capability)
+@router.get("/models/capability/{capability}", response_model=list[ModelOut])
+def models_with_capability(request: Request, capability: Capability) -> JSONResponse:
+    return _list(request, capability=capability.value)
 
 
 @router.get("/models/provider/{provider}", response_model=list[ModelOut])
@@ -67,8 +66,11 @@ def record_usage(
     cost_usd: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
 ) -> JSONResponse:
     """Record one call outcome: query parameters as the original clients send them, or a JSON body."""
+    from modelctl.services.catalog import require_model
     from modelctl.services.usage import record_usage as record
 
+    store = request.app.state.store
+    require_model(store, model_id)  # an unknown model is a 404 whatever else is wrong
     if body is not None:
         fields = body.model_dump(exclude_none=True)
     elif response_time is not None:
@@ -76,7 +78,7 @@ def record_usage(
     else:
         raise InvalidInput("response_time: give it as a query parameter (seconds), or send a JSON body "
                            "with latency_ms")
-    result = record(request.app.state.store, {"model_id": model_id,
+    result = record(store, {"model_id": model_id,
                                               **{k: v for k, v in fields.items() if v is not None}})
     result["success"] = bool(result["success"])
     return JSONResponse(result)

@@ -13,11 +13,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from modelctl import clock
-from modelctl.api.schemas import ClassificationOut, DecisionOut, Problem, RefinementBody, RouteBody
+from modelctl.api.schemas import (
+    QUERY_PATTERN,
+    ClassificationOut,
+    DecisionOut,
+    RefinementBody,
+    RouteBody,
+    Unroutable,
+)
 from modelctl.errors import InvalidInput
 
 router = APIRouter(tags=["router"])
-UNROUTABLE = {503: {"model": Problem, "description": "No model in the chain can take the query"}}
+UNROUTABLE = {409: {"model": Unroutable, "description": "No model in the chain can take the query now"}}
 MAX_ATTACHMENT_CHARS = 2048
 
 
@@ -44,7 +51,7 @@ def route(request: Request, body: RouteBody) -> JSONResponse:
 
     router_ = Router.load(request.app.state.store, now=clock.now())
     route_request = router_.request(
-        body.query, segment=body.segment, require=body.require, max_cost=body.max_cost,
+        body.query, segment=body.segment, require=[c.value for c in body.require], max_cost=body.max_cost,
         deadline_ms=body.deadline_ms, objective=body.objective, min_quality_ratio=body.min_quality_ratio,
         cost_weight=body.cost_weight, request_id=body.request_id,
     )
@@ -63,7 +70,7 @@ def route_refinement(request: Request, body: RefinementBody) -> JSONResponse:
 
 
 @router.get("/classify", response_model=ClassificationOut)
-def classify(query: Annotated[str, Query(min_length=1)]) -> JSONResponse:
+def classify(query: Annotated[str, Query(min_length=1, pattern=QUERY_PATTERN)]) -> JSONResponse:
     """Query type, complexity and latency budget, with the signals behind them."""
     from modelctl.services.routing import classify_query, load_routing_config
 

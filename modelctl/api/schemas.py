@@ -6,19 +6,33 @@ still validate what they own (query limits, capabilities, usage ranges), also an
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelctl.config import CatalogModel
+from modelctl.core.catalog import CAPABILITIES
 
 ModelOut = CatalogModel  # the original registry's schema: capabilities, performance, costs, limits
+Capability = StrEnum("Capability", {name: name for name in CAPABILITIES})
+
+# What core.routing.validate_query accepts, so the schema says it: no control characters but tab,
+# newline and carriage return, and something besides white space. (Its length limit is policy.yaml's.)
+_TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+QUERY_PATTERN = rf"^{_TEXT}*[^\s\x00-\x1f\x7f-\x9f]{_TEXT}*$"
 
 
 class Problem(BaseModel):
     """Every error that is not a validation error: one message that names the fix."""
 
     detail: str
+
+
+class Unroutable(Problem):
+    """Every candidate was dropped: the reason for each (as `route --explain`)."""
+
+    reason: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class RouteContext(BaseModel):
@@ -35,10 +49,11 @@ class RouteContext(BaseModel):
 class RouteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1)
+    query: str = Field(min_length=1, pattern=QUERY_PATTERN)
     context: RouteContext = Field(default_factory=RouteContext)
     segment: str | None = Field(default=None, max_length=100)
-    require: list[str] = Field(default_factory=list, max_length=16, description="Capabilities the model must have.")
+    require: list[Capability] = Field(default_factory=list, max_length=16,
+                                      description="Capabilities the model must have.")
     max_cost: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     deadline_ms: int | None = Field(default=None, gt=0, le=600_000)
     objective: Literal["policy", "cost", "quality", "value"] | None = None
@@ -51,7 +66,7 @@ class RouteBody(BaseModel):
 class RefinementBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1)
+    query: str = Field(min_length=1, pattern=QUERY_PATTERN)
     refinement_type: Literal["fast", "quality", "lmm"] = "fast"
     request_id: str | None = Field(default=None, min_length=1, max_length=200)
 

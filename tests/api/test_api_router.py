@@ -79,8 +79,9 @@ def test_bad_refinement_bodies_name_the_field(api, body, field):
 
 @pytest.mark.parametrize(("body", "words"), [
     ({"query": "hi", "objective": "fastest"}, "objective"),
-    ({"query": "hi", "require": ["telepathy"]}, "unknown capability 'telepathy'"),
-    ({"query": "hi\x00there"}, "control character U+0000"),
+    ({"query": "hi", "require": ["telepathy"]}, "require"),
+    ({"query": "hi\x00there"}, "query"),
+    ({"query": " \n "}, "query"),
     ({"query": "x" * 100_001}, "limit is 100,000 characters"),
     ({"query": "hi", "context": {"files": [""]}}, "context.files"),
     ({"query": "hi", "max_cost": -1}, "max_cost"),
@@ -104,3 +105,11 @@ def test_the_servers_decisions_are_counted_in_metrics(api):
     counted = {(s.labels["segment"], s.labels["arm"]): s.value
                for s in families["modelctl_api_route_decisions"].samples if s.name.endswith("_total")}
     assert counted == {("simple", "control"): 3, ("multimedia", "control"): 1}
+
+
+def test_a_query_no_model_can_take_is_409_with_every_candidates_reason(api):
+    response = api.client.post("/route", json={"query": "What is the capital of France?", "deadline_ms": 1})
+    assert response.status_code == 409
+    body = response.json()
+    assert "no model can serve segment 'simple'" in body["detail"]
+    assert body["reason"] and all(c["verdict"] == "dropped" for c in body["reason"])
