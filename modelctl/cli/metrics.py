@@ -22,7 +22,7 @@ def metrics(
     as_json: JsonOption = False,
 ) -> None:
     """Print Prometheus metrics computed from the database: calls, failures, latency, TTFT, tokens
-    and cost per model and provider; routed and fallback calls per segment; provider health and
+    and cost per model and provider; first-choice and fallback calls per segment (last hour); provider health and
     cooldowns; discovery runs; rollouts, gate verdicts, promotions and rollbacks.
 
     Example (cron, every minute): modelctl metrics --textfile /var/lib/node_exporter/modelctl.prom

@@ -1,9 +1,10 @@
 """The Prometheus exposition, computed from the database at scrape time.
 
 Nothing is counted in memory: every figure is SQL over the tables the other commands write
-(usage roll-ups, usage attempts, providers, models, discovery runs, rollouts, gate results, the
-audit log), so `modelctl metrics` from cron and `GET /metrics` from a server agree, and a
-restart loses nothing. Label values are bounded by the catalog and config (model, provider,
+(usage roll-ups, the last hour's usage attempts, providers, models, discovery runs, rollouts,
+gate results, the audit log), so `modelctl metrics` from cron and `GET /metrics` from a server
+agree, and a restart loses nothing. The cost grows with the roll-ups (about 0.13 ms a row, most
+of it reading their histograms: 1 s for 8,000 hourly rows); `usage prune` compacts old ones. Label values are bounded by the catalog and config (model, provider,
 segment, arm, phase, status, verdict): never query text, never request ids.
 
 Latency histograms are read off the roll-ups' 2% log buckets into fixed Prometheus buckets; a
@@ -17,15 +18,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from modelctl.core import histogram
 from modelctl.store.catalog import as_datetime
-from modelctl.store.db import Store
+from modelctl.store.db import Store, sql_ts
 
 # Prometheus bucket bounds in seconds: sub-second refiners up to minute-long research answers.
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 30.0, 60.0)
+ATTEMPTS_WINDOW = timedelta(hours=1)
 _PROMOTIONS = ("rollout-start", "rollout-promote", "rollout-advance")
 _ENDINGS = ("rollout-rollback", "rollout-reject")
 
@@ -117,20 +119,22 @@ class StoreCollector:
     def _attempts(self) -> Iterator[Any]:
         """First attempts are the router's choices; later attempts of a request are its fallbacks.
 
-        The roll-ups do not keep attempt numbers, so this is the one scan of raw usage rows
-        (usage prune bounds it; a pruned day's rows leave these counters, a counter reset).
+        The roll-ups keep no attempt numbers, so these come from raw usage rows, over the last
+        hour only (found through the ts index): counting all history scanned 1.6 s per million
+        rows at every scrape.
         """
-        from prometheus_client.core import CounterMetricFamily
+        from prometheus_client.core import GaugeMetricFamily
 
-        routed = CounterMetricFamily("modelctl_routed_calls", "Calls that were the router's first choice.",
-                                     labels=["segment", "model"])
-        fallbacks = CounterMetricFamily("modelctl_fallback_calls", "Calls made down the fallback chain "
-                                        "after an earlier attempt of the same request failed.",
-                                        labels=["segment", "model"])
+        routed = GaugeMetricFamily("modelctl_routed_calls_1h", "Calls in the last hour that were the "
+                                   "router's first choice (not shadow copies).", labels=["segment", "model"])
+        fallbacks = GaugeMetricFamily("modelctl_fallback_calls_1h", "Calls in the last hour made down the "
+                                      "fallback chain after an earlier attempt of the same request failed.",
+                                      labels=["segment", "model"])
         for segment, model, first, later in self.store.read(
             "SELECT segment, model_id, SUM(CASE WHEN attempt = 0 THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN attempt > 0 THEN 1 ELSE 0 END) FROM usage WHERE arm <> 'shadow' "
-            "GROUP BY segment, model_id ORDER BY 1, 2"
+            "SUM(CASE WHEN attempt > 0 THEN 1 ELSE 0 END) FROM usage WHERE ts >= :since AND arm <> 'shadow' "
+            "GROUP BY segment, model_id ORDER BY 1, 2",
+            {"since": sql_ts(self.now() - ATTEMPTS_WINDOW)},
         ):
             labels = [segment or "-", model]
             routed.add_metric(labels, int(first))

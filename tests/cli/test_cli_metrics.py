@@ -66,11 +66,24 @@ def test_usage_becomes_counters_and_histograms_by_model_and_provider(cli):
     ttft = {s.labels["le"]: s.value for s in families["modelctl_ttft_seconds"].samples if s.name.endswith("_bucket")}
     assert (ttft["0.05"], ttft["+Inf"]) == (1, 1)  # only the streamed call had a TTFT
 
-    # the router's first choices, and the call made down the chain after the timeout
-    assert _samples(families, "modelctl_routed_calls", "modelctl_routed_calls_total") == {
-        (GPT4O, "technical"): 2, (HAIKU, "technical"): 0}
-    assert _samples(families, "modelctl_fallback_calls", "modelctl_fallback_calls_total") == {
-        (HAIKU, "technical"): 1}
+
+
+def test_first_choices_and_fallbacks_of_the_last_hour(cli):
+    _usage(
+        cli,
+        {"model_id": GPT4O, "segment": "technical", "latency_ms": 80, "request_id": "a", "ts": "2026-12-01T11:30:00Z"},
+        {"model_id": GPT4O, "segment": "technical", "latency_ms": 400, "success": False, "error_kind": "timeout",
+         "request_id": "b", "ts": "2026-12-01T11:40:00Z"},
+        {"model_id": HAIKU, "segment": "technical", "latency_ms": 3000, "request_id": "b", "attempt": 1,
+         "ts": "2026-12-01T11:40:01Z"},
+        {"model_id": HAIKU, "segment": "technical", "latency_ms": 300, "request_id": "c", "attempt": 1,
+         "ts": "2026-12-01T10:30:00Z"},  # more than an hour before NOW
+        {"model_id": HAIKU, "segment": "technical", "latency_ms": 300, "request_id": "d", "arm": "shadow",
+         "ts": "2026-12-01T11:50:00Z"},  # a shadow copy is not a routing choice
+    )
+    families = _families(cli("metrics").stdout)
+    assert _samples(families, "modelctl_routed_calls_1h") == {(GPT4O, "technical"): 2, (HAIKU, "technical"): 0}
+    assert _samples(families, "modelctl_fallback_calls_1h") == {(HAIKU, "technical"): 1}
 
 
 def test_catalog_and_provider_health(cli):
