@@ -22,8 +22,8 @@ def metrics(
     as_json: JsonOption = False,
 ) -> None:
     """Print Prometheus metrics computed from the database: calls, failures, latency, TTFT, tokens
-    and cost per model and provider; first-choice and fallback calls per segment (last hour); provider health and
-    cooldowns; discovery runs; rollouts, gate verdicts, promotions and rollbacks.
+    and cost per model and provider; first-choice and fallback calls per segment (last hour);
+    provider health and cooldowns; discovery runs; rollouts, gate verdicts, promotions, rollbacks.
 
     Example (cron, every minute): modelctl metrics --textfile /var/lib/node_exporter/modelctl.prom
     """

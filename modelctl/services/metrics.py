@@ -4,8 +4,9 @@ Nothing is counted in memory: every figure is SQL over the tables the other comm
 (usage roll-ups, the last hour's usage attempts, providers, models, discovery runs, rollouts,
 gate results, the audit log), so `modelctl metrics` from cron and `GET /metrics` from a server
 agree, and a restart loses nothing. The cost grows with the roll-ups (about 0.13 ms a row, most
-of it reading their histograms: 1 s for 8,000 hourly rows); `usage prune` compacts old ones. Label values are bounded by the catalog and config (model, provider,
-segment, arm, phase, status, verdict): never query text, never request ids.
+of it reading their histograms: 1 s for 8,000 hourly rows); `usage prune` compacts old ones.
+Label values are bounded by the catalog and config (model, provider, segment, arm, phase,
+status, verdict): never query text, never request ids.
 
 Latency histograms are read off the roll-ups' 2% log buckets into fixed Prometheus buckets; a
 log bucket counts towards `le` when its upper edge is within it, so a bucket's count can differ
