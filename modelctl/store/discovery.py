@@ -55,7 +55,7 @@ def list_candidates(store: Store, *, provider: str | None = None) -> list[dict[s
     rows = store.read(
         "SELECT model_id, provider, found_at, stability, discovered_from, input_cost_per_1k, "
         "output_cost_per_1k, max_context_tokens, source FROM model "
-        "WHERE status = 'candidate' AND (:provider IS NULL OR provider = :provider) "
+        "WHERE status = 'candidate' AND (CAST(:provider AS TEXT) IS NULL OR provider = :provider) "
         "ORDER BY found_at DESC, provider, model_id",
         {"provider": provider},
     )
