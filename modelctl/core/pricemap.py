@@ -3,7 +3,7 @@
 The map is the one public source that prices thousands of models per token, with context windows,
 capability flags and deprecation dates. `models import --format litellm` turns its chat entries
 into catalog specs (`specs_from_map`); `prices sync` finds each catalog model's entry (`lookup`)
-and compares (`diff_prices`). The caller reads the JSON file.
+and compares (`diff_prices`). The caller reads the file; `load_json_map` parses it.
 
 Lookup rules (`lookup`), first hit wins:
 1. `<provider>/<model_id>`: "anthropic/claude-x", "ollama/llama3.1:8b",
@@ -64,6 +64,19 @@ class PriceEntry:
     @property
     def context_window(self) -> int | None:
         return self.max_input_tokens if self.max_input_tokens is not None else self.max_tokens
+
+
+def load_json_map(text: str, *, source: str) -> dict[str, object]:
+    """The map's JSON text as its raw object, with errors naming the source and line."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{source}: a LiteLLM price map is a JSON object of model name -> entry")
+    return data
 
 
 def parse_price_map(raw: Mapping[str, object]) -> dict[str, PriceEntry]:

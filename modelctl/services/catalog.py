@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -133,7 +132,10 @@ def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool) -> tuple[list
     text = read_text(path)
 
     if fmt == "litellm":
-        return _read_litellm(text, source=str(path), skip_invalid=skip_invalid)
+        from modelctl.core import pricemap
+
+        raw = pricemap.load_json_map(text, source=str(path))
+        return pricemap.specs_from_map(raw, skip_invalid=skip_invalid, source=str(path))
     if fmt not in ("auto", "yaml", "json"):
         raise InvalidInput(f"unknown format {fmt!r}; valid: auto, yaml, json, litellm")
     # YAML is a superset of JSON, and its node tree gives line numbers for both
@@ -155,18 +157,6 @@ def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool) -> tuple[list
                 raise InvalidInput(message) from None
             skipped.append(message)
     return specs, skipped
-
-
-def _read_litellm(text: str, *, source: str, skip_invalid: bool) -> tuple[list[ModelSpec], list[str]]:
-    from modelctl.core import pricemap
-
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput(f"{source}: a LiteLLM price map is a JSON object of model name -> entry")
-    return pricemap.specs_from_map(data, skip_invalid=skip_invalid, source=source)
 
 
 def import_models(store: Store, path: Path, *, fmt: str = "auto", skip_invalid: bool = False,

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from modelctl import clock
 from modelctl.core import pricemap
 from modelctl.core.catalog import ModelSpec
 from modelctl.errors import InvalidInput, ModelctlError
+from modelctl.files import read_text
 from modelctl.paths import actor
 from modelctl.store import catalog as repo
 from modelctl.store.db import Store
@@ -27,21 +26,8 @@ def read_price_map(source: str, *, timeout_s: float = 30.0) -> Mapping[str, pric
     if source.startswith(("http://", "https://")):
         text = _fetch(source, timeout_s=timeout_s)
     else:
-        path = Path(source).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidInput(f"{source}: no such file") from None
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{source}: not UTF-8 text") from None
-        except OSError as exc:
-            raise InvalidInput(f"{source}: cannot read: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{source}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise InvalidInput(f"{source}: a LiteLLM price map is a JSON object of model name -> entry")
+        text = read_text(source)
+    data = pricemap.load_json_map(text, source=source)
     return PriceMap(data, source=source)
 
 
