@@ -40,26 +40,14 @@ def _sdks_imported():
 
 
 @pytest.fixture
-def everything(fake_openai, fake_anthropic, fake_ollama, fake_huggingface, fake_openrouter, tmp_path, monkeypatch,
-               cli):
+def everything(fake_openai, fake_anthropic, fake_ollama, fake_huggingface, fake_openrouter, every_fake_configured,
+               tmp_path, monkeypatch, cli):
     """Every provider keyed and pointing at its fake; the simple chain crosses the four keyed ones."""
     old_umask = os.umask(0o022)  # the usual umask: private files must be private by modelctl's doing
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "providers.yaml").write_text(
-        "providers:\n"
-        f"  openai: {{kind: openai, api_key_env: OPENAI_API_KEY, base_url: '{fake_openai.base_url}/v1'}}\n"
-        f"  anthropic: {{kind: anthropic, api_key_env: ANTHROPIC_API_KEY, base_url: '{fake_anthropic.base_url}'}}\n"
-        f"  ollama: {{kind: ollama, base_url: '{fake_ollama.base_url}'}}\n"
-        f"  huggingface: {{kind: huggingface, api_key_env: HF_TOKEN, base_url: '{fake_huggingface.base_url}/v1',\n"
-        f"                list_url: '{fake_huggingface.base_url}/api/models'}}\n"
-        f"  openrouter: {{kind: openrouter, api_key_env: OPENROUTER_API_KEY,\n"
-        f"               base_url: '{fake_openrouter.base_url}/api/v1'}}\n"
-    )
+    config = every_fake_configured
     policy = yaml.safe_load((bundled_config_dir() / "policy.yaml").read_text())
     policy["segments"]["simple"]["chain"] = CHAIN
     (config / "policy.yaml").write_text(yaml.safe_dump(policy))
-    monkeypatch.setenv("MODELCTL_CONFIG_DIR", str(config))
     monkeypatch.setenv("MODELCTL_NOW", "2026-12-01T10:00:00Z")
     for name, key in KEYS.items():
         monkeypatch.setenv(name, key)
@@ -147,10 +135,6 @@ def _free_port() -> int:
 
 
 def test_serve_never_answers_with_a_key(everything, modelctl_home):
-    from modelctl.cli.main import Commands
-
-    if "serve" not in Commands.lazy_commands:
-        pytest.skip("`modelctl serve` does not exist yet (issue 7); its responses get checked here once it does")
     pytest.importorskip("fastapi", reason="the serve extra is not installed")
     fakes = everything
     port = _free_port()

@@ -73,31 +73,20 @@ CANDIDATES = {
 
 
 @pytest.fixture
-def fakes(fake_openai, fake_anthropic, fake_ollama, fake_huggingface, fake_openrouter, tmp_path, monkeypatch):
+def fakes(fake_openai, fake_anthropic, fake_ollama, fake_huggingface, fake_openrouter, every_fake_configured,
+          monkeypatch):
     """Every configured provider points at a fake, each serving its list over several pages."""
     fake_openai.set_models(OPENAI)
     fake_anthropic.set_models(ANTHROPIC, page_size=2)
     fake_ollama.set_models([*fake_ollama.models, OLLAMA_EMBEDDING])
     fake_huggingface.set_models(HUB, page_size=2)
     fake_openrouter.set_models(OPENROUTER, page_size=3)
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "providers.yaml").write_text(
-        "providers:\n"
-        f"  openai: {{kind: openai, api_key_env: OPENAI_API_KEY, base_url: '{fake_openai.base_url}/v1'}}\n"
-        f"  anthropic: {{kind: anthropic, api_key_env: ANTHROPIC_API_KEY, base_url: '{fake_anthropic.base_url}'}}\n"
-        f"  ollama: {{kind: ollama, base_url: '{fake_ollama.base_url}'}}\n"
-        f"  huggingface: {{kind: huggingface, api_key_env: HF_TOKEN, base_url: '{fake_huggingface.base_url}/v1',\n"
-        f"                list_url: '{fake_huggingface.base_url}'}}\n"
-        f"  openrouter: {{kind: openrouter, api_key_env: OPENROUTER_API_KEY,\n"
-        f"               base_url: '{fake_openrouter.base_url}/api/v1'}}\n"
-    )
-    monkeypatch.setenv("MODELCTL_CONFIG_DIR", str(config))
     monkeypatch.setenv("MODELCTL_NOW", NOW)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     return SimpleNamespace(openai=fake_openai, anthropic=fake_anthropic, ollama=fake_ollama,
-                           huggingface=fake_huggingface, openrouter=fake_openrouter, config=config)
+                           huggingface=fake_huggingface, openrouter=fake_openrouter,
+                           config=every_fake_configured)
 
 
 def _runs(home) -> list[tuple]:

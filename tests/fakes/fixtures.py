@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -10,7 +11,7 @@ from tests.fakes.anthropic_wire import AnthropicFake
 from tests.fakes.openai_wire import HuggingFaceFake, OllamaFake, OpenAIFake, OpenRouterFake
 from tests.fakes.server import FakeProvider
 
-__all__ = ["fake_anthropic", "fake_huggingface", "fake_ollama", "fake_openai", "fake_openrouter"]
+__all__ = ["every_fake_configured", "fake_anthropic", "fake_huggingface", "fake_ollama", "fake_openai", "fake_openrouter"]
 
 
 def _serve(fake: FakeProvider) -> Iterator[FakeProvider]:
@@ -43,3 +44,23 @@ def fake_huggingface() -> Iterator[HuggingFaceFake]:
 @pytest.fixture
 def fake_openrouter() -> Iterator[OpenRouterFake]:
     yield from _serve(OpenRouterFake())
+
+
+@pytest.fixture
+def every_fake_configured(fake_openai, fake_anthropic, fake_ollama, fake_huggingface, fake_openrouter, tmp_path,
+                          monkeypatch) -> Path:
+    """A config directory (MODELCTL_CONFIG_DIR) whose providers.yaml points all five providers at their fakes."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "providers.yaml").write_text(
+        "providers:\n"
+        f"  openai: {{kind: openai, api_key_env: OPENAI_API_KEY, base_url: '{fake_openai.base_url}/v1'}}\n"
+        f"  anthropic: {{kind: anthropic, api_key_env: ANTHROPIC_API_KEY, base_url: '{fake_anthropic.base_url}'}}\n"
+        f"  ollama: {{kind: ollama, base_url: '{fake_ollama.base_url}'}}\n"
+        f"  huggingface: {{kind: huggingface, api_key_env: HF_TOKEN, base_url: '{fake_huggingface.base_url}/v1',\n"
+        f"                list_url: '{fake_huggingface.base_url}'}}\n"
+        f"  openrouter: {{kind: openrouter, api_key_env: OPENROUTER_API_KEY,\n"
+        f"               base_url: '{fake_openrouter.base_url}/api/v1'}}\n"
+    )
+    monkeypatch.setenv("MODELCTL_CONFIG_DIR", str(config))
+    return config
