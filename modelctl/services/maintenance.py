@@ -17,7 +17,7 @@ BATCH_ROWS = 20_000
 
 
 def check_database(store: Store) -> dict[str, Any]:
-    """Integrity, schema version, and that the usage roll-ups count every raw row, pruned ones included."""
+    """Integrity, schema version, and that both levels of usage roll-ups count every raw row, pruned ones included."""
     checks: dict[str, str] = {}
     if store.is_sqlite:
         result = [row[0] for row in store.read("PRAGMA integrity_check")]
@@ -26,10 +26,11 @@ def check_database(store: Store) -> dict[str, Any]:
     checks["schema"] = "ok" if version == schema_history()[-1] else f"at {version}, expected {schema_history()[-1]}"
     raw = store.read("SELECT COUNT(*) FROM usage")[0][0]
     pruned = repo.pruned_calls(store)
-    rolled = store.read("SELECT COALESCE(SUM(calls), 0) FROM usage_rollup")[0][0]
-    checks["usage roll-ups"] = (
-        "ok" if raw + pruned == rolled else f"{rolled} calls rolled up but {raw} usage rows and {pruned} pruned"
-    )
+    for name, table in (("usage roll-ups", "usage_rollup"), ("daily usage roll-ups", "usage_rollup_daily")):
+        rolled = store.read(f"SELECT COALESCE(SUM(calls), 0) FROM {table}")[0][0]
+        checks[name] = (
+            "ok" if raw + pruned == rolled else f"{rolled} calls rolled up but {raw} usage rows and {pruned} pruned"
+        )
     return {"ok": all(v == "ok" for v in checks.values()), "checks": checks, "usage_rows": raw,
             "pruned_rows": pruned}
 

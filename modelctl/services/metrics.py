@@ -3,8 +3,8 @@
 Nothing is counted in memory: every figure is SQL over the tables the other commands write
 (usage roll-ups, the last hour's usage attempts, providers, models, discovery runs, rollouts,
 gate results, the audit log), so `modelctl metrics` from cron and `GET /metrics` from a server
-agree, and a restart loses nothing. The cost grows with the roll-ups (about 0.13 ms a row, most
-of it reading their histograms: 1 s for 8,000 hourly rows); `usage prune` compacts old ones.
+agree, and a restart loses nothing. The cost grows with the daily roll-ups, one row per group and
+day (most of it reading their histograms).
 Label values are bounded by the catalog and config (model, provider, segment, arm, phase,
 status, verdict): never query text, never request ids.
 
@@ -76,7 +76,7 @@ class StoreCollector:
         failures = CounterMetricFamily("modelctl_call_failures", "Model calls that failed.",
                                        labels=["model", "provider", "segment", "arm"])
         for model, provider, segment, arm, n, ok in self.store.read(
-            "SELECT model_id, provider, segment, arm, SUM(calls), SUM(successes) FROM usage_rollup "
+            "SELECT model_id, provider, segment, arm, SUM(calls), SUM(successes) FROM usage_rollup_daily "
             "GROUP BY model_id, provider, segment, arm ORDER BY 1, 2, 3, 4"
         ):
             labels = [model, provider, segment or "-", arm]
@@ -97,16 +97,17 @@ class StoreCollector:
         groups: dict[tuple[str, str], list] = {}
         for model, provider, tin, tout, usd, lat_sum, lat_hist, ttft_hist in self.store.read(
             "SELECT model_id, provider, tokens_in, tokens_out, cost_usd, latency_sum_ms, latency_hist, ttft_hist "
-            "FROM usage_rollup ORDER BY model_id, provider"
+            "FROM usage_rollup_daily ORDER BY model_id, provider"
         ):
             group = groups.setdefault((model, provider), [0, 0, 0.0, 0.0, {}, {}])
             group[0] += tin
             group[1] += tout
             group[2] += usd or 0.0
             group[3] += lat_sum
-            histogram.merge(group[4], histogram.loads(lat_hist))
-            histogram.merge(group[5], histogram.loads(ttft_hist))
+            histogram.merge_dumped(group[4], lat_hist)
+            histogram.merge_dumped(group[5], ttft_hist)
         for (model, provider), (tin, tout, usd, lat_sum, lat_hist, ttft_hist) in groups.items():
+            lat_hist, ttft_hist = histogram.int_keys(lat_hist), histogram.int_keys(ttft_hist)
             labels = [model, provider]
             tokens_in.add_metric(labels, int(tin))
             tokens_out.add_metric(labels, int(tout))

@@ -4,6 +4,7 @@ A prune removes a day's raw rows in batches, each committed together with the co
 (`usage_pruned`), so at every commit the roll-ups still equal the raw rows plus the pruned ones
 and `db check` stays green even when a prune is killed. Then each old day's hourly roll-ups merge
 into one row per group at midnight: same sums, merged histograms, so `stats` answers as before.
+The daily roll-ups already hold those days whole and stay as they are.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from modelctl.core import histogram
 from modelctl.errors import InvalidInput, StoreError
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
+from modelctl.store.usage import merge_group
 
 _GROUP = ("model_id", "provider", "segment", "arm")
 _SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms", "quality_sum", "quality_n")
@@ -96,15 +98,7 @@ def compact_rollups(conn, *, day: date) -> tuple[int, int]:  # noqa: ANN001
     ).all()
     merged: dict[tuple, list] = {}
     for row in rows:
-        key, sums, hists = tuple(row[:4]), row[4:12], row[12:]
-        group = merged.get(key)
-        if group is None:
-            merged[key] = [*sums, histogram.loads(hists[0]), histogram.loads(hists[1])]
-            continue
-        for index, value in enumerate(sums):
-            group[index] += value
-        histogram.merge(group[8], histogram.loads(hists[0]))
-        histogram.merge(group[9], histogram.loads(hists[1]))
+        merge_group(merged, tuple(row[:4]), (*row[4:12], histogram.loads(row[12]), histogram.loads(row[13])))
     conn.execute(text("DELETE FROM usage_rollup WHERE hour >= :start AND hour < :end"), _day_window(day))
     columns = ("hour", *_GROUP, *_SUMS, *_HISTS)
     if merged:

@@ -83,26 +83,41 @@ class UsageRow(SQLModel, table=True):
     attempt: int = 0
 
 
-class UsageRollupRow(SQLModel, table=True):
-    """Hourly sums and latency histograms per (model, provider, segment, arm): what `stats` reads."""
+class _RollupSums(SQLModel):
+    """What a roll-up row holds for its group: sums and two log-bucket histograms (JSON)."""
 
-    __tablename__ = "usage_rollup"
-
-    hour: datetime = Field(primary_key=True)
     model_id: str = Field(primary_key=True, max_length=200)
     provider: str = Field(primary_key=True, max_length=100)
     segment: str = Field(primary_key=True)
     arm: str = Field(primary_key=True)
     calls: int
     successes: int
-    tokens_in: int = Field(sa_column=Column(BigInteger, nullable=False))
-    tokens_out: int = Field(sa_column=Column(BigInteger, nullable=False))
+    tokens_in: int = Field(sa_type=BigInteger, nullable=False)
+    tokens_out: int = Field(sa_type=BigInteger, nullable=False)
     cost_usd: float
     latency_sum_ms: float
     quality_sum: float
     quality_n: int
-    latency_hist: str = Field(sa_column=Column(Text, nullable=False))
-    ttft_hist: str = Field(sa_column=Column(Text, nullable=False))
+    latency_hist: str = Field(sa_type=Text, nullable=False)
+    ttft_hist: str = Field(sa_type=Text, nullable=False)
+
+
+class UsageRollupRow(_RollupSums, table=True):
+    """Hourly sums and latency histograms per (model, provider, segment, arm): what `stats` reads
+    for the hours at the edges of its window."""
+
+    __tablename__ = "usage_rollup"
+
+    hour: datetime = Field(primary_key=True)
+
+
+class UsageRollupDailyRow(_RollupSums, table=True):
+    """The same per day (`day` is its midnight): `stats` and metrics read whole days here, 24
+    times fewer rows to decode."""
+
+    __tablename__ = "usage_rollup_daily"
+
+    day: datetime = Field(primary_key=True)
 
 
 class AuditRow(SQLModel, table=True):

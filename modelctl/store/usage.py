@@ -1,8 +1,9 @@
-"""Usage rows and their hourly roll-ups.
+"""Usage rows and their hourly and daily roll-ups.
 
-Every insert also folds the rows it actually added into `usage_rollup` (same transaction), so
-`stats` reads a few thousand roll-up rows instead of scanning millions of raw ones. A repeated
-(request_id, attempt) is skipped and not counted.
+Every insert also folds the rows it actually added into `usage_rollup` (per hour) and
+`usage_rollup_daily` (per day), in the same transaction, so `stats` reads whole days from a few
+thousand daily rows and only the hours at the edges of its window from the hourly ones, instead
+of scanning millions of raw rows. A repeated (request_id, attempt) is skipped and not counted.
 """
 
 from __future__ import annotations
@@ -95,15 +96,28 @@ def _insert_usage_pg(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001
     return len(added)
 
 
+def merge_group(groups: dict[tuple, list], key: tuple, group: Sequence) -> None:
+    """Add one roll-up group (8 sums, then latency and TTFT histograms as dicts) into groups[key]."""
+    into = groups.get(key)
+    if into is None:
+        groups[key] = [*group[:8], dict(group[8]), dict(group[9])]
+        return
+    for index in range(8):
+        into[index] += group[index]
+    histogram.merge(into[8], group[8])
+    histogram.merge(into[9], group[9])
+
+
 def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
-    groups: dict[tuple, list] = {}
+    """Add the rows to their hourly and daily roll-ups; the caller's transaction commits both."""
+    hourly: dict[tuple, list] = {}
     bucket_of = histogram.bucket_of
     for (ts, model_id, provider, segment, arm, latency, ttft, tin, tout, cost, success, _kind,
          quality, _rid, _attempt) in rows:
         key = ((ts if isinstance(ts, str) else sql_ts(ts))[:13], model_id, provider, segment or "", arm)
-        group = groups.get(key)
+        group = hourly.get(key)
         if group is None:
-            group = groups[key] = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0, {}, {}]
+            group = hourly[key] = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0, {}, {}]
         group[0] += 1
         if success:
             group[1] += 1
@@ -122,22 +136,31 @@ def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
             hist = group[9]
             b = bucket_of(ttft)
             hist[b] = hist.get(b, 0) + 1
-    groups = {(key[0] + ":00:00.000000", *key[1:]): group for key, group in groups.items()}
-    if not groups:
+    if not hourly:
         return
-    mark = _mark(conn)
-    if mark == "%s":
+    daily: dict[tuple, list] = {}
+    for key, group in hourly.items():
+        merge_group(daily, (key[0][:10] + " 00:00:00.000000", *key[1:]), group)
+    if conn.dialect.name != "sqlite":
         # One roll-up merger at a time, as SQLite's BEGIN IMMEDIATE gives: two writers reading
         # the same roll-up row and writing back their sums would lose one of them.
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('modelctl:usage'))")
-    hours = [key[0] for key in groups]
-    # one read of the roll-ups this batch touches, then two executemany: no round trip per group
+    _merge_into(conn, "usage_rollup", "hour", {(key[0] + ":00:00.000000", *key[1:]): g for key, g in hourly.items()})
+    _merge_into(conn, "usage_rollup_daily", "day", daily)
+
+
+def _merge_into(conn, table: str, period: str, groups: dict[tuple, list]) -> None:  # noqa: ANN001
+    """Add groups keyed (period start as sql_ts text, model, provider, segment, arm) into a roll-up table:
+    one read of the rows they touch, then two executemany, no round trip per group."""
+    mark = _mark(conn)
+    key_columns = (period, *_ROLLUP_KEY[1:])
+    starts = [key[0] for key in groups]
     existing = {
         (row[0] if isinstance(row[0], str) else sql_ts(row[0]), *row[1:5]): row[5:]
         for row in conn.exec_driver_sql(
-            f"SELECT {', '.join(_ROLLUP_KEY + _ROLLUP_SUMS)}, latency_hist, ttft_hist FROM usage_rollup "
-            f"WHERE hour >= {mark} AND hour <= {mark}",
-            (min(hours), max(hours)),
+            f"SELECT {', '.join(key_columns + _ROLLUP_SUMS)}, latency_hist, ttft_hist FROM {table} "
+            f"WHERE {period} >= {mark} AND {period} <= {mark}",
+            (min(starts), max(starts)),
         )
     }
     inserts, updates = [], []
@@ -153,22 +176,16 @@ def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
     columns = _ROLLUP_SUMS + ("latency_hist", "ttft_hist")
     if inserts:
         conn.exec_driver_sql(
-            f"INSERT INTO usage_rollup ({', '.join(_ROLLUP_KEY + columns)}) "
-            f"VALUES ({', '.join([mark] * (len(_ROLLUP_KEY) + len(columns)))})",
+            f"INSERT INTO {table} ({', '.join(key_columns + columns)}) "
+            f"VALUES ({', '.join([mark] * (len(key_columns) + len(columns)))})",
             inserts,
         )
     if updates:
         conn.exec_driver_sql(
-            f"UPDATE usage_rollup SET {', '.join(f'{c} = {mark}' for c in columns)} "
-            f"WHERE {' AND '.join(f'{c} = {mark}' for c in _ROLLUP_KEY)}",
+            f"UPDATE {table} SET {', '.join(f'{c} = {mark}' for c in columns)} "
+            f"WHERE {' AND '.join(f'{c} = {mark}' for c in key_columns)}",
             updates,
         )
-
-
-def _group_expr(by: str, dialect: str) -> str:
-    if by == "day":
-        return "substr(hour, 1, 10)" if dialect == "sqlite" else "to_char(hour, 'YYYY-MM-DD')"
-    return {"model": "model_id", "provider": "provider", "segment": "segment"}[by]
 
 
 def window_start(since: datetime) -> datetime:
@@ -176,36 +193,62 @@ def window_start(since: datetime) -> datetime:
     return hour_of(since)
 
 
+def _day_key(column: str, dialect: str) -> str:
+    return f"substr({column}, 1, 10)" if dialect == "sqlite" else f"to_char({column}, 'YYYY-MM-DD')"
+
+
+def _rollup_reads(key: str, dialect: str, start: datetime, end: datetime) -> tuple[str, dict[str, str]]:
+    """One SELECT over [start, end): whole days from the daily roll-ups, the hours either side of
+    them from the hourly ones. Rows: group key, calls, successes, tokens in/out, cost, histograms."""
+    first_day = start.replace(hour=0) + (timedelta(days=1) if start.hour else timedelta())
+    last_day = end.replace(hour=0)
+    if first_day >= last_day:  # no whole day inside: all hours
+        first_day = last_day = end
+    columns = "calls, successes, tokens_in, tokens_out, cost_usd, latency_hist, ttft_hist"
+    day_key = _day_key("day", dialect) if key == "day" else key
+    hour_key = _day_key("hour", dialect) if key == "day" else key
+    sql = (
+        f"SELECT {day_key}, {columns} FROM usage_rollup_daily WHERE day >= :first_day AND day < :last_day "
+        f"UNION ALL SELECT {hour_key}, {columns} FROM usage_rollup "
+        "WHERE (hour >= :start AND hour < :first_day) OR (hour >= :last_day AND hour < :end)"
+    )
+    return sql, {"start": sql_ts(start), "first_day": sql_ts(first_day), "last_day": sql_ts(last_day),
+                 "end": sql_ts(end)}
+
+
 def usage_stats(store: Store, *, by: str, since: datetime, until: datetime) -> list[dict[str, Any]]:
     """Calls, success rate, p50/p95 latency, p50 TTFT, tokens and cost per group.
 
-    Sums come from SQL over the roll-ups; percentiles from their merged histograms (≤1% error).
+    Sums and merged histograms (percentiles within 1%) of the roll-ups covering the window.
     """
-    key = _group_expr(by, store.dialect)
-    params = {"since": sql_ts(window_start(since)), "until": sql_ts(hour_of(until) + timedelta(hours=1))}
-    window = "hour >= :since AND hour < :until"
-    sums = store.read(
-        f"SELECT {key} AS k, SUM(calls), SUM(successes), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) "
-        f"FROM usage_rollup WHERE {window} GROUP BY {key} ORDER BY 1",
-        params,
-    )
-    hists: dict[str, tuple[dict, dict]] = {}
-    for k, lat, ttft in store.read(f"SELECT {key}, latency_hist, ttft_hist FROM usage_rollup WHERE {window}", params):
-        lat_hist, ttft_hist = hists.setdefault(k, ({}, {}))
-        histogram.merge(lat_hist, histogram.loads(lat))
-        histogram.merge(ttft_hist, histogram.loads(ttft))
+    key = "day" if by == "day" else {"model": "model_id", "provider": "provider", "segment": "segment"}[by]
+    sql, params = _rollup_reads(key, store.dialect, window_start(since), hour_of(until) + timedelta(hours=1))
+    groups: dict[str, list] = {}
+    merge_dumped = histogram.merge_dumped
+    for k, calls, ok, tin, tout, cost, lat, ttft in store.read(sql, params):
+        group = groups.get(k)
+        if group is None:
+            group = groups[k] = [0, 0, 0, 0, 0.0, {}, {}]
+        group[0] += calls
+        group[1] += ok
+        group[2] += tin
+        group[3] += tout
+        group[4] += cost
+        merge_dumped(group[5], lat)
+        merge_dumped(group[6], ttft)
     out = []
-    for k, calls, ok, tin, tout, cost in sums:
-        lat_hist, ttft_hist = hists[k]
+    for k in sorted(groups):
+        calls, ok, tin, tout, cost, lat_hist, ttft_hist = groups[k]
+        lat_hist, ttft_hist = histogram.int_keys(lat_hist), histogram.int_keys(ttft_hist)
         out.append({
             "key": k if k != "" else "-",
-            "calls": int(calls),
-            "success_rate": round(int(ok) / int(calls), 4) if calls else None,  # SUMs are Decimal on PostgreSQL
+            "calls": calls,
+            "success_rate": round(ok / calls, 4) if calls else None,
             "p50_latency_ms": histogram.percentile(lat_hist, 0.50),
             "p95_latency_ms": histogram.percentile(lat_hist, 0.95),
             "p50_ttft_ms": histogram.percentile(ttft_hist, 0.50),
-            "tokens_in": int(tin),
-            "tokens_out": int(tout),
+            "tokens_in": tin,
+            "tokens_out": tout,
             "cost_usd": round(float(cost), 6),
         })
     return out
@@ -214,7 +257,7 @@ def usage_stats(store: Store, *, by: str, since: datetime, until: datetime) -> l
 def model_measurements(store: Store, model_id: str) -> dict[str, Any]:
     """What all recorded calls of one model measured (control arm and others alike)."""
     rows = store.read(
-        f"SELECT {', '.join(_ROLLUP_SUMS)}, latency_hist, ttft_hist FROM usage_rollup WHERE model_id = :m",
+        f"SELECT {', '.join(_ROLLUP_SUMS)}, latency_hist, ttft_hist FROM usage_rollup_daily WHERE model_id = :m",
         {"m": model_id},
     )
     calls = ok = 0

@@ -60,3 +60,83 @@ def test_stats_by_day_and_segment(tmp_path):
     assert [r["key"] for r in by_day] == sorted({(T0 + timedelta(minutes=7 * i)).strftime("%Y-%m-%d") for i in range(400)})
     by_segment = {r["key"] for r in usage_stats(store, by="segment", since=datetime(2000, 1, 1), until=T0 + timedelta(days=30))}
     assert by_segment == {"simple", "-"}
+
+
+def _spread_rows(n, *, start, step):
+    rng = random.Random(3)
+    return [
+        usage_tuple(UsageRecord(model_id=rng.choice(["a", "b", "c"]), latency_ms=rng.lognormvariate(7, 0.6),
+                                ttft_ms=rng.choice([None, rng.uniform(10, 400)]), tokens_in=rng.randint(1, 500),
+                                tokens_out=rng.randint(1, 900), success=rng.random() < 0.9,
+                                segment=rng.choice(["simple", "technical", None]), request_id=f"s{i}"),
+                    provider="p", cost_usd=0.001 * rng.randint(1, 9), ts=start + step * i)
+        for i in range(n)
+    ]
+
+
+def test_stats_over_days_and_edge_hours_equal_stats_of_the_raw_rows(db_url):
+    """Whole days come from the daily roll-ups, the hours either side from the hourly ones."""
+    from modelctl.core import histogram
+
+    store = open_store(db_url)
+    rows = _spread_rows(6000, start=datetime(2026, 10, 27, 5, 0), step=timedelta(minutes=2, seconds=1))
+    for first in range(0, 6000, 1000):  # several transactions: roll-up rows are merged into, too
+        with store.write() as conn:
+            insert_usage(conn, rows[first:first + 1000])
+    raw = store.read("SELECT ts, model_id, success, tokens_in, tokens_out, cost_usd, latency_ms FROM usage")
+    for since, until in [(datetime(2026, 10, 28, 10, 40), datetime(2026, 11, 2, 14, 20)),  # days and edges
+                         (datetime(2026, 10, 28, 0, 0), datetime(2026, 10, 30, 23, 59)),   # whole days only
+                         (datetime(2026, 10, 29, 3, 10), datetime(2026, 10, 29, 20, 0)),   # within one day
+                         (datetime(2026, 10, 29, 22, 0), datetime(2026, 10, 30, 2, 0))]:  # across one midnight
+        start, end = str(since.replace(minute=0)), str(until.replace(minute=0) + timedelta(hours=1))
+        for by, key_of in [("model", lambda row: row[1]), ("day", lambda row: row[0][:10])]:
+            want: dict[str, list] = {}
+            for row in raw:
+                if start <= row[0] < end:
+                    group = want.setdefault(key_of(row), [0, 0, 0, 0, 0.0, []])
+                    for index, value in enumerate((1, *row[2:6])):
+                        group[index] += value
+                    group[5].append(row[6])
+            got = {r["key"]: r for r in usage_stats(store, by=by, since=since, until=until)}
+            assert sorted(got) == sorted(want)
+            for key, (calls, ok, tin, tout, cost, latencies) in want.items():
+                hist = histogram.from_values(latencies)
+                assert (got[key]["calls"], got[key]["tokens_in"], got[key]["tokens_out"]) == (calls, tin, tout)
+                assert got[key]["success_rate"] == round(ok / calls, 4)
+                assert got[key]["cost_usd"] == round(cost, 6)
+                assert got[key]["p50_latency_ms"] == histogram.percentile(hist, 0.5)
+                assert got[key]["p95_latency_ms"] == histogram.percentile(hist, 0.95)
+
+
+def test_daily_roll_ups_are_backfilled_from_hourly_ones_on_upgrade(tmp_path):
+    """A database from before the daily level (some days already compacted) gets the same daily
+    roll-ups the fold would have written."""
+    from modelctl.store.maintenance import compact_rollups
+
+    path = tmp_path / "old.db"
+    store = open_store(str(path))
+    with store.write() as conn:
+        insert_usage(conn, _spread_rows(3000, start=datetime(2026, 10, 27, 5, 0), step=timedelta(minutes=3)))
+    with store.write() as conn:
+        compact_rollups(conn, day=datetime(2026, 10, 28).date())
+    folded = sorted(store.read("SELECT * FROM usage_rollup_daily"))
+    assert len(folded) > 20
+    with store.write() as conn:  # back to the schema before 0007, hourly roll-ups only
+        conn.exec_driver_sql("DROP TABLE usage_rollup_daily")
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0006'")
+    store.dispose()
+    upgraded = open_store(str(path))
+    assert sorted(upgraded.read("SELECT * FROM usage_rollup_daily")) == folded
+    assert check_database(upgraded)["ok"]
+
+
+def test_db_check_fails_when_the_daily_roll_ups_disagree(tmp_path):
+    store = open_store(str(tmp_path / "bad.db"))
+    with store.write() as conn:
+        insert_usage(conn, _rows(50))
+        conn.exec_driver_sql("UPDATE usage_rollup_daily SET calls = calls + 1 "
+                             "WHERE rowid = (SELECT MIN(rowid) FROM usage_rollup_daily)")
+    report = check_database(store)
+    assert not report["ok"]
+    assert report["checks"]["usage roll-ups"] == "ok"
+    assert report["checks"]["daily usage roll-ups"] == "51 calls rolled up but 50 usage rows and 0 pruned"
