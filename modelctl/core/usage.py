@@ -1,7 +1,9 @@
 """Validation of one usage record (a call outcome), shared by `usage record`, `usage import` and the API.
 
 Plain Python checks rather than pydantic: an import validates a million of these, and each message
-must name the field and the rule it broke.
+must name the field and the rule it broke. An import first tries `decode_usage_line`, the same
+rules checked by msgspec in C while it decodes (a third of the cost); a line it refuses goes
+through the Python checks, which have the final word and the message.
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from modelctl.core.catalog import ARMS
 from modelctl.errors import shown
@@ -49,6 +53,40 @@ class UsageRecord:
     arm: str = "control"
     ts: datetime | None = None
     attempt: int = 0
+
+
+_Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]  # \S: not all white space
+_ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
+_Ms = Annotated[float, msgspec.Meta(ge=0, le=MAX_MS)]
+_Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
+
+
+class UsageLine(msgspec.Struct, forbid_unknown_fields=True):
+    """A usage record as an import line usually spells it, `ts` still text.
+
+    Never laxer than `parse_usage_record`: msgspec takes no bool for a number, no float for a
+    count, no NaN or infinity (not JSON), no unknown field. It is stricter where the Python
+    rules are lenient (a null count or `success`, a falsy `arm`): such lines take the slow path.
+    """
+
+    model_id: _Text
+    latency_ms: _Ms
+    ttft_ms: _Ms | None = None
+    tokens_in: _Count = 0
+    tokens_out: _Count = 0
+    cost_usd: Annotated[float, msgspec.Meta(ge=0, le=MAX_COST_USD)] | None = None
+    success: bool = True
+    error_kind: _ShortText | None = None
+    segment: _ShortText | None = None
+    quality: Annotated[float, msgspec.Meta(ge=0, le=1.0)] | None = None
+    request_id: _Text | None = None
+    arm: Literal[ARMS] = "control"
+    ts: str | None = None
+    attempt: _Count = 0
+
+
+decode_usage_line = msgspec.json.Decoder(UsageLine).decode
+"""A JSON line (bytes) as a UsageLine; raises ValueError (msgspec's errors, bad UTF-8) otherwise."""
 
 
 def _bad_number(field: str, value: Any, upper: float | None) -> UsageFieldError:

@@ -97,3 +97,38 @@ def test_unpriced_models_record_no_cost_rather_than_zero(cli, tmp_path):
     out = cli.json("usage", "record", "mystery", "--latency-ms", "5", "--tokens-in", "100")
     assert out["cost_usd"] is None and "no price" in out["note"]
     assert cli.json("models", "list", "--unpriced")[0]["model_id"] == "mystery"
+
+
+def _batches_of_lines(n, *, last=None):
+    lines = [json.dumps({"model_id": "llama3.1:8b", "latency_ms": 5 + i % 900, "request_id": f"b{i}",
+                         "ts": f"2026-11-0{1 + i % 7}T{i % 24:02d}:00:00Z", "tokens_in": i % 50})
+             for i in range(n)]
+    return "\n".join(lines + ([last] if last else [])) + "\n"
+
+
+def test_a_bad_last_line_after_several_batches_imports_nothing(cli, tmp_path):
+    f = tmp_path / "u.jsonl"
+    f.write_text(_batches_of_lines(25_000, last='{"model_id": "llama3.1:8b", "latency_ms": 5, "tokens_in": 1.5}'))
+    result = cli("usage", "import", str(f), code=2)
+    assert f"{f}:25001: tokens_in: must be a whole number" in result.stderr
+    assert "nothing was imported" in result.stderr
+    assert cli.json("stats") == []
+    report = cli.json("usage", "import", str(f), "--skip-invalid")
+    assert (report["lines"], report["inserted"], report["skipped"]) == (25_001, 25_000, 1)
+    assert report["skipped_lines"] == [f"{f}:25001: tokens_in: must be a whole number from 0 to 1,000,000,000, got 1.5"]
+    stats = cli.json("stats", "--by", "day", "--since", "2026-10-01")
+    assert sum(row["calls"] for row in stats) == 25_000 and len(stats) == 7
+    assert cli.json("db", "check")["ok"]
+
+
+def test_lines_in_unusual_but_valid_spellings_are_imported_as_written(cli, tmp_path):
+    """Null counts, a null arm, integer latencies: the Python rules accept what the fast check refuses."""
+    f = tmp_path / "u.jsonl"
+    f.write_text(_lines({"model_id": "llama3.1:8b", "latency_ms": 7, "tokens_in": None, "arm": None, "request_id": "n1",
+                         "ts": "2026-11-01T10:00:00+02:00"},
+                        {"model_id": "llama3.1:8b", "latency_ms": 9.5, "arm": "", "attempt": None, "request_id": "n2",
+                         "ts": "2026-11-01T08:30:00Z"}) + "\n   \n")
+    report = cli.json("usage", "import", str(f))
+    assert (report["inserted"], report["skipped"]) == (2, 0)
+    stats = cli.json("stats", "--by", "day", "--since", "2026-10-01")
+    assert [(row["key"], row["calls"], row["tokens_in"]) for row in stats] == [("2026-11-01", 2, 0)]
