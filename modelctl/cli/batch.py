@@ -21,10 +21,11 @@ from modelctl.errors import InvalidInput, ModelctlError, shown
 _FIELDS = frozenset({"id", "query", "attachments", "segment"})
 CHUNK_LINES = 2_000
 
-Decide = Callable[["BatchItem"], Any]
+# One line's answer as a dict: orjson writes a dict three times faster than the same dataclasses.
+Decide = Callable[["BatchItem"], dict]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per line, and frozen init costs a microsecond
 class BatchItem:
     id: Any
     query: str
@@ -48,8 +49,8 @@ def _item(data: Any) -> BatchItem:
     return BatchItem(data.get("id"), query, tuple(attachments), segment)
 
 
-def _line(item_id: Any, result: Any) -> bytes:
-    """`{"id": ..., <result's fields>}`: orjson writes the decision dataclasses as they are."""
+def _line(item_id: Any, result: dict) -> bytes:
+    """`{"id": ..., <result's fields>}`."""
     body = orjson.dumps(result, default=str)
     head = b'{"id":' + orjson.dumps(item_id, default=str)
     return head + (b"," + body[1:] if body != b"{}" else b"}") + b"\n"

@@ -41,7 +41,7 @@ def classify(
 
     max_chars = load_routing_config()["policy"]["max_query_chars"]
     if batch is not None:
-        run_batch(batch, lambda item: classify_query(item.query, item.attachments, max_chars=max_chars),
+        run_batch(batch, lambda item: classify_query(item.query, item.attachments, max_chars=max_chars).as_dict(),
                   workers=workers)
         return
     if query is None:

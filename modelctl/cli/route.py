@@ -61,7 +61,7 @@ def route(
     if batch is not None:
         run_batch(batch, lambda item: router.decide(router.request(
             item.query, attachments=item.attachments, segment=item.segment or segment,
-            request_id=None if item.id is None else str(item.id), **options)), workers=workers)
+            request_id=None if item.id is None else str(item.id), **options)).as_dict(), workers=workers)
         return
     if query is None:
         raise typer.BadParameter("give a QUERY, or --batch FILE|-", param_hint="QUERY")

@@ -49,6 +49,7 @@ attachment, 0.95 for a media URL).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -308,6 +309,7 @@ def _build_table() -> tuple[dict[str, tuple[float, ...]], frozenset[str], dict[s
 
 
 _TERMS, _WORDS, _PHRASE_STARTS = _build_table()
+_PHRASE_FIRSTS = frozenset(_PHRASE_STARTS)
 
 # requests to reword or translate carried text
 _REWRITE = frozenset(
@@ -350,7 +352,7 @@ _CODE_PAIRS = ("=>", "->", "::", "==", "!=", "<=", ">=", "&&", "||", "++", "[[",
 _NUMBER_UNIT = re.compile(r"\d ?(?:%|°|km\b|mi\b|kg\b|lbs?\b|oz\b|g\b|cm\b|mm\b|m\b|ft\b|in\b|ml\b|l\b)")
 _DECADE = re.compile(r"\b(?:1[0-9]{2}0|20[0-9]0)s\b")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S", re.M)
-_HEAD_END = re.compile(r"[:\n]|(?:^|\s)['\"«“「‘]")
+_HEAD_MARKS = re.compile(r"[:\n'\"«“「‘]")
 
 
 def _tokens(low: str) -> list[str]:
@@ -366,6 +368,21 @@ def _tokens(low: str) -> list[str]:
     return out
 
 
+def _head_end(low: str) -> int | None:
+    """Where a rewrite request's instruction ends: the first colon or newline, or the whitespace
+    before an opening quote (or a quote that opens the text). A scan for the marks, then a look
+    at the character before a quote, is several times faster than one regex with (?:^|\\s)."""
+    start = 0
+    while (mark := _HEAD_MARKS.search(low, start)) is not None:
+        i = mark.start()
+        if low[i] in ":\n" or i == 0:
+            return i
+        if low[i - 1].isspace():
+            return i - 1
+        start = i + 1
+    return None
+
+
 def _weigh(tokens: list[str], tokset: set[str]) -> tuple[tuple[float, ...], list[str]]:
     """Sum the table weights of the words (each counted once) and phrases in `tokens`.
 
@@ -373,7 +390,7 @@ def _weigh(tokens: list[str], tokset: set[str]) -> tuple[tuple[float, ...], list
     """
     terms = _TERMS
     hits = list(tokset & _WORDS)
-    firsts = tokset & _PHRASE_STARTS.keys()
+    firsts = tokset & _PHRASE_FIRSTS
     if firsts:
         n = len(tokens)
         for i in [i for i, t in enumerate(tokens) if t in firsts]:
@@ -405,22 +422,29 @@ def _top(hits: list[str], kinds: tuple[int, ...], extra: Sequence[str] = (), k: 
     return ", ".join(list(dict.fromkeys([h for _, h in scored] + list(extra)))[:k])
 
 
+_ENOUGH_SYNTAX = 3  # three hits already score the most (6.0) and read "code syntax"
+
+
 def _code_syntax_hits(text: str) -> int:
+    """Code-like notation, counted up to three: more would not change the score, and long prose
+    is then spared the costlier scans (cheapest first)."""
     hits = 0
     for pair in _CODE_PAIRS:
         if pair in text:
             hits += text.count(pair)
-    if ";" in text:
-        hits += len(_SEMI.findall(text))
-    if "(" in text:
-        hits += len(_CALL.findall(text))
-    if "<" in text:
-        hits += len(_TAG.findall(text))
-    if "\n" in text or text[:1] in "$>#":
-        hits += len(_LINE_CODE.findall(text))
-    if "=" in text or "^" in text or "*" in text or "+" in text or "/" in text:
-        hits += len(_MATH.findall(text))
-    return hits
+    scans = (
+        (";" in text, _SEMI),
+        ("<" in text, _TAG),
+        ("\n" in text or text[:1] in "$>#", _LINE_CODE),
+        ("(" in text, _CALL),
+        ("=" in text or "^" in text or "*" in text or "+" in text or "/" in text, _MATH),
+    )
+    for present, pattern in scans:
+        if hits >= _ENOUGH_SYNTAX:
+            return _ENOUGH_SYNTAX
+        if present:
+            hits += sum(1 for _ in itertools.islice(pattern.finditer(text), _ENOUGH_SYNTAX - hits))
+    return min(hits, _ENOUGH_SYNTAX)
 
 
 def _confidence(best: float, runner_up: float) -> float:
@@ -492,13 +516,13 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
     vote, vote_words = prose, n_words  # the part of the query whose wording votes
     rewrite = False
     if structural == 0 and tokset & _REWRITE:
-        head_end = _HEAD_END.search(low)
-        if head_end:
-            head = _tokens(low[: head_end.start()])
+        head_end = _head_end(low)
+        if head_end is not None:
+            head = _tokens(low[:head_end])
             if head and set(head[:6]) & _REWRITE and _weigh(head, set(head))[0][_T] < 3:
                 rewrite = True
                 tokens, tokset = head, set(head)
-                vote = low[: head_end.start()]
+                vote = low[:head_end]
                 vote_words = len(vote.split())
                 signals.append("rewrite/translate request")
 
