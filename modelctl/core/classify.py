@@ -49,7 +49,6 @@ attachment, 0.95 for a media URL).
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -348,7 +347,9 @@ _TAG = re.compile(r"</?[a-z][a-z0-9]*[ >/]")
 _SEMI = re.compile(r";(?:\S|$)", re.M)
 _LINE_CODE = re.compile(r"^(?:[ \t]*(?:\$|>>>|#!)[ \t]|[ \t]{2,}\S|\t)", re.M)
 _MATH = re.compile(r"\b[a-z] ?[-+*/^=<>] ?(?:\d|[a-z]\b)|\^\d")
-_CODE_PAIRS = ("=>", "->", "::", "==", "!=", "<=", ">=", "&&", "||", "++", "[[", "{", "}")
+# each pair under a character it contains: one memchr for the character spares most pair scans
+_CODE_PAIRS = {"=": ("=>", "==", "!=", "<=", ">="), ">": ("->",), ":": ("::",), "&": ("&&",),
+               "|": ("||",), "+": ("++",), "[": ("[[",), "{": ("{",), "}": ("}",)}
 _NUMBER_UNIT = re.compile(r"\d ?(?:%|°|km\b|mi\b|kg\b|lbs?\b|oz\b|g\b|cm\b|mm\b|m\b|ft\b|in\b|ml\b|l\b)")
 _DECADE = re.compile(r"\b(?:1[0-9]{2}0|20[0-9]0)s\b")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S", re.M)
@@ -426,12 +427,13 @@ _ENOUGH_SYNTAX = 3  # three hits already score the most (6.0) and read "code syn
 
 
 def _code_syntax_hits(text: str) -> int:
-    """Code-like notation, counted up to three: more would not change the score, and long prose
-    is then spared the costlier scans (cheapest first)."""
+    """Code-like notation, counted up to three: more would not change the score, so the costlier
+    scans (last) are skipped once three are found."""
     hits = 0
-    for pair in _CODE_PAIRS:
-        if pair in text:
-            hits += text.count(pair)
+    for char, pairs in _CODE_PAIRS.items():
+        if char in text:
+            for pair in pairs:
+                hits += text.count(pair)
     scans = (
         (";" in text, _SEMI),
         ("<" in text, _TAG),
@@ -443,7 +445,7 @@ def _code_syntax_hits(text: str) -> int:
         if hits >= _ENOUGH_SYNTAX:
             return _ENOUGH_SYNTAX
         if present:
-            hits += sum(1 for _ in itertools.islice(pattern.finditer(text), _ENOUGH_SYNTAX - hits))
+            hits += len(pattern.findall(text))
     return min(hits, _ENOUGH_SYNTAX)
 
 

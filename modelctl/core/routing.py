@@ -189,7 +189,8 @@ def validate_query(query: str, *, max_chars: int = MAX_QUERY_CHARS) -> str:
         raise InvalidInput(
             f"the query is {len(query):,} characters; the limit is {max_chars:,} characters"
         )
-    bad = _CONTROL.search(query)
+    # printable text has none; the search (for the position) runs only on text with a newline or tab
+    bad = None if query.isprintable() else _CONTROL.search(query)
     if bad:
         raise InvalidInput(
             f"the query contains control character U+{ord(bad.group()):04X} at position "
@@ -551,7 +552,7 @@ def _candidates(
     """The segment's candidates in policy order, the chain's own models, and the segment's
     learned quality; the same for every query of the segment, so from the state's memo."""
     plans = state._memo.setdefault("plans", {})
-    key = (policy, segment, capabilities, learned)
+    key = (id(policy), segment, capabilities, learned)  # the state holds its policies: ids stay theirs
     plan = plans.get(key)
     if plan is not None:
         return plan
