@@ -9,7 +9,8 @@ of scanning millions of raw rows. A repeated (request_id, attempt) is skipped an
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,15 +58,34 @@ def _pg_unnest(types: Sequence[str], rows: Sequence[tuple]) -> tuple[str, tuple]
     return f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)})", tuple(columns)
 
 
-def insert_usage(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001 - a SQLAlchemy Connection
+@contextmanager
+def bulk_writes(conn) -> Iterator[None]:  # noqa: ANN001
+    """Around many batches committed on one connection: SQLite checkpoints its WAL every 64 MB
+    instead of every 4 MB, so hot index pages go back to the database once, not once a batch,
+    and with fewer fsyncs (pass two of a 1,000,000-row import: 12% faster)."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    driver = conn.connection.dbapi_connection
+    previous = driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+    driver.execute("PRAGMA wal_autocheckpoint=16384")
+    try:
+        yield
+    finally:
+        driver.execute(f"PRAGMA wal_autocheckpoint={int(previous)}")
+
+
+def insert_usage(conn, rows: Sequence[tuple], *, groups: dict[tuple, list] | None = None) -> int:  # noqa: ANN001
     """Insert rows (USAGE_COLUMNS order) and roll them up; returns how many were new.
 
-    Goes straight to the driver: at a million rows the ORM's per-row work is the cost.
+    `groups` is `rollup_groups(rows)` made beforehand (an import makes it in pass one, on two
+    cores), used when every row is new. Goes straight to the driver: at a million rows the ORM's
+    per-row work is the cost.
     """
     if not rows:
         return 0
     if conn.dialect.name != "sqlite":
-        return _insert_usage_pg(conn, rows)
+        return _insert_usage_pg(conn, rows, groups)
     last_id = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM usage").scalar()
     conn.exec_driver_sql(
         f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join(['?'] * len(USAGE_COLUMNS))}) "
@@ -76,14 +96,14 @@ def insert_usage(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001 - a SQLAlc
     if inserted != len(rows):
         # some were duplicates: roll up exactly the rows that went in (BEGIN IMMEDIATE made this
         # transaction the only writer, so every id above last_id is ours)
-        rows = conn.exec_driver_sql(
+        groups = rollup_groups(conn.exec_driver_sql(
             f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE id > ?", (last_id,)
-        ).all()
-    _fold_into_rollups(conn, rows)
+        ).all())
+    _fold_into_rollups(conn, groups if groups is not None else rollup_groups(rows))
     return inserted
 
 
-def _insert_usage_pg(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001
+def _insert_usage_pg(conn, rows: Sequence[tuple], groups: dict[tuple, list] | None) -> int:  # noqa: ANN001
     """Writers insert side by side: RETURNING names exactly the rows this one added, and taking
     the keys in one order (request_id, attempt) keeps two overlapping batches from deadlocking."""
     columns = ", ".join(USAGE_COLUMNS)
@@ -93,7 +113,7 @@ def _insert_usage_pg(conn, rows: Sequence[tuple]) -> int:  # noqa: ANN001
         f"ON CONFLICT DO NOTHING RETURNING {columns}",
         params,
     ).all()
-    _fold_into_rollups(conn, added)
+    _fold_into_rollups(conn, groups if groups is not None and len(added) == len(rows) else rollup_groups(added))
     return len(added)
 
 
@@ -121,8 +141,9 @@ def merge_group(groups: dict[tuple, list], key: tuple, group: Sequence) -> None:
     histogram.merge(into[9], group[9])
 
 
-def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
-    """Add the rows to their hourly and daily roll-ups; the caller's transaction commits both."""
+def rollup_groups(rows: Iterable[tuple]) -> dict[tuple, list]:
+    """Usage rows (USAGE_COLUMNS order) summed per hour and group: key (first 13 characters of
+    the hour's sql_ts, model, provider, segment, arm), value as `_group_sums`."""
     by_hour: dict[tuple, list[tuple]] = {}
     for row in rows:
         ts = row[0]
@@ -132,7 +153,11 @@ def _fold_into_rollups(conn, rows: Sequence[tuple]) -> None:  # noqa: ANN001
             by_hour[key] = [row]
         else:
             group.append(row)
-    hourly = {key: _group_sums(group) for key, group in by_hour.items()}
+    return {key: _group_sums(group) for key, group in by_hour.items()}
+
+
+def _fold_into_rollups(conn, hourly: dict[tuple, list]) -> None:  # noqa: ANN001
+    """Add hourly groups to the hourly and daily roll-ups; the caller's transaction commits both."""
     if not hourly:
         return
     daily: dict[tuple, list] = {}

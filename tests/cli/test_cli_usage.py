@@ -132,3 +132,28 @@ def test_lines_in_unusual_but_valid_spellings_are_imported_as_written(cli, tmp_p
     assert (report["inserted"], report["skipped"]) == (2, 0)
     stats = cli.json("stats", "--by", "day", "--since", "2026-10-01")
     assert [(row["key"], row["calls"], row["tokens_in"]) for row in stats] == [("2026-11-01", 2, 0)]
+
+
+def test_a_file_checked_in_two_halves_names_bad_lines_in_file_order_and_counts_repeats_once(cli, tmp_path,
+                                                                                          monkeypatch):
+    from modelctl.services import usage
+
+    monkeypatch.setattr(usage, "PARALLEL_MIN_BYTES", 1)  # any file is split: the second half is forked
+    lines = _batches_of_lines(30_000).splitlines()
+    lines[29_000] = lines[100]  # a repeated request id, across the halves
+    bad = list(lines)
+    bad[10] = '{"model_id": "llama3.1:8b", "latency_ms": -1}'
+    bad[20_000] = '{"model_id": "ghost", "latency_ms": 1}'
+    f = tmp_path / "u.jsonl"
+    f.write_text("\n".join(bad) + "\n")
+    result = cli("usage", "import", str(f), code=2)
+    assert result.stderr.index(f"{f}:11: latency_ms: must not be negative") < result.stderr.index(
+        f"{f}:20001: model_id: unknown model 'ghost'")
+    assert cli.json("stats") == []
+    skipped = cli.json("usage", "import", str(f), "--skip-invalid")
+    assert (skipped["lines"], skipped["inserted"], skipped["duplicates"], skipped["skipped"]) == (30_000, 29_997, 1, 2)
+    f.write_text("\n".join(lines) + "\n")
+    again = cli.json("usage", "import", str(f))
+    assert (again["inserted"], again["duplicates"]) == (2, 29_998)
+    assert sum(row["calls"] for row in cli.json("stats", "--since", "2026-10-01")) == 29_999
+    assert cli.json("db", "check")["ok"]

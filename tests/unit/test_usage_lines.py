@@ -23,7 +23,8 @@ VALUES = st.one_of(
 )
 RECORDS = st.builds(
     lambda base, extra: {**base, **extra},
-    st.fixed_dictionaries({"model_id": st.sampled_from(["m", " m ", "m" * 200]), "latency_ms": st.sampled_from([0, 5, 2.5])}),
+    st.fixed_dictionaries({"model_id": st.sampled_from(["m", " m ", "m" * 200]),
+                           "latency_ms": st.sampled_from([0, 5, 2.5])}),
     st.dictionaries(st.sampled_from([*USAGE_FIELDS, "bogus"]), VALUES, max_size=6),
 )
 
