@@ -8,7 +8,8 @@ Run by hand (not part of the test suite), from the repository root:
    llm_candidates.json, the train split's scores with segment = task name, then the test split is
    routed through `modelctl route --batch` with segment = task name and objective cost at several R.
    Cost per prompt uses the bench's model: tokens_in = len(question)/4, tokens_out = 200.
-2. Throughput: `route --batch` of 100,000 queries, JSON in and out, in one process.
+2. Throughput: `route --batch` of 100,000 queries, JSON in and out, whole process, with --workers 1
+   and 2 interleaved (medians), and the load average.
 3. Cold start: median of `modelctl route "What is the capital of France?" --json` against a trivial
    one-command typer app that prints "ok", interleaved by hyperfine in the same run.
 """
@@ -93,17 +94,32 @@ def quality_and_cost(modelctl: str, env: dict, bench: Path) -> None:
         print(f"{'modelctl ' + label:<44} {q:8.3f} {c / len(test) * 1000:18.3f}{note}")
 
 
-def throughput(modelctl: str, env: dict, bench: Path, n: int) -> None:
+def throughput(modelctl: str, env: dict, bench: Path, n: int, runs: int) -> None:
+    """Medians of `runs` interleaved runs with --workers 1 and 2, and the load average around them
+    (the machine is shared, so a figure without its load says little)."""
+    import os
+    import statistics
+
     _, train, test = load_bench(bench)
     # route rejects control characters (exit 2 for that line); a throughput run feeds valid queries
     control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
     queries = [q for q, _, _ in train + test if not control.search(q[:2000])]
     batch = "".join(json.dumps({"id": i, "query": queries[i % len(queries)][:2000]}) + "\n" for i in range(n))
-    start = time.perf_counter()
-    out = run([modelctl, "route", "--batch", "-", "--ignore-keys"], env, batch)
-    seconds = time.perf_counter() - start
-    assert len(out.splitlines()) == n
-    print(f"route --batch: {n:,} decisions in {seconds:.1f} s = {n / seconds:,.0f} decisions/s (whole process)")
+    run([modelctl, "route", "warm the routing-config cache", "--ignore-keys"], env)
+    seconds: dict[int, list[float]] = {1: [], 2: []}
+    loads = [os.getloadavg()[0]]
+    for _ in range(runs):
+        for workers in seconds:
+            start = time.perf_counter()
+            out = run([modelctl, "route", "--batch", "-", "--ignore-keys", "--workers", str(workers)], env, batch)
+            seconds[workers].append(time.perf_counter() - start)
+            assert len(out.splitlines()) == n
+            loads.append(os.getloadavg()[0])
+    for workers, times in seconds.items():
+        median = statistics.median(times)
+        print(f"route --batch --workers {workers}: {n:,} decisions in {median:.1f} s = {n / median:,.0f} decisions/s "
+              f"(whole process, median of {runs})")
+    print(f"load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} CPUs")
 
 
 def cold_start(modelctl: str, env: dict, runs: int, work: Path) -> None:
@@ -125,6 +141,7 @@ def main() -> None:
     parser.add_argument("--bench", type=Path, default=Path(__file__).resolve().parents[3] / "shared/reference/routing-bench")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=100_000)
+    parser.add_argument("--throughput-runs", type=int, default=3)
     parser.add_argument("--only", choices=["quality", "throughput", "cold"], default=None)
     args = parser.parse_args()
     modelctl = shutil.which("modelctl") or str(Path(sys.executable).parent / "modelctl")
@@ -138,7 +155,7 @@ def main() -> None:
         if args.only in (None, "quality"):
             quality_and_cost(modelctl, env, args.bench)
         if args.only in (None, "throughput"):
-            throughput(modelctl, env, args.bench, args.batch_size)
+            throughput(modelctl, env, args.bench, args.batch_size, args.throughput_runs)
         if args.only in (None, "cold"):
             cold_start(modelctl, env, args.runs, work)
     finally:
