@@ -239,6 +239,18 @@ def test_model_past_its_deprecation_date_is_retired_and_names_its_successor():
     assert reason == "retired: its deprecation date 2025-01-01 has passed; use claude-next"
 
 
+def test_one_state_follows_the_request_day_across_a_deprecation_date():
+    """A gateway keeps one routing state across midnight: verdicts follow each request's day."""
+    soon = replace(CATALOG[SONNET], status="deprecated", deprecation_date=date(2025, 1, 16))
+    state = with_models(soon)
+    today = decide(state)
+    assert today.model_id == SONNET and today.warnings == (f"{SONNET} is deprecated on 2025-01-16 (in 1 days)",)
+    after = decide(state, now=NOW + timedelta(days=2))
+    assert after.model_id == GPT4O
+    assert trace_of(after)[SONNET].reason == "retired: its deprecation date 2025-01-16 has passed"
+    assert decide(state).model_id == SONNET
+
+
 def test_chain_entry_missing_from_the_catalog():
     policies = {**POLICIES, "technical": SegmentPolicy("technical", ("gpt-5", SONNET), 7)}
     d = decide(replace(STATE, policies=policies))
@@ -483,6 +495,17 @@ def test_control_character_is_named_with_its_position():
     with pytest.raises(InvalidInput, match=r"U\+0007 at position 6"):
         validate_query("hello\x07 world")
     assert validate_query("tabs\tnew\nlines\r\n") == "tabs\tnew\nlines\r\n"
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [("line 1\nline\x1b[31m", r"U\+001B at position 12"), ("café\x85", r"U\+0085 at position 5"),
+     ("\x7f", r"U\+007F at position 1")],
+)
+def test_control_character_among_other_unprintable_text_is_found(query, named):
+    with pytest.raises(InvalidInput, match=named):
+        validate_query(query)
+    assert validate_query("no\u00a0break\u2028separator") == "no\u00a0break\u2028separator"
 
 
 def test_route_validates_its_request():
