@@ -331,6 +331,8 @@ _PUNCT = str.maketrans(
     {**{c: " " for c in "!\"$%&()*,./:;<=>?@[\\]^`{|}~"}, "'": None, "’": None,
      **{c: " " for c in "—–“”‘«»「」『』。，、？！：；（）…¿¡•·"}}
 )
+_PUNCT_ASCII = bytes(ord(_PUNCT.get(c) or chr(c)) if c < 128 else c for c in range(256))
+_DROP_ASCII = bytes(c for c in range(128) if c in _PUNCT and _PUNCT[c] is None)
 _LATIN_RUN = re.compile(r"[0-9a-z_\u00c0-\u024f]+(?:\+\+|#)?(?:-[0-9a-z_\u00c0-\u024f]+)*")
 
 # structure
@@ -357,16 +359,15 @@ _HEAD_MARKS = re.compile(r"[:\n'\"«“「‘]")
 
 
 def _tokens(low: str) -> list[str]:
-    out = low.translate(_PUNCT).split()
-    if not low.isascii():
-        fixed: list[str] = []
-        for t in out:
-            if t.isascii():
-                fixed.append(t)
-            else:
-                fixed.extend(_LATIN_RUN.findall(t))
-        out = fixed
-    return out
+    if low.isascii():  # the same mapping as bytes: bytes.translate is about ten times faster
+        return low.encode().translate(_PUNCT_ASCII, _DROP_ASCII).decode().split()
+    fixed: list[str] = []
+    for t in low.translate(_PUNCT).split():
+        if t.isascii():
+            fixed.append(t)
+        else:
+            fixed.extend(_LATIN_RUN.findall(t))
+    return fixed
 
 
 def _head_end(low: str) -> int | None:
