@@ -1,13 +1,14 @@
-"""Benchmark: `modelctl stats` over 10,000,000 usage rows, answered from the hourly roll-ups.
+"""Benchmark: `modelctl stats` over 10,000,000 usage rows, answered from the daily and hourly
+roll-ups.
 
 Run by hand (not part of the test suite; about 10 minutes and 3 GB of disk for the default):
 
     python tests/benchmarks/bench_stats_10m.py [--rows 10000000] [--days 90] [--runs 7]
 
 The rows go in through store.usage.insert_usage, in batches of 100,000, each one transaction: the
-same path `usage import` takes after parsing (it folds each batch into the hourly roll-ups), minus
-only the JSON parsing. The roll-ups are not written directly. Rows: 8 models x 4 segments, seeded,
-spread evenly over `--days` days before MODELCTL_NOW, unique request ids.
+same path `usage import` takes after parsing (it folds each batch into the hourly and daily
+roll-ups), minus only the JSON parsing. The roll-ups are not written directly. Rows: 8 models x 4
+segments, seeded, spread evenly over `--days` days before MODELCTL_NOW, unique request ids.
 
 Then it times whole `modelctl stats` processes (median of --runs), grouped by model and by day,
 over everything and over the last 7 days, and again after `usage prune --older-than 30d` has

@@ -108,13 +108,12 @@ def test_stats_over_days_and_edge_hours_equal_stats_of_the_raw_rows(db_url):
                 assert got[key]["p95_latency_ms"] == histogram.percentile(hist, 0.95)
 
 
-def test_daily_roll_ups_are_backfilled_from_hourly_ones_on_upgrade(tmp_path):
+def test_daily_roll_ups_are_backfilled_from_hourly_ones_on_upgrade(db_url):
     """A database from before the daily level (some days already compacted) gets the same daily
     roll-ups the fold would have written."""
     from modelctl.store.maintenance import compact_rollups
 
-    path = tmp_path / "old.db"
-    store = open_store(str(path))
+    store = open_store(db_url)
     with store.write() as conn:
         insert_usage(conn, _spread_rows(3000, start=datetime(2026, 10, 27, 5, 0), step=timedelta(minutes=3)))
     with store.write() as conn:
@@ -125,7 +124,7 @@ def test_daily_roll_ups_are_backfilled_from_hourly_ones_on_upgrade(tmp_path):
         conn.exec_driver_sql("DROP TABLE usage_rollup_daily")
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0006'")
     store.dispose()
-    upgraded = open_store(str(path))
+    upgraded = open_store(db_url)
     assert sorted(upgraded.read("SELECT * FROM usage_rollup_daily")) == folded
     assert check_database(upgraded)["ok"]
 
