@@ -189,7 +189,7 @@ def _check_in_parts(stream: IO[bytes], path: str, work: Path, check: _Check) -> 
     """Pass one, into spool files under `work`: (spool, what it found) per part, in file order.
 
     A regular file of PARALLEL_MIN_BYTES or more on a machine with two cores is cut at the line
-    that starts after its middle; a forked process checks the second half meanwhile.
+    that starts after its middle; a second process checks the second half meanwhile.
     """
     first = work / "1.spool"
     middle = _middle_line_start(stream) if path != "-" else None
