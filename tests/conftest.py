@@ -8,7 +8,6 @@ the `db_url` fixture run on both backends; the PostgreSQL half skips when no ser
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fakes.fixtures import *  # noqa: F401,F403 - fake_openai, fake_anthropic, ...
+from tests.postgres_scratch import scratch_database
 
 PROVIDER_ENV = (
     "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OLLAMA_HOST",
@@ -33,24 +33,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @contextmanager
 def fresh_postgres_database() -> Iterator[str]:
-    """A new, empty database on the test server, dropped afterwards (connections and all)."""
+    """A scratch database on the test server; skips the test when no server is named."""
     server = os.environ.get(POSTGRES_ENV)
     if not server:
         pytest.skip(f"needs PostgreSQL: set {POSTGRES_ENV}=postgresql+psycopg://USER@HOST:PORT/DB "
                     "(.ci/run starts a server and sets it)")
-    psycopg = pytest.importorskip("psycopg", reason="needs the postgres extra: pip install -e '.[postgres]'")
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"modelctl_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pytest.importorskip("psycopg", reason="needs the postgres extra: pip install -e '.[postgres]'")
+    with scratch_database(server, "modelctl_test") as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,9 @@ from pathlib import Path
 
 from modelctl.store.db import open_store
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for tests.*
+from tests.postgres_scratch import scratch_database  # noqa: E402
+
 MODELS = ["gpt-4o-2024-08-06", "claude-3-5-sonnet-20241022", "gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022"]
 SEGMENTS = ["simple", "technical", "research", "multimedia"]
 
@@ -67,19 +70,8 @@ def fresh_database(backend: str, server: str | None, tmp: Path) -> Iterator[str]
     if backend == "sqlite":
         yield f"sqlite:///{tmp / f'{uuid.uuid4().hex}.db'}"
         return
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"modelctl_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(server, "modelctl_bench") as url:
+        yield url
 
 
 def timed_record(store, n: int) -> float:  # noqa: ANN001 - a Store

@@ -23,7 +23,6 @@ import os
 import random
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,9 +30,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-MODELS = ["gpt-4o-2024-08-06", "claude-sonnet-5-5", "llama3.1:8b", "gpt-6-luna", "claude-haiku-5-5",
-          "gpt-5.4-mini-2026-03-17", "gpt-6.1-sol", "claude-opus-5-5"]
-SEGMENTS = ["simple", "technical", "research", "multimedia"]
+from bench_usage import MODELS, SEGMENTS, median_seconds
+
 NOW = datetime(2026, 12, 1)
 BATCH = 100_000
 
@@ -66,15 +64,6 @@ def fill(url: str, *, rows: int, days: int, seed: int = 7) -> float:
         if done % 1_000_000 == 0:
             print(f"  {done:,} rows, {done / (time.perf_counter() - started):,.0f} rows/s", flush=True)
     return time.perf_counter() - started
-
-
-def median_seconds(command: list[str], runs: int, env: dict) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True, env=env)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
