@@ -10,8 +10,7 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import typer
@@ -25,8 +24,7 @@ CHUNK_LINES = 2_000
 Decide = Callable[["BatchItem"], dict]
 
 
-@dataclass(slots=True)  # not frozen: one per line, and frozen init costs a microsecond
-class BatchItem:
+class BatchItem(NamedTuple):  # not a dataclass: see the note in core/routing.py
     id: Any
     query: str
     attachments: tuple[str, ...]

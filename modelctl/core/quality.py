@@ -18,7 +18,7 @@ scores of 0.9: LCB 0.897).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from modelctl.errors import InvalidInput
 
@@ -29,8 +29,7 @@ PRIOR_N = 10
 _TOLERANCE = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
-class QualityEstimate:
+class QualityEstimate(NamedTuple):  # not a dataclass: see the note in core/routing.py
     mean: float
     n: int
     lcb: float

@@ -283,7 +283,7 @@ def test_segment_without_policy_falls_back_to_the_query_type_policy_and_says_so(
 def test_budget_precedence_deadline_then_policy_then_classifier():
     assert decide(deadline_ms=2500).budget_seconds == 2.5
     assert decide().budget_seconds == 7.0
-    no_budget = {**POLICIES, "technical": replace(POLICIES["technical"], budget_seconds=None)}
+    no_budget = {**POLICIES, "technical": POLICIES["technical"]._replace(budget_seconds=None)}
     assert decide(replace(STATE, policies=no_budget), complexity="complex").budget_seconds == 10.0
 
 
@@ -331,7 +331,7 @@ def test_cost_objective_takes_the_cheapest_model_within_the_quality_ratio():
 
 def test_policy_objective_and_ratio_come_from_the_segment_policy():
     state = learned(sonnet=scored(0.90, 500), gpt4o=scored(0.88, 500), gpt35=scored(0.60, 500))
-    cost_first = replace(POLICIES["technical"], objective="cost", min_quality_ratio=0.5)
+    cost_first = POLICIES["technical"]._replace(objective="cost", min_quality_ratio=0.5)
     state = replace(state, policies={**POLICIES, "technical": cost_first})
     assert decide(state).model_id == GPT35
 
@@ -430,7 +430,7 @@ def test_arm_split_is_deterministic_and_matches_the_traffic_share():
 
 def test_arm_split_depends_on_the_salt():
     a = rollout_state("canary", 50)
-    b = replace(a, rollouts=(replace(a.rollouts[0], salt="another"),))
+    b = replace(a, rollouts=(a.rollouts[0]._replace(salt="another"),))
     ids = [f"req-{i}" for i in range(200)]
     assert [decide(a, request_id=i).arm for i in ids] != [decide(b, request_id=i).arm for i in ids]
 
