@@ -49,10 +49,11 @@ attachment, 0.95 for a media URL).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 __all__ = ["BUDGET_SECONDS", "COMPLEXITIES", "Classification", "classify"]
 
@@ -64,8 +65,13 @@ _MAX_SIGNALS = 8
 _SIMPLE_PRIOR = 2.0  # what "simple" scores with no evidence: one weak technical word can't outvote it
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
+def _lazy(source: str, flags: int = 0) -> Callable[[], re.Pattern[str]]:
+    """A pattern compiled on first use: compiling all of this module's at import costs about 4 ms
+    of every `modelctl route`, and one query needs few of them."""
+    return functools.cache(lambda: re.compile(source, flags))
+
+
+class Classification(NamedTuple):  # not a dataclass: see the note in core/routing.py
     query_type: str  # "simple" | "technical" | "research" | "multimedia"
     complexity: str  # "simple" | "moderate" | "complex"
     budget_seconds: int
@@ -90,8 +96,8 @@ _MEDIA_EXTS = frozenset(
     # ... and their close relatives
     "heif bmp tif tiff avif webm mkv avi m4v m4a aac ogg oga flac opus".split()
 )
-_URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]{1,15}://|\bwww\.)[^\s<>\"'`]+|\bdata:(?:image|video|audio)/", re.I)
-_VIDEO_LINK = re.compile(
+_URL = _lazy(r"(?:\b[a-z][a-z0-9+.-]{1,15}://|\bwww\.)[^\s<>\"'`]+|\bdata:(?:image|video|audio)/", re.I)
+_VIDEO_LINK = _lazy(
     r"\b(?:youtube\.com/(?:watch|shorts/|embed/|live/|v/)|youtu\.be/\w|vimeo\.com/(?:video/)?\d)", re.I
 )
 
@@ -99,12 +105,12 @@ _VIDEO_LINK = re.compile(
 def _media_url(text: str, low: str) -> str | None:
     """The first link in `text` that points at media, or None."""
     if "youtu" in low or "vimeo" in low:
-        m = _VIDEO_LINK.search(text)
+        m = _VIDEO_LINK().search(text)
         if m:
             return m.group(0)
     if "://" not in text and "www." not in low and "data:" not in low:
         return None
-    for m in _URL.finditer(text):
+    for m in _URL().finditer(text):
         url = m.group(0)
         if url[:5].lower() == "data:":
             return url
@@ -289,11 +295,16 @@ def _build_table() -> tuple[dict[str, tuple[float, ...]], frozenset[str], dict[s
     for kind, spec in ((_T, _TECH), (_R, _RESEARCH), (_S, _SIMPLE), (_L, _LOOKUP), (_D, _DEPTH)):
         for line in spec.strip().splitlines():
             weight, _, terms = line.partition(": ")
-            for term in re.findall(r'"[^"]+"|\S+', terms):
-                row = table.setdefault(term.strip('"'), [0.0] * 5)
-                if row[kind]:
-                    raise ValueError(f"classifier term listed twice: {term}")
-                row[kind] = float(weight)
+            value = float(weight)
+            # words, and "quoted phrases": split on the quotes, the phrases are the odd parts
+            for i, part in enumerate(terms.split('"')):
+                for term in (part,) if i % 2 else part.split():
+                    row = table.get(term)
+                    if row is None:
+                        row = table[term] = [0.0] * 5
+                    elif row[kind]:
+                        raise ValueError(f"classifier term listed twice: {term}")
+                    row[kind] = value
     words = frozenset(t for t in table if " " not in t)
     lengths: dict[str, set[int]] = {}
     for t in table:
@@ -333,29 +344,29 @@ _PUNCT = str.maketrans(
 )
 _PUNCT_ASCII = bytes(ord(_PUNCT.get(c) or chr(c)) if c < 128 else c for c in range(256))
 _DROP_ASCII = bytes(c for c in range(128) if c in _PUNCT and _PUNCT[c] is None)
-_LATIN_RUN = re.compile(r"[0-9a-z_\u00c0-\u024f]+(?:\+\+|#)?(?:-[0-9a-z_\u00c0-\u024f]+)*")
+_LATIN_RUN = _lazy(r"[0-9a-z_\u00c0-\u024f]+(?:\+\+|#)?(?:-[0-9a-z_\u00c0-\u024f]+)*")
 
 # structure
-_FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
-_INLINE_CODE = re.compile(r"(?<!`)`[^`\n]{1,80}`(?!`)")
+_FENCE = _lazy(r"```.*?(?:```|\Z)", re.S)
+_INLINE_CODE = _lazy(r"(?<!`)`[^`\n]{1,80}`(?!`)")
 # Line-anchored patterns use [ \t], never \s: \s spans newlines and makes them quadratic.
-_STACK_FRAME = re.compile(
+_STACK_FRAME = _lazy(
     r'^[ \t]+at \S+[(:]|^[ \t]*File "[^"\n]*", line \d+|^goroutine \d+ \[|^[ \t]+\S+\.\w+:\d+(?::\d+)?\)?$',
     re.M,
 )
-_ERROR_NAME = re.compile(r"\b\w+(?:Error|Exception)\b|\berror(?:\[\w+\])?:|\bERR!")
-_CALL = re.compile(r"\w\([^()\s]*\)|\w\.\w+\(")
-_TAG = re.compile(r"</?[a-z][a-z0-9]*[ >/]")
-_SEMI = re.compile(r";(?:\S|$)", re.M)
-_LINE_CODE = re.compile(r"^(?:[ \t]*(?:\$|>>>|#!)[ \t]|[ \t]{2,}\S|\t)", re.M)
-_MATH = re.compile(r"\b[a-z] ?[-+*/^=<>] ?(?:\d|[a-z]\b)|\^\d")
+_ERROR_NAME = _lazy(r"\b\w+(?:Error|Exception)\b|\berror(?:\[\w+\])?:|\bERR!")
+_CALL = _lazy(r"\w\([^()\s]*\)|\w\.\w+\(")
+_TAG = _lazy(r"</?[a-z][a-z0-9]*[ >/]")
+_SEMI = _lazy(r";(?:\S|$)", re.M)
+_LINE_CODE = _lazy(r"^(?:[ \t]*(?:\$|>>>|#!)[ \t]|[ \t]{2,}\S|\t)", re.M)
+_MATH = _lazy(r"\b[a-z] ?[-+*/^=<>] ?(?:\d|[a-z]\b)|\^\d")
 # each pair under a character it contains: one memchr for the character spares most pair scans
 _CODE_PAIRS = {"=": ("=>", "==", "!=", "<=", ">="), ">": ("->",), ":": ("::",), "&": ("&&",),
                "|": ("||",), "+": ("++",), "[": ("[[",), "{": ("{",), "}": ("}",)}
-_NUMBER_UNIT = re.compile(r"\d ?(?:%|°|km\b|mi\b|kg\b|lbs?\b|oz\b|g\b|cm\b|mm\b|m\b|ft\b|in\b|ml\b|l\b)")
-_DECADE = re.compile(r"\b(?:1[0-9]{2}0|20[0-9]0)s\b")
-_LIST_ITEM = re.compile(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S", re.M)
-_HEAD_MARKS = re.compile(r"[:\n'\"«“「‘]")
+_NUMBER_UNIT = _lazy(r"\d ?(?:%|°|km\b|mi\b|kg\b|lbs?\b|oz\b|g\b|cm\b|mm\b|m\b|ft\b|in\b|ml\b|l\b)")
+_DECADE = _lazy(r"\b(?:1[0-9]{2}0|20[0-9]0)s\b")
+_LIST_ITEM = _lazy(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S", re.M)
+_HEAD_MARKS = _lazy(r"[:\n'\"«“「‘]")
 
 
 def _tokens(low: str) -> list[str]:
@@ -366,7 +377,7 @@ def _tokens(low: str) -> list[str]:
         if t.isascii():
             fixed.append(t)
         else:
-            fixed.extend(_LATIN_RUN.findall(t))
+            fixed.extend(_LATIN_RUN().findall(t))
     return fixed
 
 
@@ -375,7 +386,7 @@ def _head_end(low: str) -> int | None:
     before an opening quote (or a quote that opens the text). A scan for the marks, then a look
     at the character before a quote, is several times faster than one regex with (?:^|\\s)."""
     start = 0
-    while (mark := _HEAD_MARKS.search(low, start)) is not None:
+    while (mark := _HEAD_MARKS().search(low, start)) is not None:
         i = mark.start()
         if low[i] in ":\n" or i == 0:
             return i
@@ -446,7 +457,7 @@ def _code_syntax_hits(text: str) -> int:
         if hits >= _ENOUGH_SYNTAX:
             return _ENOUGH_SYNTAX
         if present:
-            hits += len(pattern.findall(text))
+            hits += len(pattern().findall(text))
     return min(hits, _ENOUGH_SYNTAX)
 
 
@@ -488,19 +499,19 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
     structural = 0.0
     prose = low
     if "```" in text:
-        prose = _FENCE.sub(" ", low)
+        prose = _FENCE().sub(" ", low)
         structural += 6.0
         signals.append("code block")
     if "://" in prose or "www." in prose:
-        prose = _URL.sub(" link ", prose)
-    inline = 2.0 if "`" in text and _INLINE_CODE.search(text) else 0.0
+        prose = _URL().sub(" link ", prose)
+    inline = 2.0 if "`" in text and _INLINE_CODE().search(text) else 0.0
     if inline:
         structural += inline
         signals.append("inline code")
-    if ("\n" in text or 'File "' in text) and _STACK_FRAME.search(text):
+    if ("\n" in text or 'File "' in text) and _STACK_FRAME().search(text):
         structural += 5.0
         signals.append("stack trace")
-    if ("rror" in text or "xception" in text or "ERR!" in text) and _ERROR_NAME.search(text):
+    if ("rror" in text or "xception" in text or "ERR!" in text) and _ERROR_NAME().search(text):
         structural += 3.0
         signals.append("error message")
     syntax = _code_syntax_hits(text)
@@ -549,7 +560,7 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
             simple += 1.0
         if vote_words <= 5:
             simple += 0.5
-        if _NUMBER_UNIT.search(vote):
+        if _NUMBER_UNIT().search(vote):
             simple += 1.5
             simple_extra.append("quantity")
     commas = vote.count(",")
@@ -558,7 +569,7 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
         res_extra.append("several dimensions")
     if vote_words > 25:
         research += 1.0
-    decade = _DECADE.search(vote) if "0s" in vote else None
+    decade = _DECADE().search(vote) if "0s" in vote else None
     if decade:  # "since the 1990s": a period to explain, not a date to look up
         research += 2.0
         res_extra.append(decade.group(0))
@@ -600,7 +611,7 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
         signals.append("explicit depth: " + _top(hits, (_D,), k=1))
     subq = prose.count("?")
     if "\n" in prose:
-        subq += len(_LIST_ITEM.findall(prose))
+        subq += len(_LIST_ITEM().findall(prose))
     if subq >= 3:
         level += 1
         raised = True
