@@ -2,11 +2,10 @@
 refinement budget first in every refinement chain.
 
 policy.yaml is bundled and never rewritten, so the new order lives in the `refinement_order` table
-and routing applies it (`refinement_chains`). The order is the policy's chain with the refiners whose
-measured p50 and p95 are within the chain's `budget_ms` / `p95_budget_ms` moved to the front,
-fastest p95 first; every other member keeps its policy position relative to the rest.
-
-This module is imported by routing's hot path: heavy imports stay inside the functions.
+and routing applies it (`services.routing.refinement_chains`, kept there so that `modelctl route`
+does not import this module). The order is the policy's chain with the refiners whose measured p50
+and p95 are within the chain's `budget_ms` / `p95_budget_ms` moved to the front, fastest p95 first;
+every other member keeps its policy position relative to the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modelctl import clock
+from modelctl.services.routing import load_routing_config, refinement_chains
 from modelctl.store.db import Store, sql_ts
 
 # What usage the sweep reads, and how many calls make a p95 worth trusting (as routing's own measure).
@@ -27,20 +27,6 @@ PROBE_CALLS = 5
 PROBE_TIMEOUT_S = 5.0
 PROBE_PROMPT = "Reply with the single word OK."
 PROBE_SEGMENT = "refiners:probe"
-
-
-def apply_order(configured: Sequence[str], stored: Sequence[str] | None) -> tuple[str, ...]:
-    """The stored order over the configured chain: members it names first, in its order; models the
-    policy gained since the sweep follow in policy order; models the policy dropped stay out."""
-    members = set(configured)
-    return tuple(dict.fromkeys([*(m for m in stored or () if m in members), *configured]))
-
-
-def refinement_chains(store: Store, configured: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
-    """Each policy refinement chain as routing should try it (policy.yaml's `refinement:` as dicts)."""
-    stored = {name: json.loads(chain) if isinstance(chain, str) else chain
-              for name, chain in store.read("SELECT name, chain FROM refinement_order")}
-    return {name: apply_order(tuple(r["chain"]), stored.get(name)) for name, r in configured.items()}
 
 
 @dataclass(frozen=True)
@@ -129,7 +115,6 @@ def measure_by_probing(store: Store, model_ids: Iterable[str], *, calls: int = P
     from modelctl.core import histogram
     from modelctl.services.evaluate import call_model
     from modelctl.services.health import provider_settings
-    from modelctl.services.routing import load_routing_config
     from modelctl.store import catalog as catalog_repo
 
     providers = provider_settings(load_routing_config()["providers"])
@@ -167,7 +152,6 @@ def sweep(store: Store, *, probe: bool = False, dry_run: bool = False) -> SweepR
     """Measure every refiner (catalog `is_refiner` and every refinement chain member), reorder each
     chain, and store and audit the chains whose order changed (nothing written under `dry_run`)."""
     from modelctl.paths import actor
-    from modelctl.services.routing import load_routing_config
     from modelctl.store import catalog as catalog_repo
 
     now = clock.now()

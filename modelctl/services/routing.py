@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,6 +104,21 @@ def _measured_latency(store: Store, now: datetime) -> dict[str, float]:
     return {model_id: float(mean) for model_id, mean in rows}
 
 
+def apply_order(configured: Sequence[str], stored: Sequence[str] | None) -> tuple[str, ...]:
+    """The stored order over the configured chain: members it names first, in its order; models the
+    policy gained since the sweep follow in policy order; models the policy dropped stay out."""
+    members = set(configured)
+    return tuple(dict.fromkeys([*(m for m in stored or () if m in members), *configured]))
+
+
+def refinement_chains(store: Store, configured: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """Each policy refinement chain as routing should try it (policy.yaml's `refinement:` as dicts),
+    in the order `modelctl refiners sweep` stored (services/refiners.py)."""
+    stored = {name: json.loads(chain) if isinstance(chain, str) else chain
+              for name, chain in store.read("SELECT name, chain FROM refinement_order")}
+    return {name: apply_order(tuple(r["chain"]), stored.get(name)) for name, r in configured.items()}
+
+
 def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> RoutingState:
     policy = config["policy"]
     default_ratio, default_weight = policy["min_quality_ratio"], policy["cost_weight"]
@@ -113,7 +128,6 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
         model_id: as_datetime(until)
         for model_id, until in store.read("SELECT model_id, cooldown_until FROM model WHERE cooldown_until IS NOT NULL")
     }
-    from modelctl.services.refiners import refinement_chains
     from modelctl.store.rollouts import routing_rollouts, substitute
 
     # Shadow/canary rollouts become arms; full ones put their candidate in the incumbent's place.
