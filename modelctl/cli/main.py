@@ -1,7 +1,8 @@
 """The `modelctl` command: a root app with noun groups, each in its own module."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: typer evaluates string annotations again each time it
+# reads a signature (several times per command), real ones once, at import; the callback below
+# runs before every command (see cli/route.py).
 from typing import Annotated
 
 import typer

@@ -1,7 +1,8 @@
 """`modelctl route`: which model should answer, its fallbacks, and why; `modelctl eval`: the evidence."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: typer evaluates string annotations again each time it
+# reads a signature (several times per command), real ones once, at import; for route's eighteen
+# options that was about 6 ms of every `modelctl route`.
 from typing import Annotated
 
 import typer
