@@ -56,7 +56,7 @@ def _backfill(conn) -> None:  # noqa: ANN001
         merged: dict[tuple, list] = {}
         for row in conn.execute(
             sa.text(f"SELECT {', '.join(_GROUP + _SUMS)}, latency_hist, ttft_hist FROM usage_rollup "
-                    f"WHERE {day_of} = :day"),
+                    f"WHERE {day_of} = :day ORDER BY hour"),
             {"day": day},
         ):
             merge_group(merged, tuple(row[:4]), (*row[4:12], histogram.loads(row[12]), histogram.loads(row[13])))

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import struct
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
-
-import msgspec
 
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
@@ -27,6 +24,7 @@ from modelctl.errors import InvalidInput
 from modelctl.services.catalog import require_model
 from modelctl.services.jsonl import MAX_LINE_BYTES, iter_json_lines, open_input
 from modelctl.store import catalog as catalog_repo
+from modelctl.store import staging
 from modelctl.store import usage as repo
 from modelctl.store.db import Store
 
@@ -126,9 +124,9 @@ def import_usage(store: Store, path: str, *, skip_invalid: bool = False,
     """Import JSON lines: all-or-nothing per file unless `skip_invalid`, one transaction per batch.
 
     Pass one checks every line once and writes the rows it makes, with their roll-up groups, to
-    private spool files (msgpack, a batch a frame), so a bad line changes nothing, memory stays
-    flat, and a file changed meanwhile cannot slip a bad line past the check; a big file's second
-    half is checked by a second process. Pass two inserts the spooled batches into `usage`, each
+    private staging files (store/staging.py), so a bad line changes nothing, memory stays flat,
+    and a file changed meanwhile cannot slip a bad line past the check; a big file's second half
+    is checked by a second process. Pass two inserts the staged batches into `usage`, each
     committed with its roll-ups; a repeated (request_id, attempt) is skipped, so re-running an
     interrupted import completes it without duplicates.
     """
@@ -137,7 +135,7 @@ def import_usage(store: Store, path: str, *, skip_invalid: bool = False,
     with open_input(path) as (stream, source), tempfile.TemporaryDirectory(prefix="modelctl-import-") as work:
         check = _Check(source, catalog, clock.now(), skip_invalid)
         parts = _check_in_parts(stream, path, Path(work), check)
-        for _spool, part in parts:
+        for _stage, part in parts:
             report.lines = part.last_line or report.lines
             report.skipped += part.skipped
             report.unpriced_models |= part.unpriced_models
@@ -148,21 +146,20 @@ def import_usage(store: Store, path: str, *, skip_invalid: bool = False,
                 "\n".join(shown) + more + "\nnothing was imported; fix the lines above or pass --skip-invalid"
             )
         with store.connection() as conn, repo.bulk_writes(conn):
-            for spool, _part in parts:
-                with spool.open("rb") as frames:
-                    for last_line, batch, groups in _read_spool(frames):
+            for stage, _part in parts:
+                with repo.staged_copies(conn, stage) as copy:
+                    for batch in staging.batches(stage):
                         with conn.begin():
-                            report.inserted += repo.insert_usage(conn, batch, groups=groups)
+                            report.inserted += copy(batch.rowids, batch.rollups)
                         if progress:
-                            progress(last_line, report.lines)
-    report.duplicates = sum(part.staged for _spool, part in parts) - report.inserted
+                            progress(batch.last_line, report.lines)
+    report.duplicates = sum(part.staged for _stage, part in parts) - report.inserted
     return report
 
 
 # Below this size a second process costs more than it saves (it starts in ~10 ms and checks
-# ~150,000 lines a second); 16 MB is about 75,000 usage lines.
+# ~70,000 lines a second); 16 MB is about 75,000 usage lines.
 PARALLEL_MIN_BYTES = 16 << 20
-_FRAME = struct.Struct("<I")  # a spooled batch's length in bytes, before it
 
 
 @dataclass(frozen=True)
@@ -186,23 +183,21 @@ class _Checked:
 
 
 def _check_in_parts(stream: IO[bytes], path: str, work: Path, check: _Check) -> list[tuple[Path, _Checked]]:
-    """Pass one, into spool files under `work`: (spool, what it found) per part, in file order.
+    """Pass one, into staging files under `work`: (file, what it found) per part, in file order.
 
     A regular file of PARALLEL_MIN_BYTES or more on a machine with two cores is cut at the line
     that starts after its middle; a second process checks the second half meanwhile.
     """
-    first = work / "1.spool"
+    first = work / "1.stage"
     middle = _middle_line_start(stream) if path != "-" else None
     if middle is None:
-        with first.open("wb") as spool:
-            return [(first, _check_into(spool, stream, first_line=1, check=check))]
+        return [(first, _check_into(first, stream, first_line=1, check=check))]
     from concurrent.futures import ProcessPoolExecutor
 
-    second = work / "2.spool"
+    second = work / "2.stage"
     with ProcessPoolExecutor(max_workers=1) as pool:
         later = pool.submit(_check_second_half, path, middle, second, check)
-        with first.open("wb") as spool:
-            checked = _check_into(spool, _lines_before(stream, middle), first_line=1, check=check)
+        checked = _check_into(first, _lines_before(stream, middle), first_line=1, check=check)
         return [(first, checked), (second, later.result())]
 
 
@@ -229,58 +224,40 @@ def _lines_before(stream: IO[bytes], end: int) -> Iterator[bytes]:
             return
 
 
-def _check_second_half(path: str, start: int, spool_path: Path, check: _Check) -> _Checked:
+def _check_second_half(path: str, start: int, stage: Path, check: _Check) -> _Checked:
     """In the second process: count the lines before `start` (for line numbers), check the rest."""
     with open(path, "rb") as stream:
         lines_before = 0
         while (left := start - stream.tell()) > 0:
             lines_before += stream.read(min(left, 1 << 20)).count(b"\n")
-        with spool_path.open("wb") as spool:
-            return _check_into(spool, stream, first_line=lines_before + 1, check=check)
+        return _check_into(stage, stream, first_line=lines_before + 1, check=check)
 
 
-def _check_into(spool: IO[bytes], lines: Iterable[bytes], *, first_line: int, check: _Check) -> _Checked:
-    """Check lines, spooling their rows in frames of BATCH_ROWS; stops after MAX_REPORTED_ERRORS
+def _check_into(stage: Path, lines: Iterable[bytes], *, first_line: int, check: _Check) -> _Checked:
+    """Check lines, staging their rows in batches of BATCH_ROWS; stops after MAX_REPORTED_ERRORS
     errors unless skipping them."""
-    encode = msgspec.msgpack.Encoder().encode
     checked, batch = _Checked(), []
+    with staging.writing(stage) as write:
+        def flush() -> None:
+            write(batch, checked.last_line, repo.rollups_of(batch))
+            checked.staged += len(batch)
 
-    def flush() -> None:
-        groups = [(*key, *sums) for key, sums in repo.rollup_groups(batch).items()]
-        frame = encode((checked.last_line, batch, groups))
-        spool.write(_FRAME.pack(len(frame)))
-        spool.write(frame)
-        checked.staged += len(batch)
-
-    for number, row, error in _checked_rows(lines, check, first_line=first_line):
-        checked.last_line = number
-        if error:
-            checked.skipped.append(error)
-            if not check.skip_invalid and len(checked.skipped) >= MAX_REPORTED_ERRORS:
-                break
-            continue
-        if row[9] is None:
-            checked.unpriced_models.add(row[1])
-        batch.append(row)
-        if len(batch) >= BATCH_ROWS:
+        for number, row, error in _checked_rows(lines, check, first_line=first_line):
+            checked.last_line = number
+            if error:
+                checked.skipped.append(error)
+                if not check.skip_invalid and len(checked.skipped) >= MAX_REPORTED_ERRORS:
+                    break
+                continue
+            if row[9] is None:
+                checked.unpriced_models.add(row[1])
+            batch.append(row)
+            if len(batch) >= BATCH_ROWS:
+                flush()
+                batch = []
+        if batch:
             flush()
-            batch = []
-    if batch:
-        flush()
     return checked
-
-
-# a spooled batch: its last line number, its rows, and their roll-up groups (key, then sums)
-_Frame = tuple[int, list[tuple], list[tuple[str, str, str, str, str, int, int, int, int, float, float, float, int,
-                                             dict[int, int], dict[int, int]]]]
-
-
-def _read_spool(spool: IO[bytes]) -> Iterator[tuple[int, list[tuple], dict[tuple, list]]]:
-    """(last line number, rows, their roll-up groups) for every spooled batch, in file order."""
-    decode = msgspec.msgpack.Decoder(_Frame).decode
-    while header := spool.read(_FRAME.size):
-        last_line, rows, groups = decode(spool.read(_FRAME.unpack(header)[0]))
-        yield last_line, rows, {group[:5]: list(group[5:]) for group in groups}
 
 
 def usage_stats(store: Store, *, by: str = "model", since: str | None = None) -> dict[str, Any]:

@@ -9,9 +9,10 @@ of scanning millions of raw rows. A repeated (request_id, attempt) is skipped an
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from modelctl.core import histogram
@@ -27,6 +28,10 @@ _ROLLUP_SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "la
 _ROLLUP_KEY = ("hour", "model_id", "provider", "segment", "arm")
 
 GROUP_KEYS = ("model", "provider", "segment", "day")
+
+# hourly and daily roll-up groups of some usage rows: (period start as sql_ts text, model,
+# provider, segment, arm) -> 8 sums, then latency and TTFT histograms
+Rollups = tuple[dict[tuple, list], dict[tuple, list]]
 
 
 def usage_tuple(record: UsageRecord, *, provider: str, cost_usd: float | None, ts: datetime) -> tuple:
@@ -75,35 +80,59 @@ def bulk_writes(conn) -> Iterator[None]:  # noqa: ANN001
         driver.execute(f"PRAGMA wal_autocheckpoint={int(previous)}")
 
 
-def insert_usage(conn, rows: Sequence[tuple], *, groups: dict[tuple, list] | None = None) -> int:  # noqa: ANN001
+def insert_usage(conn, rows: Sequence[tuple], *, rollups: Rollups | None = None) -> int:  # noqa: ANN001
     """Insert rows (USAGE_COLUMNS order) and roll them up; returns how many were new.
 
-    `groups` is `rollup_groups(rows)` made beforehand (an import makes it in pass one, on two
-    cores), used when every row is new. Goes straight to the driver: at a million rows the ORM's
-    per-row work is the cost.
+    `rollups` is `rollups_of(rows)` made beforehand, if it was; it is used when every row is new.
+    Goes straight to the driver: at a million rows the ORM's per-row work is the cost.
     """
     if not rows:
         return 0
+    rollups = rollups or rollups_of(rows)
     if conn.dialect.name != "sqlite":
-        return _insert_usage_pg(conn, rows, groups)
+        return _insert_usage_pg(conn, rows, rollups)
+    return _insert_usage_sqlite(conn, f"VALUES ({', '.join(['?'] * len(USAGE_COLUMNS))})", list(rows), len(rows), rollups)
+
+
+@contextmanager
+def staged_copies(conn, stage: Path) -> Iterator[Callable[[tuple[int, int], Rollups], int]]:  # noqa: ANN001
+    """`copy(rowids, rollups)`, which inserts one batch of a staging file (store/staging.py) like
+    insert_usage: on SQLite inside the engine, from the file attached; elsewhere read and sent."""
+    from modelctl.store import staging
+
+    if conn.dialect.name != "sqlite":
+        def send(rowids: tuple[int, int], rollups: Rollups) -> int:
+            # SQLite gives success back as 0/1; PostgreSQL's bool[] wants bools
+            rows = [(*row[:10], bool(row[10]), *row[11:]) for row in staging.read_rows(stage, rowids)]
+            return _insert_usage_pg(conn, rows, rollups)
+
+        yield send
+        return
+    driver = conn.connection.dbapi_connection
+    driver.execute("ATTACH DATABASE ? AS stage", (str(stage),))
+    try:
+        yield lambda rowids, rollups: _insert_usage_sqlite(
+            conn, staging.select_rows("stage"), rowids, rowids[1] - rowids[0], rollups)
+    finally:
+        driver.execute("DETACH DATABASE stage")
+
+
+def _insert_usage_sqlite(conn, source: str, params: Any, count: int, rollups: Rollups) -> int:  # noqa: ANN001
+    """INSERT the `count` rows `source` (VALUES or a SELECT) gives, then roll up those that went in."""
     last_id = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM usage").scalar()
-    conn.exec_driver_sql(
-        f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join(['?'] * len(USAGE_COLUMNS))}) "
-        "ON CONFLICT DO NOTHING",
-        list(rows),
-    )
+    conn.exec_driver_sql(f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) {source} ON CONFLICT DO NOTHING", params)
     inserted = conn.exec_driver_sql("SELECT COUNT(*) FROM usage WHERE id > ?", (last_id,)).scalar()
-    if inserted != len(rows):
+    if inserted != count:
         # some were duplicates: roll up exactly the rows that went in (BEGIN IMMEDIATE made this
         # transaction the only writer, so every id above last_id is ours)
-        groups = rollup_groups(conn.exec_driver_sql(
+        rollups = rollups_of(conn.exec_driver_sql(
             f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE id > ?", (last_id,)
         ).all())
-    _fold_into_rollups(conn, groups if groups is not None else rollup_groups(rows))
+    _fold_into_rollups(conn, rollups)
     return inserted
 
 
-def _insert_usage_pg(conn, rows: Sequence[tuple], groups: dict[tuple, list] | None) -> int:  # noqa: ANN001
+def _insert_usage_pg(conn, rows: Sequence[tuple], rollups: Rollups) -> int:  # noqa: ANN001
     """Writers insert side by side: RETURNING names exactly the rows this one added, and taking
     the keys in one order (request_id, attempt) keeps two overlapping batches from deadlocking."""
     columns = ", ".join(USAGE_COLUMNS)
@@ -113,7 +142,7 @@ def _insert_usage_pg(conn, rows: Sequence[tuple], groups: dict[tuple, list] | No
         f"ON CONFLICT DO NOTHING RETURNING {columns}",
         params,
     ).all()
-    _fold_into_rollups(conn, groups if groups is not None and len(added) == len(rows) else rollup_groups(added))
+    _fold_into_rollups(conn, rollups if len(added) == len(rows) else rollups_of(added))
     return len(added)
 
 
@@ -141,9 +170,8 @@ def merge_group(groups: dict[tuple, list], key: tuple, group: Sequence) -> None:
     histogram.merge(into[9], group[9])
 
 
-def rollup_groups(rows: Iterable[tuple]) -> dict[tuple, list]:
-    """Usage rows (USAGE_COLUMNS order) summed per hour and group: key (first 13 characters of
-    the hour's sql_ts, model, provider, segment, arm), value as `_group_sums`."""
+def rollups_of(rows: Iterable[tuple]) -> Rollups:
+    """Usage rows (USAGE_COLUMNS order) summed per hour and per day, as `_group_sums`."""
     by_hour: dict[tuple, list[tuple]] = {}
     for row in rows:
         ts = row[0]
@@ -153,21 +181,23 @@ def rollup_groups(rows: Iterable[tuple]) -> dict[tuple, list]:
             by_hour[key] = [row]
         else:
             group.append(row)
-    return {key: _group_sums(group) for key, group in by_hour.items()}
+    hourly = {(key[0] + ":00:00.000000", *key[1:]): _group_sums(group) for key, group in by_hour.items()}
+    daily: dict[tuple, list] = {}
+    for key in sorted(hourly):  # hour by hour, as migration 0007 summed them: the same float sums
+        merge_group(daily, (key[0][:10] + " 00:00:00.000000", *key[1:]), hourly[key])
+    return hourly, daily
 
 
-def _fold_into_rollups(conn, hourly: dict[tuple, list]) -> None:  # noqa: ANN001
-    """Add hourly groups to the hourly and daily roll-ups; the caller's transaction commits both."""
+def _fold_into_rollups(conn, rollups: Rollups) -> None:  # noqa: ANN001
+    """Add groups to the hourly and daily roll-ups; the caller's transaction commits both."""
+    hourly, daily = rollups
     if not hourly:
         return
-    daily: dict[tuple, list] = {}
-    for key, group in hourly.items():
-        merge_group(daily, (key[0][:10] + " 00:00:00.000000", *key[1:]), group)
     if conn.dialect.name != "sqlite":
         # One roll-up merger at a time, as SQLite's BEGIN IMMEDIATE gives: two writers reading
         # the same roll-up row and writing back their sums would lose one of them.
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('modelctl:usage'))")
-    _merge_into(conn, "usage_rollup", "hour", {(key[0] + ":00:00.000000", *key[1:]): g for key, g in hourly.items()})
+    _merge_into(conn, "usage_rollup", "hour", hourly)
     _merge_into(conn, "usage_rollup_daily", "day", daily)
 
 

@@ -157,3 +157,19 @@ def test_a_file_checked_in_two_halves_names_bad_lines_in_file_order_and_counts_r
     assert (again["inserted"], again["duplicates"]) == (2, 29_998)
     assert sum(row["calls"] for row in cli.json("stats", "--since", "2026-10-01")) == 29_999
     assert cli.json("db", "check")["ok"]
+
+
+def test_an_import_leaves_no_staged_rows_behind(cli, tmp_path, monkeypatch):
+    """Checked rows wait in a private temporary file between the two passes; imported or
+    refused, the file goes."""
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    f = tmp_path / "u.jsonl"
+    f.write_text(_batches_of_lines(12_000))
+    assert cli.json("usage", "import", str(f))["inserted"] == 12_000
+    f.write_text(_batches_of_lines(100, last='{"model_id": "llama3.1:8b", "latency_ms": -1}'))
+    cli("usage", "import", str(f), code=2)
+    assert list(scratch.iterdir()) == []
