@@ -58,6 +58,7 @@ def _check(env: dict[str, str] | None = None) -> dict:
 def test_usage_import_killed_midway_leaves_a_consistent_database_and_resumes_without_duplicates(
         modelctl_home, tmp_path, monkeypatch):
     monkeypatch.setenv("MODELCTL_NOW", T0.isoformat() + "Z")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the killed import's staged rows stay
     big = tmp_path / "big.jsonl"
     with big.open("w") as out:
         for i in range(IMPORT_LINES):
