@@ -60,9 +60,10 @@ def route(
     options = dict(require=require or (), max_cost=max_cost, deadline_ms=deadline_ms, objective=objective,
                    min_quality_ratio=min_quality_ratio, cost_weight=cost_weight)
     if batch is not None:
-        run_batch(batch, lambda item: router.decide(router.request(
+        decide = router.batch_decider()
+        run_batch(batch, lambda item: decide(router.request(
             item.query, attachments=item.attachments, segment=item.segment or segment,
-            request_id=None if item.id is None else str(item.id), **options)).as_dict(), workers=workers)
+            request_id=None if item.id is None else str(item.id), **options)), workers=workers)
         return
     if query is None:
         raise typer.BadParameter("give a QUERY, or --batch FILE|-", param_hint="QUERY")

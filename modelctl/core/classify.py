@@ -403,15 +403,22 @@ def _weigh(tokens: list[str], tokset: set[str]) -> tuple[tuple[float, ...], list
     """
     terms = _TERMS
     hits = list(tokset & _WORDS)
-    firsts = tokset & _PHRASE_FIRSTS
-    if firsts:
-        n = len(tokens)
-        for i in [i for i, t in enumerate(tokens) if t in firsts]:
-            for ln in _PHRASE_STARTS[tokens[i]]:
+    n = len(tokens)
+    # each phrase's first word is found by list.index, a scan in C; the order of the hits does not
+    # matter (the weights add up exactly, and _top sorts them)
+    for first in tokset & _PHRASE_FIRSTS:
+        lengths = _PHRASE_STARTS[first]
+        i = tokens.index(first)
+        while True:
+            for ln in lengths:
                 if i + ln <= n:
                     phrase = " ".join(tokens[i : i + ln])
                     if phrase in terms:
                         hits.append(phrase)
+            try:
+                i = tokens.index(first, i + 1)
+            except ValueError:
+                break
     t = r = s = lk = d = 0.0
     for h in hits:
         w = terms[h]

@@ -13,7 +13,7 @@ learned objective the chosen model's LCB / mean (how well its quality is measure
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
@@ -586,6 +586,52 @@ def _candidates(
 
 def route(request: RouteRequest, classification: Classification, state: RoutingState) -> Decision:
     """Choose the serving model, fallbacks and rollout arm; NoEligibleModel when nothing fits."""
+    return _route(request, classification, state)[0]
+
+
+_MAX_REMEMBERED = 16_384  # decisions a batch keeps (a few KB each)
+
+
+def route_many(state: RoutingState) -> Callable[[RouteRequest, Classification], dict]:
+    """`route(...).as_dict()` for a batch of requests against one state.
+
+    A decision depends on the query's text only through its classification and its length in
+    tokens, so requests that agree on those, on their options and on their rollout arm get the
+    same decision, but for its confidence, which scales the classification's own. Each distinct
+    decision is made once and its dict shared; the caller must not change the dicts it gets.
+    """
+    memo: dict[tuple, tuple[dict, float]] = {}
+
+    def decide(request: RouteRequest, classification: Classification) -> dict:
+        _validate_request(request)
+        query_type = classification.query_type
+        segment = request.segment or query_type
+        arm = _rollout_for(request, segment=segment, rollouts=state.rollouts)
+        key = (segment, query_type, classification.complexity, classification.budget_seconds,
+               _tokens_in(request), bool(request.attachments), request.required_capabilities,
+               request.max_cost_usd, request.deadline_ms, request.objective, request.min_quality_ratio,
+               request.cost_weight, request.ignore_keys, request.now, arm)
+        known = memo.get(key)
+        if known is None:
+            decision, clarity = _route(request, classification, state)
+            if len(memo) >= _MAX_REMEMBERED:
+                memo.clear()
+            known = memo[key] = (decision.as_dict(), clarity)
+        answer, clarity = known
+        answer = dict(answer)
+        answer["confidence"] = round(classification.confidence * clarity, 3)
+        return answer
+
+    return decide
+
+
+def _tokens_in(request: RouteRequest) -> int:
+    """The prompt's estimated size: what context windows and prices are checked against."""
+    return len(request.query) // 4 + TOKENS_PER_ATTACHMENT * len(request.attachments)
+
+
+def _route(request: RouteRequest, classification: Classification, state: RoutingState) -> tuple[Decision, float]:
+    """The decision, and the clarity of its choice (its confidence over the classification's)."""
     _validate_request(request)
     warnings: list[str] = []
     query_type = classification.query_type
@@ -615,7 +661,7 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
     need = _Need(
         facts=_facts_table(state, now.date(), request.ignore_keys),
         capabilities=capabilities,
-        tokens_in=len(request.query) // 4 + TOKENS_PER_ATTACHMENT * len(request.attachments),
+        tokens_in=_tokens_in(request),
         tokens_out=OUTPUT_TOKENS[classification.complexity],
         budget_ms=budget_s * 1000,
         max_cost=request.max_cost_usd,
@@ -700,7 +746,7 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
         arm=served_arm,
         shadow_model=shadow_model,
         warnings=tuple(warnings),
-    )
+    ), clarity
 
 
 def route_refinement(request: RouteRequest, state: RoutingState, refinement_type: str) -> Decision:
@@ -730,7 +776,7 @@ def route_refinement(request: RouteRequest, state: RoutingState, refinement_type
         warnings.append(
             f"no {refinement_type} refinement policy; trying catalog refiners, fastest first"
         )
-    tokens_in = len(request.query) // 4 + TOKENS_PER_ATTACHMENT * len(request.attachments)
+    tokens_in = _tokens_in(request)
     now = _utc(request.now)
     need = _Need(
         facts=_facts_table(state, now.date(), request.ignore_keys),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from modelctl.core.routing import (
     RoutingState,
     SegmentPolicy,
     route,
+    route_many,
     route_refinement,
     validate_capabilities,
     validate_objective,
@@ -235,6 +236,11 @@ class Router:
 
     def decide(self, request: RouteRequest) -> Decision:
         return route(request, classify(request.query, request.attachments), self.state)
+
+    def batch_decider(self) -> Callable[[RouteRequest], dict]:
+        """`decide(request).as_dict()` for a batch, each distinct decision made once (core.routing.route_many)."""
+        decide = route_many(self.state)
+        return lambda request: decide(request, classify(request.query, request.attachments))
 
     def refine(self, request: RouteRequest, refinement_type: str) -> Decision:
         return route_refinement(request, self.state, refinement_type)

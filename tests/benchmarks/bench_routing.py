@@ -8,7 +8,7 @@ Run by hand (not part of the test suite), from the repository root:
    llm_candidates.json, the train split's scores with segment = task name, then the test split is
    routed through `modelctl route --batch` with segment = task name and objective cost at several R.
    Cost per prompt uses the bench's model: tokens_in = len(question)/4, tokens_out = 200.
-2. Throughput: `route --batch` of 100,000 queries, JSON in and out, whole process, with --workers 1
+2. Throughput: `route --batch` of 100,000 queries, JSON in and out (a file each), whole process, with --workers 1
    and 2 interleaved (medians), and the load average.
 3. Cold start: median of `modelctl route "What is the capital of France?" --json` against a trivial
    one-command typer app that prints "ok", interleaved by hyperfine in the same run.
@@ -104,16 +104,23 @@ def throughput(modelctl: str, env: dict, bench: Path, n: int, runs: int) -> None
     # route rejects control characters (exit 2 for that line); a throughput run feeds valid queries
     control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
     queries = [q for q, _, _ in train + test if not control.search(q[:2000])]
-    batch = "".join(json.dumps({"id": i, "query": queries[i % len(queries)][:2000]}) + "\n" for i in range(n))
+    work = Path(env["HOME"])
+    batch, decisions = work / "batch.jsonl", work / "decisions.jsonl"
+    batch.write_text("".join(json.dumps({"id": i, "query": queries[i % len(queries)][:2000]}) + "\n" for i in range(n)))
     run([modelctl, "route", "warm the routing-config cache", "--ignore-keys"], env)
     seconds: dict[int, list[float]] = {1: [], 2: []}
     loads = [os.getloadavg()[0]]
     for _ in range(runs):
         for workers in seconds:
-            start = time.perf_counter()
-            out = run([modelctl, "route", "--batch", "-", "--ignore-keys", "--workers", str(workers)], env, batch)
-            seconds[workers].append(time.perf_counter() - start)
-            assert len(out.splitlines()) == n
+            # file in, file out, as a gateway's batch job runs it: a pipe read by this process
+            # would time this process's reading too (150 MB of decisions, on the same two CPUs)
+            with decisions.open("wb") as out:
+                start = time.perf_counter()
+                subprocess.run([modelctl, "route", "--batch", str(batch), "--ignore-keys", "--workers", str(workers)],
+                               env=env, stdout=out, check=True)
+                seconds[workers].append(time.perf_counter() - start)
+            with decisions.open("rb") as out:
+                assert sum(1 for _ in out) == n
             loads.append(os.getloadavg()[0])
     for workers, times in seconds.items():
         median = statistics.median(times)

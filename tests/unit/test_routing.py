@@ -18,6 +18,7 @@ from modelctl.core.routing import (
     RoutingState,
     SegmentPolicy,
     route,
+    route_many,
     route_refinement,
     validate_capabilities,
     validate_objective,
@@ -700,6 +701,26 @@ def test_route_never_fails_unexpectedly_and_respects_the_constraints(request, cl
             assert c.estimated_latency_ms <= d.budget_seconds * 1000
     assert 0 <= d.confidence <= 1
     json.dumps(d.as_dict())
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(requests, classifications), min_size=1, max_size=6), states(), st.data())
+def test_a_batch_decides_each_request_as_route_alone_would(pairs, state, data):
+    """route_many makes each distinct decision once; every answer must still be route()'s own,
+    with its own confidence, rollout arm and errors."""
+    # the same requests again with another text of the same length, another confidence and
+    # request id: the answers the batch serves from what it remembers
+    pairs += [(replace(r, query=r.query[::-1], request_id=data.draw(st.none() | st.text(max_size=8))),
+               cls._replace(confidence=data.draw(st.floats(0, 1)))) for r, cls in pairs]
+    decide = route_many(state)
+    for request, cls in pairs:
+        try:
+            expected = route(request, cls, state).as_dict()
+        except (NoEligibleModel, InvalidInput) as exc:
+            with pytest.raises(type(exc)):
+                decide(request, cls)
+            continue
+        assert decide(request, cls) == expected
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
