@@ -289,8 +289,10 @@ _DEPTH = """
 _T, _R, _S, _L, _D = range(5)
 
 
-def _build_table() -> tuple[dict[str, tuple[float, ...]], frozenset[str], dict[str, tuple[int, ...]]]:
-    """Parse the tables above into term -> weights (tech, research, simple, lookup, depth)."""
+def _build_table() -> tuple[dict[str, tuple[float, ...]], frozenset[str],
+                            dict[str, tuple[tuple[int, ...], frozenset[str]]]]:
+    """Parse the tables above into term -> weights (tech, research, simple, lookup, depth), the
+    single words, and per phrase's first word the phrases' lengths and second words."""
     table: dict[str, list[float]] = {}
     for kind, spec in ((_T, _TECH), (_R, _RESEARCH), (_S, _SIMPLE), (_L, _LOOKUP), (_D, _DEPTH)):
         for line in spec.strip().splitlines():
@@ -306,15 +308,17 @@ def _build_table() -> tuple[dict[str, tuple[float, ...]], frozenset[str], dict[s
                         raise ValueError(f"classifier term listed twice: {term}")
                     row[kind] = value
     words = frozenset(t for t in table if " " not in t)
-    lengths: dict[str, set[int]] = {}
+    starts: dict[str, tuple[set[int], set[str]]] = {}
     for t in table:
         if " " in t:
             parts = t.split(" ")
-            lengths.setdefault(parts[0], set()).add(len(parts))
+            lengths, seconds = starts.setdefault(parts[0], (set(), set()))
+            lengths.add(len(parts))
+            seconds.add(parts[1])
     return (
         {t: tuple(w) for t, w in table.items()},
         words,
-        {first: tuple(sorted(ns)) for first, ns in lengths.items()},
+        {first: (tuple(sorted(ns)), frozenset(ss)) for first, (ns, ss) in starts.items()},
     )
 
 
@@ -404,17 +408,21 @@ def _weigh(tokens: list[str], tokset: set[str]) -> tuple[tuple[float, ...], list
     terms = _TERMS
     hits = list(tokset & _WORDS)
     n = len(tokens)
-    # each phrase's first word is found by list.index, a scan in C; the order of the hits does not
-    # matter (the weights add up exactly, and _top sorts them)
+    # A phrase's first word is found by list.index, a scan in C, and only where the next token can
+    # continue a phrase ("in" is common, "in depth" is not). The order of the hits does not
+    # matter: the weights add up exactly, and _top sorts them.
     for first in tokset & _PHRASE_FIRSTS:
-        lengths = _PHRASE_STARTS[first]
+        lengths, seconds = _PHRASE_STARTS[first]
+        if seconds.isdisjoint(tokset):
+            continue
         i = tokens.index(first)
         while True:
-            for ln in lengths:
-                if i + ln <= n:
-                    phrase = " ".join(tokens[i : i + ln])
-                    if phrase in terms:
-                        hits.append(phrase)
+            if i + 1 < n and tokens[i + 1] in seconds:
+                for ln in lengths:
+                    if i + ln <= n:
+                        phrase = " ".join(tokens[i : i + ln])
+                        if phrase in terms:
+                            hits.append(phrase)
             try:
                 i = tokens.index(first, i + 1)
             except ValueError:
