@@ -73,8 +73,3 @@ def batches(path: Path) -> Iterator[Batch]:
 def select_rows(schema: str) -> str:
     """SELECT of one batch's rows (parameters: its rowids) from the file attached as `schema`."""
     return f"SELECT {_COLUMNS} FROM {schema}.usage WHERE rowid > ? AND rowid <= ?"
-
-
-def read_rows(path: Path, rowids: tuple[int, int]) -> list[tuple]:
-    with closing(sqlite3.connect(path)) as db:
-        return db.execute(select_rows("main"), rowids).fetchall()

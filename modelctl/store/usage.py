@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,12 +101,17 @@ def staged_copies(conn, stage: Path) -> Iterator[Callable[[tuple[int, int], Roll
     from modelctl.store import staging
 
     if conn.dialect.name != "sqlite":
-        def send(rowids: tuple[int, int], rollups: Rollups) -> int:
-            # SQLite gives success back as 0/1; PostgreSQL's bool[] wants bools
-            rows = [(*row[:10], bool(row[10]), *row[11:]) for row in staging.read_rows(stage, rowids)]
-            return _insert_usage_pg(conn, rows, rollups)
+        import sqlite3
 
-        yield send
+        success = USAGE_COLUMNS.index("success")
+        with closing(sqlite3.connect(stage)) as source:
+            def send(rowids: tuple[int, int], rollups: Rollups) -> int:
+                # SQLite gives success back as 0/1; PostgreSQL's bool[] wants bools
+                rows = [(*row[:success], bool(row[success]), *row[success + 1:])
+                        for row in source.execute(staging.select_rows("main"), rowids)]
+                return _insert_usage_pg(conn, rows, rollups)
+
+            yield send
         return
     driver = conn.connection.dbapi_connection
     driver.execute("ATTACH DATABASE ? AS stage", (str(stage),))
