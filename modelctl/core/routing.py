@@ -115,6 +115,7 @@ class RouteRequest:
     cost_weight: float | None = None
     request_id: str | None = None
     ignore_keys: bool = False
+    max_query_chars: int = MAX_QUERY_CHARS  # the configured limit (policy.yaml), checked with the query
 
 
 @dataclass(slots=True)
@@ -216,7 +217,7 @@ def validate_objective(objective: str) -> str:
 
 
 def _validate_request(request: RouteRequest) -> None:
-    validate_query(request.query)
+    validate_query(request.query, max_chars=request.max_query_chars)
     validate_capabilities(request.required_capabilities)
     if request.max_cost_usd is not None and not request.max_cost_usd >= 0:
         raise InvalidInput(f"max cost must be a number >= 0, got {request.max_cost_usd}")

@@ -27,7 +27,6 @@ from modelctl.core.routing import (
     route,
     route_many,
     route_refinement,
-    validate_capabilities,
     validate_objective,
     validate_query,
 )
@@ -214,9 +213,9 @@ class Router:
                 require: Iterable[str] = (), max_cost: float | None = None, deadline_ms: int | None = None,
                 objective: str | None = None, min_quality_ratio: float | None = None,
                 cost_weight: float | None = None, request_id: str | None = None) -> RouteRequest:
-        """User input into a RouteRequest (the core checks the numbers; here, the configured query
-        limit, the objective name and the attachments, which need the file system)."""
-        validate_query(query, max_chars=self.max_query_chars)
+        """User input into a RouteRequest. The core checks the query (against the configured
+        limit), the capabilities and the numbers when it decides; here, the objective name, which a
+        refinement never reads, and the attachments, which need the file system."""
         if objective is not None:
             validate_objective(objective)
         return RouteRequest(
@@ -224,7 +223,7 @@ class Router:
             now=self.now,
             attachments=validate_attachments(attachments),
             segment=segment,
-            required_capabilities=validate_capabilities(require),
+            required_capabilities=frozenset(require),
             max_cost_usd=max_cost,
             deadline_ms=deadline_ms,
             objective=objective,
@@ -232,6 +231,7 @@ class Router:
             cost_weight=cost_weight,
             request_id=request_id,
             ignore_keys=self.ignore_keys,
+            max_query_chars=self.max_query_chars,
         )
 
     def decide(self, request: RouteRequest) -> Decision:

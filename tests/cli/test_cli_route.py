@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
+from modelctl.paths import bundled_config_dir
+
 DECISION_KEYS = {"model_id", "provider", "fallback_models", "confidence", "estimated_cost", "estimated_latency",
                  "query_type", "complexity", "budget_seconds", "segment", "reason"}
 
@@ -68,6 +72,21 @@ def test_input_errors_exit_2(cli, tmp_path):
     assert "multimodal" in cli("route", "hi", "--require", "telepathy", code=2).stderr
     assert "no such file" in cli("route", "hi", "--attach", str(tmp_path / "nope.png"), code=2).stderr
     assert cli("route", "tab\tand\nnewline are fine").exit_code == 0
+
+
+def test_the_configured_query_limit_holds_both_ways(cli, tmp_path, monkeypatch):
+    """policy.yaml's max_query_chars is the limit, above the default as well as below it."""
+    policy = yaml.safe_load((bundled_config_dir() / "policy.yaml").read_text())
+    monkeypatch.setenv("MODELCTL_CONFIG_DIR", str(tmp_path))
+    batch = tmp_path / "long.jsonl"
+    batch.write_text(json.dumps({"id": 1, "query": "word " * 30_000}) + "\n")  # 150,000 characters
+    policy["max_query_chars"] = 200_000
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy))
+    assert json.loads(cli("route", "--batch", str(batch)).stdout)["model_id"]
+    assert cli("route", "word " * 30_000, "--json").exit_code == 0
+    policy["max_query_chars"] = 50
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy))
+    assert "the limit is 50 characters" in cli("route", "x" * 51, code=2).stderr
 
 
 def test_batch_keeps_order_and_echoes_ids(cli):
