@@ -359,7 +359,10 @@ _STACK_FRAME = _lazy(
     re.M,
 )
 _ERROR_NAME = _lazy(r"\b\w+(?:Error|Exception)\b|\berror(?:\[\w+\])?:|\bERR!")
-_CALL = _lazy(r"\w\([^()\s]*\)|\w\.\w+\(")
+# `\w\([^()\s]*\)|\w\.\w+\(`, found from its "(" or "." with the word character behind it: a pattern that
+# starts with a literal is searched for in C, four times faster, and matches are counted the same,
+# since no match ends in a word character
+_CALL = _lazy(r"\((?<=\w\()[^()\s]*\)|\.(?<=\w\.)\w+\(")
 _TAG = _lazy(r"</?[a-z][a-z0-9]*[ >/]")
 _SEMI = _lazy(r";(?:\S|$)", re.M)
 _LINE_CODE = _lazy(r"^(?:[ \t]*(?:\$|>>>|#!)[ \t]|[ \t]{2,}\S|\t)", re.M)
@@ -383,6 +386,18 @@ def _tokens(low: str) -> list[str]:
         else:
             fixed.extend(_LATIN_RUN().findall(t))
     return fixed
+
+
+# ASCII whitespace (as str.split sees it) to b" ", everything else to b"x"
+_SPACE_MARKS = bytes(32 if c < 128 and chr(c).isspace() else 120 for c in range(256))
+
+
+def _word_count(text: str) -> int:
+    """len(text.split()) without making the words: for ASCII text, two passes in C."""
+    if text.isascii():
+        marks = text.encode().translate(_SPACE_MARKS)
+        return marks.count(b" x") + marks.startswith(b"x")
+    return len(text.split())
 
 
 def _head_end(low: str) -> int | None:
@@ -539,7 +554,7 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
     if "select" in tokset and "from" in tokset and ("SELECT" in text or "*" in text or tokset & _SQL_WORDS):
         structural += 4.0
         signals.append("SQL")
-    n_words = len(prose.split())
+    n_words = _word_count(prose)
 
     # 3. a rewrite/translation request is judged on its instruction, not on the text it carries
     vote, vote_words = prose, n_words  # the part of the query whose wording votes
@@ -552,7 +567,7 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
                 rewrite = True
                 tokens, tokset = head, set(head)
                 vote = low[:head_end]
-                vote_words = len(vote.split())
+                vote_words = _word_count(vote)
                 signals.append("rewrite/translate request")
 
     # 4. scores

@@ -4,16 +4,17 @@ complexity/budget rules, and that no input makes it raise."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from modelctl.core.catalog import QUERY_TYPES
-from modelctl.core.classify import BUDGET_SECONDS, COMPLEXITIES, Classification, classify
+from modelctl.core.classify import _CALL, BUDGET_SECONDS, COMPLEXITIES, Classification, _word_count, classify
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -296,3 +297,22 @@ def test_any_attachments_give_multimedia(query, attachments):
 def test_a_media_link_anywhere_gives_multimedia(query, ext):
     c = classify(f"{query} https://files.example.com/x/clip.{ext} {query}")
     assert c.query_type == "multimedia"
+
+
+# The fast forms of two scans against their plain ones: a wrong count would move scores silently.
+@settings(max_examples=500, deadline=None)
+@given(text=st.one_of(_TEXT, st.text(alphabet=" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1fab.\x85\xa0\u3000", max_size=30)))
+def test_word_count_counts_as_split_does(text):
+    assert _word_count(text) == len(text.split())
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.one_of(_TEXT, st.text(alphabet="a_é1().\t\n x(", max_size=40)))
+@example(" (x)")
+@example("f(x)(y)")
+@example("a.b(c)")
+@example("a.(b)")
+@example("é.b.c(d) g (h)")
+def test_call_scan_counts_as_its_plain_pattern(text):
+    plain = re.compile(r"\w\([^()\s]*\)|\w\.\w+\(")
+    assert len(_CALL().findall(text)) == len(plain.findall(text))
