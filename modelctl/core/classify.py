@@ -353,9 +353,11 @@ _LATIN_RUN = _lazy(r"[0-9a-z_\u00c0-\u024f]+(?:\+\+|#)?(?:-[0-9a-z_\u00c0-\u024f
 # structure
 _FENCE = _lazy(r"```.*?(?:```|\Z)", re.S)
 _INLINE_CODE = _lazy(r"(?<!`)`[^`\n]{1,80}`(?!`)")
-# Line-anchored patterns use [ \t], never \s: \s spans newlines and makes them quadratic.
+# Line patterns use [ \t], never \s: \s spans newlines and makes them quadratic. They begin with
+# "\n", not ^, and scan "\n" + text (_lines): ^ under re.M is tried at every character, a leading
+# literal is found by a fast scan, three times faster; no match spans a line, so counts are the same.
 _STACK_FRAME = _lazy(
-    r'^[ \t]+at \S+[(:]|^[ \t]*File "[^"\n]*", line \d+|^goroutine \d+ \[|^[ \t]+\S+\.\w+:\d+(?::\d+)?\)?$',
+    r'\n[ \t]+at \S+[(:]|\n[ \t]*File "[^"\n]*", line \d+|\ngoroutine \d+ \[|\n[ \t]+\S+\.\w+:\d+(?::\d+)?\)?$',
     re.M,
 )
 _ERROR_NAME = _lazy(r"\b\w+(?:Error|Exception)\b|\berror(?:\[\w+\])?:|\bERR!")
@@ -365,15 +367,20 @@ _ERROR_NAME = _lazy(r"\b\w+(?:Error|Exception)\b|\berror(?:\[\w+\])?:|\bERR!")
 _CALL = _lazy(r"\((?<=\w\()[^()\s]*\)|\.(?<=\w\.)\w+\(")
 _TAG = _lazy(r"</?[a-z][a-z0-9]*[ >/]")
 _SEMI = _lazy(r";(?:\S|$)", re.M)
-_LINE_CODE = _lazy(r"^(?:[ \t]*(?:\$|>>>|#!)[ \t]|[ \t]{2,}\S|\t)", re.M)
+_LINE_CODE = _lazy(r"\n(?:[ \t]*(?:\$|>>>|#!)[ \t]|[ \t]{2,}\S|\t)")
 _MATH = _lazy(r"\b[a-z] ?[-+*/^=<>] ?(?:\d|[a-z]\b)|\^\d")
 # each pair under a character it contains: one memchr for the character spares most pair scans
 _CODE_PAIRS = {"=": ("=>", "==", "!=", "<=", ">="), ">": ("->",), ":": ("::",), "&": ("&&",),
                "|": ("||",), "+": ("++",), "[": ("[[",), "{": ("{",), "}": ("}",)}
 _NUMBER_UNIT = _lazy(r"\d ?(?:%|°|km\b|mi\b|kg\b|lbs?\b|oz\b|g\b|cm\b|mm\b|m\b|ft\b|in\b|ml\b|l\b)")
 _DECADE = _lazy(r"\b(?:1[0-9]{2}0|20[0-9]0)s\b")
-_LIST_ITEM = _lazy(r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S", re.M)
+_LIST_ITEM = _lazy(r"\n[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S")
 _HEAD_MARKS = _lazy(r"[:\n'\"«“「‘]")
+
+
+def _lines(text: str) -> str:
+    """What the line patterns scan: each line, the first too, follows a newline."""
+    return "\n" + text
 
 
 def _tokens(low: str) -> list[str]:
@@ -477,17 +484,17 @@ def _code_syntax_hits(text: str) -> int:
             for pair in pairs:
                 hits += text.count(pair)
     scans = (
-        (";" in text, _SEMI),
-        ("<" in text, _TAG),
-        ("\n" in text or text[:1] in "$>#", _LINE_CODE),
-        ("(" in text, _CALL),
-        ("=" in text or "^" in text or "*" in text or "+" in text or "/" in text, _MATH),
+        (";" in text, _SEMI, text),
+        ("<" in text, _TAG, text),
+        ("\n" in text or text[:1] in "$>#", _LINE_CODE, _lines(text)),
+        ("(" in text, _CALL, text),
+        ("=" in text or "^" in text or "*" in text or "+" in text or "/" in text, _MATH, text),
     )
-    for present, pattern in scans:
+    for present, pattern, subject in scans:
         if hits >= _ENOUGH_SYNTAX:
             return _ENOUGH_SYNTAX
         if present:
-            hits += len(pattern().findall(text))
+            hits += len(pattern().findall(subject))
     return min(hits, _ENOUGH_SYNTAX)
 
 
@@ -538,7 +545,7 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
     if inline:
         structural += inline
         signals.append("inline code")
-    if ("\n" in text or 'File "' in text) and _STACK_FRAME().search(text):
+    if ("\n" in text or 'File "' in text) and _STACK_FRAME().search(_lines(text)):
         structural += 5.0
         signals.append("stack trace")
     if ("rror" in text or "xception" in text or "ERR!" in text) and _ERROR_NAME().search(text):
@@ -641,7 +648,7 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
         signals.append("explicit depth: " + _top(hits, (_D,), k=1))
     subq = prose.count("?")
     if "\n" in prose:
-        subq += len(_LIST_ITEM().findall(prose))
+        subq += len(_LIST_ITEM().findall(_lines(prose)))
     if subq >= 3:
         level += 1
         raised = True

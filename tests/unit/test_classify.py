@@ -14,7 +14,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from modelctl.core.catalog import QUERY_TYPES
-from modelctl.core.classify import _CALL, BUDGET_SECONDS, COMPLEXITIES, Classification, _word_count, classify
+from modelctl.core import classify as classify_module
+from modelctl.core.classify import _CALL, BUDGET_SECONDS, COMPLEXITIES, Classification, _lines, _word_count, classify
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -316,3 +317,21 @@ def test_word_count_counts_as_split_does(text):
 def test_call_scan_counts_as_its_plain_pattern(text):
     plain = re.compile(r"\w\([^()\s]*\)|\w\.\w+\(")
     assert len(_CALL().findall(text)) == len(plain.findall(text))
+
+
+_LINE_ANCHORED = {  # the line patterns' plain forms, anchored with ^ under re.M
+    "_STACK_FRAME": r'^[ \t]+at \S+[(:]|^[ \t]*File "[^"\n]*", line \d+|^goroutine \d+ \[|^[ \t]+\S+\.\w+:\d+(?::\d+)?\)?$',
+    "_LINE_CODE": r"^(?:[ \t]*(?:\$|>>>|#!)[ \t]|[ \t]{2,}\S|\t)",
+    "_LIST_ITEM": r"^[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S",
+}
+_LINE_PIECES = st.sampled_from([" ", "\t", "\n", "\r", "1.", ")", "-", "*", "•", "a", "$", ">>>", "#!", "at ",
+                                'File "x", line 9', "goroutine 3 [", "x.y:9", ":9)", "("])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.one_of(_TEXT, st.lists(_LINE_PIECES, max_size=14).map("".join)))
+@example("  at a.b(C.java:1)\n1. one\n  - two\n\tx")
+def test_line_scans_count_as_their_anchored_patterns(text):
+    for name, plain in _LINE_ANCHORED.items():
+        fast = getattr(classify_module, name)()
+        assert len(fast.findall(_lines(text))) == len(re.findall(plain, text, re.M)), name
