@@ -36,13 +36,13 @@ class BatchItem(NamedTuple):
 def _item(data: Any) -> BatchItem:
     if not isinstance(data, dict):
         raise InvalidInput("each line must be a JSON object")
-    unknown = sorted(data.keys() - _FIELDS)
-    if unknown:
+    if not data.keys() <= _FIELDS:
+        unknown = sorted(data.keys() - _FIELDS)
         raise InvalidInput(f"{shown(unknown[0])}: unknown field; valid: {', '.join(sorted(_FIELDS))}")
     query, attachments, segment = data.get("query"), data.get("attachments") or [], data.get("segment")
     if not isinstance(query, str):
         raise InvalidInput("query: required, a string")
-    if not isinstance(attachments, list) or not all(isinstance(a, str) for a in attachments):
+    if not isinstance(attachments, list) or (attachments and not all(isinstance(a, str) for a in attachments)):
         raise InvalidInput("attachments: must be a list of paths or URLs")
     if segment is not None and (not isinstance(segment, str) or not segment.strip()):
         raise InvalidInput("segment: must be a non-empty string")

@@ -37,6 +37,8 @@ REFINEMENT_BUDGET_MS = 500
 
 _KNOWN_CAPABILITIES = frozenset(CAPABILITIES)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# 0 for the ASCII characters _CONTROL refuses, 1 for the rest: validate_query translates ASCII text by it
+_ASCII_CONTROL_MARKS = bytes(0 if c < 128 and _CONTROL.match(chr(c)) else 1 for c in range(256))
 _PREFERRED, _DOWN_CHAIN = 1.0, 0.85
 
 
@@ -190,8 +192,13 @@ def validate_query(query: str, *, max_chars: int = MAX_QUERY_CHARS) -> str:
         raise InvalidInput(
             f"the query is {len(query):,} characters; the limit is {max_chars:,} characters"
         )
-    # printable text has none; the search (for the position) runs only on text with a newline or tab
-    bad = None if query.isprintable() else _CONTROL.search(query)
+    # ASCII text is checked by a byte translation, faster than isprintable() and not stopped by a
+    # newline; the search (for the position) runs only when there is something to find
+    if query.isascii():
+        clean = b"\x00" not in query.encode().translate(_ASCII_CONTROL_MARKS)
+    else:
+        clean = query.isprintable()
+    bad = None if clean else _CONTROL.search(query)
     if bad:
         raise InvalidInput(
             f"the query contains control character U+{ord(bad.group()):04X} at position "

@@ -509,6 +509,17 @@ def test_control_character_among_other_unprintable_text_is_found(query, named):
     assert validate_query("no\u00a0break\u2028separator") == "no\u00a0break\u2028separator"
 
 
+@settings(max_examples=1000, deadline=None)
+@given(query=st.text(alphabet=st.characters(max_codepoint=0xFF), min_size=1, max_size=20).filter(lambda q: not q.isspace()))
+def test_a_query_is_refused_exactly_when_it_holds_a_control_character(query):
+    controls = [c for c in query if (ord(c) < 32 and c not in "\t\n\r") or 0x7F <= ord(c) <= 0x9F]
+    if controls:
+        with pytest.raises(InvalidInput, match=f"U\\+{ord(controls[0]):04X} at position {query.index(controls[0]) + 1};"):
+            validate_query(query)
+    else:
+        assert validate_query(query) == query
+
+
 def test_route_validates_its_request():
     with pytest.raises(InvalidInput, match="query is empty"):
         decide(query=" ")
