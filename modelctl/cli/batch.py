@@ -1,16 +1,20 @@
 """`--batch FILE|-` for classify and route: JSON lines in, one JSON line out per input, same order.
 
 Large batches are spread over worker processes forked after the routing state is loaded, so each
-worker decides from the same state without re-reading anything; chunks come back in input order.
+worker decides from the same state without re-reading anything. A worker writes each chunk's
+answers to a file in a private temporary directory, and this process copies the files to stdout in
+input order with sendfile: sent back through the pool's pipe, the answers (1.5 KB a line for
+route) cost this process and the workers about a tenth of the batch's CPU time.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import orjson
 import typer
@@ -91,11 +95,16 @@ def _chunks(stream: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:
         yield first, chunk
 
 
-_worker: dict[str, Any] = {}  # what forked workers inherit: the decide function and the input's name
+_worker: dict[str, Any] = {}  # what forked workers inherit: decide, the input's name, the spool directory
 
 
-def _answer_in_worker(chunk: tuple[int, list[bytes]]) -> tuple[bytes, int, list[str]]:
-    return _answer(chunk, _worker["source"], _worker["decide"])
+def _answer_in_worker(chunk: tuple[int, list[bytes]]) -> tuple[str, int, list[str]]:
+    """Answer a chunk into a spool file; its path, exit code and errors go back to the parent."""
+    blob, exit_code, errors = _answer(chunk, _worker["source"], _worker["decide"])
+    path = os.path.join(_worker["spool"], f"{chunk[0]}.jsonl")
+    with open(path, "wb") as spooled:
+        spooled.write(blob)
+    return path, exit_code, errors
 
 
 def run_batch(path: str, decide: Decide, *, workers: int | None = None) -> None:
@@ -110,23 +119,58 @@ def run_batch(path: str, decide: Decide, *, workers: int | None = None) -> None:
         head = list(itertools.islice(chunks, 2))
         every_chunk = itertools.chain(head, chunks)
         if len(head) < 2 or workers == 1:
-            exit_code = _write((_answer(chunk, source, decide) for chunk in every_chunk))
+            exit_code = _write((_answer(chunk, source, decide) for chunk in every_chunk), sys.stdout.buffer.write)
         else:
             import multiprocessing
+            import tempfile
 
-            _worker.update(decide=decide, source=source)
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                exit_code = _write(pool.imap(_answer_in_worker, every_chunk))
+            with tempfile.TemporaryDirectory(prefix="modelctl-batch-") as spool:  # private: mode 0700
+                _worker.update(decide=decide, source=source, spool=spool)
+                with multiprocessing.get_context("fork").Pool(workers) as pool:
+                    exit_code = _write(pool.imap(_answer_in_worker, every_chunk), _spool_copier(sys.stdout.buffer))
     if exit_code:
         raise typer.Exit(exit_code)
 
 
-def _write(results: Iterable[tuple[bytes, int, list[str]]]) -> int:
-    exit_code, out = 0, sys.stdout.buffer
-    for blob, code, errors in results:
-        out.write(blob)
+def _write(results: Iterable[tuple[Any, int, list[str]]], put: Callable[[Any], Any]) -> int:
+    """Put each result's output in order, report its errors; the highest exit code."""
+    exit_code = 0
+    for output, code, errors in results:
+        put(output)
         for error in errors:
             print(f"error: {error}", file=sys.stderr)
         exit_code = max(exit_code, code)
-    out.flush()
+    sys.stdout.buffer.flush()
     return exit_code
+
+
+def _spool_copier(out: IO[bytes]) -> Callable[[str], None]:
+    """Copy a spool file to `out` and delete it: in the kernel with sendfile when `out` is a real
+    file or pipe, else (a terminal, a test's capture) through a buffer."""
+    try:
+        fd = out.fileno()
+        out.flush()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        fd = None
+
+    def copy(path: str) -> None:
+        nonlocal fd
+        with open(path, "rb") as spooled:
+            size, sent = os.fstat(spooled.fileno()).st_size, 0
+            while fd is not None and sent < size:
+                try:
+                    copied = os.sendfile(fd, spooled.fileno(), sent, size - sent)
+                except OSError as exc:
+                    if sent or exc.errno not in (errno.EINVAL, errno.ENOSYS):
+                        raise
+                    fd = None  # this output takes no sendfile: buffer from here on
+                    break
+                if not copied:
+                    break
+                sent += copied
+            if sent < size:
+                spooled.seek(sent)
+                out.write(spooled.read())
+        os.unlink(path)
+
+    return copy

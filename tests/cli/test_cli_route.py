@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import yaml
 
@@ -151,6 +153,25 @@ def test_eval_import_validates(cli):
     result = cli("eval", "import", "-", input=json.dumps({"model_id": "gpt-6-luna", "segment": "x", "score": 2}) + "\n",
                  code=2)
     assert "score" in result.stderr and "nothing was imported" in result.stderr
+
+
+def test_parallel_batch_in_a_real_process_writes_a_file_and_a_pipe_alike(tmp_path):
+    """Workers spool their answers and the parent sends them on with sendfile, which only a real
+    file descriptor takes; nothing stays behind in the temporary directory."""
+    env = {"PATH": "/usr/bin:/bin", "MODELCTL_HOME": str(tmp_path / "home"), "HOME": str(tmp_path),
+           "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("".join(json.dumps({"id": i, "query": f"question {i} about `ls`?"}) + "\n" for i in range(4500)))
+    command = [sys.executable, "-m", "modelctl", "route", "--batch", str(batch), "--ignore-keys", "--workers"]
+    serial = subprocess.run([*command, "1"], env=env, capture_output=True, timeout=300)
+    with (tmp_path / "out.jsonl").open("wb") as out:
+        to_file = subprocess.run([*command, "2"], env=env, stdout=out, stderr=subprocess.PIPE, timeout=300)
+    to_pipe = subprocess.run([*command, "2"], env=env, capture_output=True, timeout=300)
+    assert serial.returncode == to_file.returncode == to_pipe.returncode == 0, to_file.stderr
+    assert (tmp_path / "out.jsonl").read_bytes() == to_pipe.stdout == serial.stdout
+    assert len(serial.stdout.splitlines()) == 4500
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_parallel_batch_gives_the_same_lines_in_the_same_order(cli, tmp_path):
