@@ -102,9 +102,17 @@ def _answer_in_worker(chunk: tuple[int, list[bytes]]) -> tuple[str, int, list[st
     """Answer a chunk into a spool file; its path, exit code and errors go back to the parent."""
     blob, exit_code, errors = _answer(chunk, _worker["source"], _worker["decide"])
     path = os.path.join(_worker["spool"], f"{chunk[0]}.jsonl")
-    with open(path, "wb") as spooled:
-        spooled.write(blob)
+    try:
+        with open(path, "wb") as spooled:
+            spooled.write(blob)
+    except OSError as exc:
+        raise _spool_error(_worker["spool"], exc) from None
     return path, exit_code, errors
+
+
+def _spool_error(where: str, exc: OSError) -> ModelctlError:
+    return ModelctlError(f"cannot write the batch's answers to {where}: {exc.strerror}; free space "
+                         "there, point TMPDIR at a directory with room, or use --workers 1")
 
 
 def run_batch(path: str, decide: Decide, *, workers: int | None = None) -> None:
@@ -124,7 +132,11 @@ def run_batch(path: str, decide: Decide, *, workers: int | None = None) -> None:
             import multiprocessing
             import tempfile
 
-            with tempfile.TemporaryDirectory(prefix="modelctl-batch-") as spool:  # private: mode 0700
+            try:
+                spooling = tempfile.TemporaryDirectory(prefix="modelctl-batch-")  # private: mode 0700
+            except OSError as exc:
+                raise _spool_error(os.environ.get("TMPDIR") or "the temporary directory", exc) from None
+            with spooling as spool:
                 _worker.update(decide=decide, source=source, spool=spool)
                 with multiprocessing.get_context("fork").Pool(workers) as pool:
                     exit_code = _write(pool.imap(_answer_in_worker, every_chunk), _spool_copier(sys.stdout.buffer))

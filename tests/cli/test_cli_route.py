@@ -174,6 +174,22 @@ def test_parallel_batch_in_a_real_process_writes_a_file_and_a_pipe_alike(tmp_pat
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_a_batch_whose_spool_cannot_be_written_says_so(tmp_path):
+    """A file-size limit (as a full disk would) stops a worker's spool file: one clear error."""
+    import resource
+
+    env = {"PATH": "/usr/bin:/bin", "MODELCTL_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)}
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("".join(json.dumps({"id": i, "query": "why does `ls` fail?"}) + "\n" for i in range(4500)))
+    limit = 2_000_000  # room for the database, not for 2,000 decisions (about 3 MB)
+    done = subprocess.run([sys.executable, "-m", "modelctl", "route", "--batch", str(batch), "--ignore-keys",
+                           "--workers", "2"], env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    assert done.returncode == 1
+    assert "cannot write the batch's answers to" in done.stderr and "TMPDIR" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_parallel_batch_gives_the_same_lines_in_the_same_order(cli, tmp_path):
     queries = ["hello", "why does `ls` say permission denied?", "", "compare A and B in depth across cost and risk"]
     batch = tmp_path / "b.jsonl"
