@@ -597,7 +597,7 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
     return _route(request, classification, state)[0]
 
 
-_MAX_REMEMBERED = 16_384  # decisions a batch keeps (a few KB each)
+MAX_REMEMBERED = 16_384  # decisions a batch keeps (a few KB each)
 
 
 def route_many(state: RoutingState) -> Callable[[RouteRequest, Classification], dict]:
@@ -622,7 +622,7 @@ def route_many(state: RoutingState) -> Callable[[RouteRequest, Classification], 
         known = memo.get(key)
         if known is None:
             decision, clarity = _route(request, classification, state)
-            if len(memo) >= _MAX_REMEMBERED:
+            if len(memo) >= MAX_REMEMBERED:
                 memo.clear()
             known = memo[key] = (decision.as_dict(), clarity)
         answer, clarity = known

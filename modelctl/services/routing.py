@@ -18,6 +18,7 @@ from modelctl import __version__
 from modelctl.core.classify import Classification, classify
 from modelctl.core.quality import estimate
 from modelctl.core.routing import (
+    MAX_REMEMBERED,
     Decision,
     ProviderState,
     RefinementPolicy,
@@ -35,8 +36,6 @@ from modelctl.paths import config_path, home_dir
 from modelctl.store import catalog as catalog_repo
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
-
-_MAX_TRACES = 16_384  # serialized traces a batch keeps, as many as the decisions it remembers
 
 # Measured latency replaces the catalog prior once a model has this many recent calls.
 MIN_LATENCY_SAMPLES = 20
@@ -256,7 +255,7 @@ class Router:
             trace = result["reason"]
             known = traces.get(id(trace))
             if known is None:
-                if len(traces) >= _MAX_TRACES:
+                if len(traces) >= MAX_REMEMBERED:  # as many as route_many remembers
                     traces.clear()
                 known = traces[id(trace)] = (trace, orjson.Fragment(orjson.dumps(trace, default=str)))
             result["reason"] = known[1]

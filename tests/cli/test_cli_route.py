@@ -155,14 +155,21 @@ def test_eval_import_validates(cli):
     assert "score" in result.stderr and "nothing was imported" in result.stderr
 
 
+def _real_process_batch(tmp_path, query: str):
+    """The environment of a fresh home with no keys, and a batch of 4,500 queries (three chunks,
+    so it runs on workers): `query` with the line's number in place of {}."""
+    env = {"PATH": "/usr/bin:/bin", "MODELCTL_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)}
+    batch = tmp_path / "b.jsonl"
+    batch.write_text("".join(json.dumps({"id": i, "query": query.format(i)}) + "\n" for i in range(4500)))
+    return env, batch
+
+
 def test_parallel_batch_in_a_real_process_writes_a_file_and_a_pipe_alike(tmp_path):
     """Workers spool their answers and the parent sends them on with sendfile, which only a real
     file descriptor takes; nothing stays behind in the temporary directory."""
-    env = {"PATH": "/usr/bin:/bin", "MODELCTL_HOME": str(tmp_path / "home"), "HOME": str(tmp_path),
-           "TMPDIR": str(tmp_path / "tmp")}
+    env, batch = _real_process_batch(tmp_path, "question {} about `ls`?")
+    env["TMPDIR"] = str(tmp_path / "tmp")
     (tmp_path / "tmp").mkdir()
-    batch = tmp_path / "b.jsonl"
-    batch.write_text("".join(json.dumps({"id": i, "query": f"question {i} about `ls`?"}) + "\n" for i in range(4500)))
     command = [sys.executable, "-m", "modelctl", "route", "--batch", str(batch), "--ignore-keys", "--workers"]
     serial = subprocess.run([*command, "1"], env=env, capture_output=True, timeout=300)
     with (tmp_path / "out.jsonl").open("wb") as out:
@@ -178,9 +185,7 @@ def test_a_batch_whose_spool_cannot_be_written_says_so(tmp_path):
     """A file-size limit (as a full disk would) stops a worker's spool file: one clear error."""
     import resource
 
-    env = {"PATH": "/usr/bin:/bin", "MODELCTL_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)}
-    batch = tmp_path / "b.jsonl"
-    batch.write_text("".join(json.dumps({"id": i, "query": "why does `ls` fail?"}) + "\n" for i in range(4500)))
+    env, batch = _real_process_batch(tmp_path, "why does `ls` fail?")
     limit = 2_000_000  # room for the database, not for 2,000 decisions (about 3 MB)
     done = subprocess.run([sys.executable, "-m", "modelctl", "route", "--batch", str(batch), "--ignore-keys",
                            "--workers", "2"], env=env, capture_output=True, text=True, timeout=300,
