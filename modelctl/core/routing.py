@@ -42,11 +42,9 @@ _ASCII_CONTROL_MARKS = bytes(0 if c < 128 and _CONTROL.match(chr(c)) else 1 for 
 _PREFERRED, _DOWN_CHAIN = 1.0, 0.85
 
 
-# Policies, provider states and rollout arms are NamedTuples: @dataclass compiles its generated
-# methods with exec at every import (1 to 2 ms a class, and `modelctl route` imports a dozen), a
-# NamedTuple costs about 0.4 ms. They are read a few times per decision and never changed. The
-# state keeps a per-instance memo, and requests, candidates and decisions are built per query,
-# where a slotted dataclass is quicker to build and read: those stay dataclasses.
+# Immutable records follow the rule in CONTRIBUTING.md: policies, provider states and rollout arms
+# are read-only records that `modelctl route` defines at start-up, so they are NamedTuples
+# (cheaper to define at import; `bench_routing.py --only cold` holds the start-up figure).
 class SegmentPolicy(NamedTuple):
     name: str
     chain: tuple[str, ...]
@@ -96,12 +94,12 @@ class RoutingState:
     latency: Mapping[str, float] = field(default_factory=dict)
     # What decisions derive from this state alone, worked out once: the state never changes and a
     # batch or a server decides many queries against it.
-    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    derived: _Derived = field(default_factory=lambda: _Derived(), init=False, repr=False, compare=False)
 
 
 # Requests, candidates and decisions are built per query and never changed afterwards; they are not
-# frozen because a frozen dataclass pays an object.__setattr__ per field (about 2 us per object,
-# a fifth of a batch decision's cost with its trace).
+# frozen, as CONTRIBUTING.md allows for records built on the batch hot path (`bench_routing.py
+# --only throughput` measures it).
 @dataclass(slots=True)
 class RouteRequest:
     query: str
@@ -258,13 +256,25 @@ def expected_latency_ms(spec: ModelSpec, latency: Mapping[str, float]) -> float 
     return (spec.avg_ttft_ms or 0.0) + (spec.avg_completion_ms or 0.0)
 
 
-# A model that passed every filter: (spec, estimated cost in USD, expected latency in ms).
-_Kept = tuple[ModelSpec, float | None, float | None]
+@dataclass(slots=True, repr=False, eq=False)
+class _Eligible:
+    """A model that passed every filter, with its estimates for this request."""
+
+    spec: ModelSpec
+    cost: float | None  # USD
+    latency_ms: float | None
 
 
-# _Facts and _Need are read in every candidate check, where a slot is quicker to read than a
-# NamedTuple field (about 1.5 us a decision); nothing compares or prints them, so they skip the
-# generated __eq__ and __repr__, which is most of what a dataclass costs at import.
+@dataclass(slots=True, repr=False, eq=False)
+class _Placed:
+    """An eligible model at its place in the serving order, and why it sits there."""
+
+    eligible: _Eligible
+    why: str
+
+
+# _Facts and _Need are read in every candidate check; nothing compares or prints them, so they
+# skip the generated __eq__ and __repr__.
 @dataclass(slots=True, repr=False, eq=False)
 class _Facts:
     """What `_Need.check` needs of a model that no query changes, for one day and key mode
@@ -281,14 +291,39 @@ class _Facts:
     deprecation_warning: str | None
 
 
+@dataclass(slots=True)
+class _Plan:
+    """A segment's candidates in policy order, the chain's own models, and its learned quality."""
+
+    chain: tuple[str, ...]
+    in_chain: frozenset[str]
+    quality: dict[str, QualityEstimate]
+
+
+class _PlanKey(NamedTuple):
+    policy: str
+    segment: str
+    capabilities: frozenset[str]
+    learned: bool
+
+
+@dataclass(slots=True)
+class _Derived:
+    """What a RoutingState's decisions derive from it alone: the models' facts for one day and key
+    mode at a time, and each segment's plan."""
+
+    facts_for: tuple[date, bool] | None = None
+    facts: dict[str, _Facts] = field(default_factory=dict)
+    plans: dict[_PlanKey, _Plan] = field(default_factory=dict)
+
+
 def _facts_table(state: RoutingState, today: date, ignore_keys: bool) -> dict[str, _Facts]:
-    """Every catalog model's facts, from the state's memo (one day and key mode at a time)."""
-    key = (today, ignore_keys)
-    slot = state._memo.get("facts")
-    if slot is None or slot[0] != key:
-        table = {mid: _model_facts(state, spec, today, ignore_keys) for mid, spec in state.models.items()}
-        slot = state._memo["facts"] = (key, table)
-    return slot[1]
+    """Every catalog model's facts, worked out once per day and key mode."""
+    derived = state.derived
+    if derived.facts_for != (today, ignore_keys):
+        derived.facts = {mid: _model_facts(state, spec, today, ignore_keys) for mid, spec in state.models.items()}
+        derived.facts_for = (today, ignore_keys)
+    return derived.facts
 
 
 def _model_facts(state: RoutingState, spec: ModelSpec, today: date, ignore_keys: bool) -> _Facts:
@@ -343,7 +378,7 @@ class _Need:
     # Refinement must keep its promise, so a model with no latency figure cannot be trusted with it.
     require_latency: bool = False
 
-    def check(self, facts: _Facts, rollout: bool) -> _Kept | str:
+    def check(self, facts: _Facts, rollout: bool) -> _Eligible | str:
         """The model with its estimates, or the reason (for a person) why it cannot serve.
 
         `rollout`: the model is a rollout's candidate, which may serve while in "candidate" status.
@@ -383,7 +418,7 @@ class _Need:
                 return f"unpriced, and a max cost of ${self.max_cost:.4g} is set"
             if cost > self.max_cost:
                 return f"estimated cost ${cost:.4g} exceeds the max cost of ${self.max_cost:.4g}"
-        return spec, cost, latency
+        return _Eligible(spec, cost, latency)
 
     def split(
         self,
@@ -392,9 +427,9 @@ class _Need:
         quality: Mapping[str, QualityEstimate],
         rollout_id: str | None = None,
         role: str = "",
-    ) -> tuple[list[_Kept], list[Candidate]]:
+    ) -> tuple[list[_Eligible], list[Candidate]]:
         """Models that can serve (in chain order), and dropped ones with their reason."""
-        kept: list[_Kept] = []
+        kept: list[_Eligible] = []
         dropped: list[Candidate] = []
         table = self.facts
         for mid in chain:
@@ -404,7 +439,7 @@ class _Need:
                 dropped.append(Candidate(mid, None, "dropped", why, None, None, None))
                 continue
             result = self.check(facts, mid == rollout_id)
-            if type(result) is str:
+            if isinstance(result, str):
                 why = f"{role}{result}" if mid == rollout_id else result
                 dropped.append(
                     Candidate(mid, facts.spec.provider, "dropped", why, None, None, quality.get(mid))
@@ -418,14 +453,14 @@ class _Need:
 
 
 def _rank(
-    kept: list[_Kept],
+    kept: list[_Eligible],
     *,
     objective: str,
     ratio: float,
     weight: float,
     quality: Mapping[str, QualityEstimate],
     in_chain: frozenset[str],
-) -> tuple[list[tuple[_Kept, str]], float | None, str | None]:
+) -> tuple[list[_Placed], float | None, str | None]:
     """Kept models in serving order with why each sits there; the first's clarity; a warning.
 
     Objective cost is relative to each segment's best; objective value trades absolute quality
@@ -435,11 +470,11 @@ def _rank(
     Models without quality data for the segment are never chosen by a learned objective; they
     follow the measured ones in chain order. Clarity is None for the policy order.
     """
-    measured = [k for k in kept if k[0].model_id in quality]
+    measured = [k for k in kept if k.spec.model_id in quality]
     if objective == "policy" or not measured:
         ranked = [
-            (k, "next in the policy chain" if k[0].model_id in in_chain else
-             "has the needed capabilities (after the policy chain)")
+            _Placed(k, "next in the policy chain" if k.spec.model_id in in_chain else
+                    "has the needed capabilities (after the policy chain)")
             for k in kept
         ]
         if objective == "policy" or not kept:
@@ -448,42 +483,46 @@ def _rank(
             f"objective {objective}: no quality data for this segment among eligible models; "
             "using the policy chain order"
         )
-    best = max(quality[k[0].model_id].lcb for k in measured)
+
+    def lcb(k: _Eligible) -> float:
+        return quality[k.spec.model_id].lcb
+
+    best = max(lcb(k) for k in measured)
     inf = float("inf")
 
     # sorted() is stable and `measured` is in chain order, so ties keep the policy's preference.
-    def by_cost(k: _Kept) -> tuple:
-        return (inf if k[1] is None else k[1], -quality[k[0].model_id].lcb)
+    def by_cost(k: _Eligible) -> tuple[float, float]:
+        return (inf if k.cost is None else k.cost, -lcb(k))
 
-    def by_quality(k: _Kept) -> tuple:
-        return (-quality[k[0].model_id].lcb, inf if k[1] is None else k[1])
+    def by_quality(k: _Eligible) -> tuple[float, float]:
+        return (-lcb(k), inf if k.cost is None else k.cost)
 
     if objective == "cost":
         floor = ratio * best
-        good = sorted([k for k in measured if quality[k[0].model_id].lcb >= floor], key=by_cost)
-        poor = sorted([k for k in measured if quality[k[0].model_id].lcb < floor], key=by_quality)
+        good = sorted([k for k in measured if lcb(k) >= floor], key=by_cost)
+        poor = sorted([k for k in measured if lcb(k) < floor], key=by_quality)
         within = f"quality LCB within {ratio:g} x the best ({best:.3f})"
-        ranked = [(k, f"costlier, {within}") for k in good]
-        ranked[0] = (good[0], f"cheapest with {within}")
+        ranked = [_Placed(k, f"costlier, {within}") for k in good]
+        ranked[0].why = f"cheapest with {within}"
         below = f"quality LCB below {ratio:g} x the best ({best:.3f})"
-        ranked += [(k, below) for k in poor]
+        ranked += [_Placed(k, below) for k in poor]
     elif objective == "value":
 
-        def value(k: _Kept) -> float:
-            return quality[k[0].model_id].lcb - (inf if k[1] is None else weight * k[1] * 1000)
+        def value(k: _Eligible) -> float:
+            return lcb(k) - (inf if k.cost is None else weight * k.cost * 1000)
 
-        ranked = [(k, f"lower quality LCB - {weight:g} x $/1k calls ({value(k):.3f})")
+        ranked = [_Placed(k, f"lower quality LCB - {weight:g} x $/1k calls ({value(k):.3f})")
                   for k in sorted(measured, key=value, reverse=True)]
-        ranked[0] = (ranked[0][0], f"best quality LCB - {weight:g} x $/1k calls ({value(ranked[0][0]):.3f})")
+        ranked[0].why = f"best quality LCB - {weight:g} x $/1k calls ({value(ranked[0].eligible):.3f})"
     else:
-        ranked = [(k, "lower quality LCB") for k in sorted(measured, key=by_quality)]
-        ranked[0] = (ranked[0][0], f"best quality LCB ({best:.3f})")
+        ranked = [_Placed(k, "lower quality LCB") for k in sorted(measured, key=by_quality)]
+        ranked[0].why = f"best quality LCB ({best:.3f})"
     ranked += [
-        (k, "no quality data for this segment; a fallback in chain order")
+        _Placed(k, "no quality data for this segment; a fallback in chain order")
         for k in kept
-        if k[0].model_id not in quality
+        if k.spec.model_id not in quality
     ]
-    top = quality[ranked[0][0][0].model_id]
+    top = quality[ranked[0].eligible.spec.model_id]
     return ranked, (top.lcb / top.mean if top.mean > 0 else 0.0), None
 
 
@@ -508,17 +547,17 @@ def _rollout_for(
     return None
 
 
-def _deprecation_warnings(ranked: list[tuple[_Kept, str]], need: _Need) -> list[str]:
+def _deprecation_warnings(ranked: list[_Placed], need: _Need) -> list[str]:
     out = []
-    for (spec, _, _), _ in ranked:
-        warning = need.facts[spec.model_id].deprecation_warning
+    for placed in ranked:
+        warning = need.facts[placed.eligible.spec.model_id].deprecation_warning
         if warning is not None:
             out.append(warning)
     return out
 
 
 def _trace(
-    ranked: list[tuple[_Kept, str]],
+    ranked: list[_Placed],
     *,
     dropped: list[Candidate],
     quality: Mapping[str, QualityEstimate],
@@ -526,15 +565,15 @@ def _trace(
     """Serving order first (chosen, then fallbacks), then every dropped model."""
     trace = [
         Candidate(
-            spec.model_id,
-            spec.provider,
+            placed.eligible.spec.model_id,
+            placed.eligible.spec.provider,
             "fallback" if i else "chosen",
-            why,
-            cost,
-            latency,
-            quality.get(spec.model_id),
+            placed.why,
+            placed.eligible.cost,
+            placed.eligible.latency_ms,
+            quality.get(placed.eligible.spec.model_id),
         )
-        for i, ((spec, cost, latency), why) in enumerate(ranked)
+        for i, placed in enumerate(ranked)
     ]
     trace.extend(dropped)
     return tuple(trace)
@@ -560,11 +599,10 @@ def _candidates(
     segment: str,
     capabilities: frozenset[str],
     learned: bool,
-) -> tuple[tuple[str, ...], frozenset[str], dict[str, QualityEstimate]]:
-    """The segment's candidates in policy order, the chain's own models, and the segment's
-    learned quality; the same for every query of the segment, so from the state's memo."""
-    plans = state._memo.setdefault("plans", {})
-    key = (id(policy), segment, capabilities, learned)  # the state holds its policies: ids stay theirs
+) -> _Plan:
+    """The same for every query of the segment, so worked out once per state."""
+    plans = state.derived.plans
+    key = _PlanKey(policy.name, segment, capabilities, learned)
     plan = plans.get(key)
     if plan is not None:
         return plan
@@ -585,7 +623,7 @@ def _candidates(
         chain += [mid for mid in sorted(quality) if mid not in listed]
     if len(plans) >= _MAX_PLANS:
         plans.clear()
-    plan = plans[key] = (tuple(chain), in_chain, quality)
+    plan = plans[key] = _Plan(tuple(chain), in_chain, quality)
     return plan
 
 
@@ -676,9 +714,10 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
         now=now,
     )
 
-    chain, in_chain, quality = _candidates(
+    plan = _candidates(
         state, policy, segment=segment, capabilities=capabilities, learned=objective != "policy"
     )
+    chain, in_chain, quality = plan.chain, plan.in_chain, plan.quality
     policy_first = chain[0] if chain else None
     arm = _rollout_for(request, segment=segment, rollouts=state.rollouts)
     canary = arm if arm is not None and arm.phase == "canary" else None
@@ -695,13 +734,13 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
         raise _no_eligible(f"segment {segment!r}", dropped)
 
     served_arm = "control"
-    if canary is not None and kept[0][0].model_id == canary.candidate_id:
+    if canary is not None and kept[0].spec.model_id == canary.candidate_id:
         ranked, _, warning = _rank(
             kept[1:], objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=in_chain
         )
         ranked.insert(
             0,
-            (
+            _Placed(
                 kept[0],
                 f"canary arm of rollout {canary.candidate_id} vs {canary.incumbent_id} "
                 f"({canary.traffic_pct:g}% of traffic)",
@@ -715,18 +754,16 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
             kept, objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=in_chain
         )
         if clarity is None:
-            first = ranked[0][0]
-            if first[0].model_id == policy_first:
-                clarity, why = _PREFERRED, f"first choice of the {policy.name} policy"
+            if ranked[0].eligible.spec.model_id == policy_first:
+                clarity, ranked[0].why = _PREFERRED, f"first choice of the {policy.name} policy"
             else:
-                clarity, why = _DOWN_CHAIN, f"first eligible model of the {policy.name} policy"
-            ranked[0] = (first, why)
+                clarity, ranked[0].why = _DOWN_CHAIN, f"first eligible model of the {policy.name} policy"
     if warning:
         warnings.append(warning)
 
-    chosen = ranked[0][0]
+    chosen = ranked[0].eligible
     shadow_model = None
-    if arm is not None and arm.phase == "shadow" and arm.candidate_id != chosen[0].model_id:
+    if arm is not None and arm.phase == "shadow" and arm.candidate_id != chosen.spec.model_id:
         shadow_kept, shadow_dropped = need.split(
             (arm.candidate_id,),
             quality=quality,
@@ -738,14 +775,13 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
         dropped.extend(shadow_dropped)
 
     warnings.extend(_deprecation_warnings(ranked, need))
-    spec, cost, latency = chosen
     return Decision(
-        model_id=spec.model_id,
-        provider=spec.provider,
-        fallback_models=tuple([k[0].model_id for k, _ in ranked[1:]]),
+        model_id=chosen.spec.model_id,
+        provider=chosen.spec.provider,
+        fallback_models=tuple([placed.eligible.spec.model_id for placed in ranked[1:]]),
         confidence=round(classification.confidence * clarity, 3),
-        estimated_cost=cost,
-        estimated_latency=None if latency is None else latency / 1000,
+        estimated_cost=chosen.cost,
+        estimated_latency=None if chosen.latency_ms is None else chosen.latency_ms / 1000,
         query_type=query_type,
         complexity=classification.complexity,
         budget_seconds=budget_s,
@@ -820,17 +856,17 @@ def route_refinement(request: RouteRequest, state: RoutingState, refinement_type
             bypass_recommended=True,
             **common,
         )
-    ranked = [(k, "next refiner in order") for k in kept]
-    ranked[0] = (kept[0], "first refiner in order that fits the budget")
+    ranked = [_Placed(k, "next refiner in order") for k in kept]
+    ranked[0].why = "first refiner in order that fits the budget"
     warnings.extend(_deprecation_warnings(ranked, need))
-    spec, cost, latency = kept[0]
+    chosen = kept[0]
     return Decision(
-        model_id=spec.model_id,
-        provider=spec.provider,
-        fallback_models=tuple([k[0].model_id for k in kept[1:]]),
-        confidence=_PREFERRED if chain[0] == spec.model_id else _DOWN_CHAIN,
-        estimated_cost=cost,
-        estimated_latency=None if latency is None else latency / 1000,
+        model_id=chosen.spec.model_id,
+        provider=chosen.spec.provider,
+        fallback_models=tuple([k.spec.model_id for k in kept[1:]]),
+        confidence=_PREFERRED if chain[0] == chosen.spec.model_id else _DOWN_CHAIN,
+        estimated_cost=chosen.cost,
+        estimated_latency=None if chosen.latency_ms is None else chosen.latency_ms / 1000,
         reason=_trace(ranked, dropped=dropped, quality={}),
         warnings=tuple(warnings),
         **common,
