@@ -12,7 +12,6 @@ learned objective the chosen model's LCB / mean (how well its quality is measure
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -36,9 +35,6 @@ MAX_QUERY_CHARS = 100_000
 REFINEMENT_BUDGET_MS = 500
 
 _KNOWN_CAPABILITIES = frozenset(CAPABILITIES)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# 0 for the ASCII characters _CONTROL refuses, 1 for the rest: validate_query translates ASCII text by it
-_ASCII_CONTROL_MARKS = bytes(0 if c < 128 and _CONTROL.match(chr(c)) else 1 for c in range(256))
 _PREFERRED, _DOWN_CHAIN = 1.0, 0.85
 
 
@@ -183,25 +179,25 @@ class Decision:
 
 
 def validate_query(query: str, *, max_chars: int = MAX_QUERY_CHARS) -> str:
-    """Reject what no provider should see: nothing, too much, or invisible control bytes."""
+    """Accept any Unicode text; refuse only nothing, too much, and what no provider can be sent:
+    NUL and lone surrogates (which have no UTF-8 form)."""
     if not query or query.isspace():
         raise InvalidInput("the query is empty; pass the question text")
     if len(query) > max_chars:
         raise InvalidInput(
             f"the query is {len(query):,} characters; the limit is {max_chars:,} characters"
         )
-    # ASCII text is checked by a byte translation, faster than isprintable() and not stopped by a
-    # newline; the search (for the position) runs only when there is something to find
-    if query.isascii():
-        clean = b"\x00" not in query.encode().translate(_ASCII_CONTROL_MARKS)
-    else:
-        clean = query.isprintable()
-    bad = None if clean else _CONTROL.search(query)
-    if bad:
-        raise InvalidInput(
-            f"the query contains control character U+{ord(bad.group()):04X} at position "
-            f"{bad.start() + 1}; only tab, newline and carriage return are allowed"
-        )
+    nul = query.find("\x00")
+    if nul >= 0:
+        raise InvalidInput(f"the query contains a NUL character (U+0000) at position {nul + 1}; remove it")
+    if not query.isascii():
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidInput(
+                f"the query contains a lone surrogate (U+{ord(query[exc.start]):04X}) at position "
+                f"{exc.start + 1}, which is not text; fix how the input was decoded"
+            ) from None
     return query
 
 

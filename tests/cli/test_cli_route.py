@@ -69,11 +69,12 @@ def test_explain_renders_the_trace(cli):
 def test_input_errors_exit_2(cli, tmp_path):
     assert "empty" in cli("route", "   ", code=2).stderr
     assert "100,000" in cli("route", "x" * 100_001, code=2).stderr or "100000" in cli("route", "x" * 100_001, code=2).stderr
-    assert cli("route", "bad \x07 bell", code=2).stderr
+    assert "lone surrogate" in cli("route", "bad \ud800 half", code=2).stderr
     assert "valid:" in cli("route", "hi", "--objective", "vibes", code=2).stderr
     assert "multimodal" in cli("route", "hi", "--require", "telepathy", code=2).stderr
     assert "no such file" in cli("route", "hi", "--attach", str(tmp_path / "nope.png"), code=2).stderr
     assert cli("route", "tab\tand\nnewline are fine").exit_code == 0
+    assert cli("route", "text from Windows-1252 \x85 with a NEL").exit_code == 0
 
 
 def test_the_configured_query_limit_holds_both_ways(cli, tmp_path, monkeypatch):

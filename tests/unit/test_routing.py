@@ -492,29 +492,29 @@ def test_too_long_query_names_the_limit():
         validate_query("a" * 11, max_chars=10)
 
 
-def test_control_character_is_named_with_its_position():
-    with pytest.raises(InvalidInput, match=r"U\+0007 at position 6"):
-        validate_query("hello\x07 world")
-    assert validate_query("tabs\tnew\nlines\r\n") == "tabs\tnew\nlines\r\n"
+def test_nul_and_lone_surrogates_are_refused_with_their_position():
+    with pytest.raises(InvalidInput, match=r"NUL character \(U\+0000\) at position 6"):
+        validate_query("hello\x00 world")
+    with pytest.raises(InvalidInput, match=r"lone surrogate \(U\+D800\) at position 5"):
+        validate_query("café\ud800")
 
 
 @pytest.mark.parametrize(
-    ("query", "named"),
-    [("line 1\nline\x1b[31m", r"U\+001B at position 12"), ("café\x85", r"U\+0085 at position 5"),
-     ("\x7f", r"U\+007F at position 1")],
+    "query",
+    ["tabs\tnew\nlines\r\n", "café\x85 next line", "line\x1b[31m red", "\x7f\x07 bell",
+     "no\u00a0break\u2028separator", "emoji 😀 and 中文"],
 )
-def test_control_character_among_other_unprintable_text_is_found(query, named):
-    with pytest.raises(InvalidInput, match=named):
-        validate_query(query)
-    assert validate_query("no\u00a0break\u2028separator") == "no\u00a0break\u2028separator"
+def test_any_unicode_text_is_accepted(query):
+    # U+0085 (NEL) is common in text decoded from Windows-1252; refusing it refused real prompts
+    assert validate_query(query) == query
 
 
 @settings(max_examples=1000, deadline=None)
-@given(query=st.text(alphabet=st.characters(max_codepoint=0xFF), min_size=1, max_size=20).filter(lambda q: not q.isspace()))
-def test_a_query_is_refused_exactly_when_it_holds_a_control_character(query):
-    controls = [c for c in query if (ord(c) < 32 and c not in "\t\n\r") or 0x7F <= ord(c) <= 0x9F]
-    if controls:
-        with pytest.raises(InvalidInput, match=f"U\\+{ord(controls[0]):04X} at position {query.index(controls[0]) + 1};"):
+@given(query=st.text(min_size=1, max_size=20).filter(lambda q: not q.isspace()))
+def test_a_query_is_refused_exactly_when_it_holds_nul_or_a_lone_surrogate(query):
+    bad = [c for c in query if c == "\x00" or 0xD800 <= ord(c) <= 0xDFFF]
+    if bad:
+        with pytest.raises(InvalidInput, match=f"U\\+{ord(bad[0]):04X}\\) at position {query.index(bad[0]) + 1}"):
             validate_query(query)
     else:
         assert validate_query(query) == query
