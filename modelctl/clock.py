@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from modelctl.errors import InvalidInput
 
@@ -13,7 +13,7 @@ def now() -> datetime:
     pinned = os.environ.get("MODELCTL_NOW")
     if pinned:
         return parse_timestamp(pinned, field="MODELCTL_NOW")
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def parse_timestamp(text: str, *, field: str = "ts") -> datetime:
@@ -28,5 +28,5 @@ def parse_timestamp(text: str, *, field: str = "ts") -> datetime:
     except (ValueError, AttributeError):
         raise InvalidInput(f"{field}: {text!r} is not an ISO-8601 timestamp (e.g. 2026-11-28T10:00:00Z)") from None
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value

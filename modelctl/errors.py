@@ -23,6 +23,8 @@ the fix. Domain code never prints and never exits.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ModelctlError(Exception):
     """Base of all expected failures; `exit_code` is what the CLI exits with."""
@@ -47,7 +49,7 @@ class StoreError(ModelctlError):
 
 
 class NoEligibleModel(ModelctlError):
-    def __init__(self, message: str, *, trace: list | None = None) -> None:
+    def __init__(self, message: str, *, trace: list[Any] | None = None) -> None:
         super().__init__(message)
         self.trace = trace or []
 
@@ -55,7 +57,7 @@ class NoEligibleModel(ModelctlError):
 class AllModelsFailed(ModelctlError):
     exit_code = 4
 
-    def __init__(self, message: str, *, attempts: list | None = None) -> None:
+    def __init__(self, message: str, *, attempts: list[Any] | None = None) -> None:
         super().__init__(message)
         self.attempts = attempts or []
 

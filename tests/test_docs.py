@@ -1,12 +1,14 @@
-"""The surface stays honest: every command has help and is in the README's command reference."""
+"""The surface stays honest: every command has help, and the README's command reference is that help."""
 
 from __future__ import annotations
 
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 import typer
+from cogapp import Cog
 
 from modelctl.cli.main import app
 
@@ -32,6 +34,22 @@ def test_every_command_has_help_and_is_documented():
         assert f"`{name}`" in README, f"{name} is missing from the README command reference"
 
 
+def test_the_readme_command_reference_is_the_commands_own_help(monkeypatch, capsys):
+    """Change a command's help or options and this fails until `cog -r README.md` is run."""
+    monkeypatch.chdir(ROOT)  # the cog block runs scripts/cli_reference.py by its relative path
+    status = Cog().main(["cog", "--check", "README.md"])
+    assert status == 0, "README.md's command reference is stale: run `cog -r README.md`\n" + capsys.readouterr().out
+
+
+def test_the_generated_reference_does_not_depend_on_the_terminal(monkeypatch):
+    render = runpy.run_path(str(ROOT / "scripts" / "cli_reference.py"))["markdown"]
+    monkeypatch.setenv("COLUMNS", "40")
+    narrow = render()
+    monkeypatch.setenv("COLUMNS", "250")
+    assert render() == narrow
+    assert "Usage: modelctl route [OPTIONS]" in narrow
+
+
 def test_every_read_command_offers_json():
     writes = {"modelctl init", "modelctl models set-status", "modelctl db path", "modelctl db upgrade"}
     for name, command in _commands():
@@ -45,6 +63,15 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "pip install -e '.[test]' && python -m pytest" in README
     assert "pip install -e '\\.\\[test\\]' && python -m pytest" in ci
+
+
+def test_ci_runs_the_linters_the_project_configures():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    for tool in ("ruff", "mypy", "import-linter"):
+        assert f"[tool.{tool.replace('-', '')}" in pyproject, tool
+    for command in ("ruff check", "mypy", "lint-imports"):
+        assert command in ci, command
 
 
 def test_quick_start_route_in_a_real_process(tmp_path):

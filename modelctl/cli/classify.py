@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, emit, print_table
 from modelctl.cli.batch import run_batch
+from modelctl.cli.common import JsonOption, emit, print_table
 
 AttachOption = Annotated[
     list[str] | None,

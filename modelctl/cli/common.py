@@ -6,12 +6,17 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
 from typer.core import TyperGroup
 
 from modelctl.errors import ModelctlError
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context  # typer ships its own click; its signatures name these
+
+    from modelctl.store.db import Store
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs instead of a table.")]
 
@@ -19,7 +24,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for program
 class ModelctlGroup(TyperGroup):
     """Turns a ModelctlError into its message on stderr and its exit code; no traceback."""
 
-    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+    def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
         except ModelctlError as exc:
@@ -38,17 +43,18 @@ class LazyGroup(ModelctlGroup):
     (module, attribute): a Typer sub-app, or a command function.
     """
 
-    lazy_commands: dict[str, tuple[str, str]] = {}
+    lazy_commands: ClassVar[dict[str, tuple[str, str]]] = {}
 
-    def list_commands(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+    def list_commands(self, ctx: Context) -> list[str]:
         return list(self.lazy_commands)
 
-    def get_command(self, ctx, name):  # noqa: ANN001, ANN201
+    def get_command(self, ctx: Context, name: str) -> Command | None:
         if name not in self.commands and name in self.lazy_commands:
             import importlib
 
             module, attribute = self.lazy_commands[name]
             target = getattr(importlib.import_module(module), attribute)
+            command: Command
             if isinstance(target, typer.Typer):
                 command = typer.main.get_group(target)  # a group even when it has one command
             else:
@@ -73,7 +79,7 @@ def new_app(help_text: str, *, cls: type[TyperGroup] = ModelctlGroup) -> typer.T
     )
 
 
-def store_from(ctx: typer.Context, *, migrate: bool = True):  # noqa: ANN201 - Store, imported lazily
+def store_from(ctx: typer.Context, *, migrate: bool = True) -> Store:
     from modelctl.store.db import open_store
 
     root = ctx.find_root()

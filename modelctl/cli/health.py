@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,7 +27,7 @@ def health(
     rows = health_report(store_from(ctx), probe=probe, now=clock.now())
 
     def table() -> None:
-        def probe_text(row: dict) -> str:
+        def probe_text(row: dict[str, Any]) -> str:
             result = row.get("probe")
             if result is None:
                 return ""

@@ -3,7 +3,7 @@
 # No `from __future__ import annotations`: typer evaluates string annotations again each time it
 # reads a signature (several times per command), real ones once, at import; the callback below
 # runs before every command (see cli/route.py).
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import typer
 
@@ -14,7 +14,7 @@ from modelctl.cli.common import LazyGroup, new_app
 class Commands(LazyGroup):
     """Every command, in the order `modelctl -h` lists them; each module is imported on use."""
 
-    lazy_commands = {
+    lazy_commands: ClassVar[dict[str, tuple[str, str]]] = {
         "route": ("modelctl.cli.route", "route"),
         "classify": ("modelctl.cli.classify", "classify"),
         "run": ("modelctl.cli.run", "run"),

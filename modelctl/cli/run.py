@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.cli.classify import AttachOption
 from modelctl.cli.common import JsonOption, print_json, say, store_from
+
+if TYPE_CHECKING:
+    from modelctl.services.run import Attempt, RunResult
 
 
 def run(
@@ -50,14 +53,14 @@ def run(
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    def on_fallback(attempt, next_model: str) -> None:  # noqa: ANN001 - services.run.Attempt
+    def on_fallback(attempt: Attempt, next_model: str) -> None:
         nonlocal printed
         if printed:
             sys.stdout.write("\n")
             printed = False
         say(f"{attempt.model_id} failed ({attempt.error_kind}): {attempt.error}; trying {next_model}")
 
-    def deliver(result) -> None:  # noqa: ANN001 - services.run.RunResult
+    def deliver(result: RunResult) -> None:
         if as_json:
             print_json(result.as_dict())
         elif live:

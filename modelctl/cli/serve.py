@@ -45,11 +45,12 @@ def serve(
     Needs the serve extra (pip install 'modelctl[serve]'). With --json, prints one line
     {"urls": [...]} on stdout once listening (useful with --port 0).
 
-    Example: MODELCTL_API_TOKEN=$(openssl rand -hex 24) modelctl serve --host 0.0.0.0 --registry-port 8000 --router-port 8001 --upgrade-port 8002
+    Example: MODELCTL_API_TOKEN=$(openssl rand -hex 24) modelctl serve --host 0.0.0.0
+    --registry-port 8000 --router-port 8001 --upgrade-port 8002
     """
     try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
+        import fastapi  # noqa: F401 - only asks whether the serve extra is installed
+        import uvicorn  # noqa: F401 - likewise
     except ImportError:
         raise InvalidInput("modelctl serve needs FastAPI and uvicorn: pip install 'modelctl[serve]'") from None
     from modelctl.api.server import Servers, check_host
@@ -63,7 +64,7 @@ def serve(
     if any(p is not None for p in three):
         if port is not None:
             raise InvalidInput("give --port, or --registry-port/--router-port/--upgrade-port, not both")
-        ports = [p if p is not None else default for p, default in zip(three, (8000, 8001, 8002))]
+        ports = [p if p is not None else default for p, default in zip(three, (8000, 8001, 8002), strict=True)]
     else:
         ports = [8000 if port is None else port]
 

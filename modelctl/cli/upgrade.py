@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+
+if TYPE_CHECKING:
+    from modelctl.services.upgrade import Transition
 
 app = new_app("Rollouts of candidate models: status, and the cron tick that judges them.")
 
@@ -16,7 +20,7 @@ def _segments(values: list[str]) -> tuple[str, ...]:
     return tuple(s.strip() for value in values for s in value.split(",") if s.strip())
 
 
-def _say_transitions(transitions) -> None:  # noqa: ANN001 - list[Transition]
+def _say_transitions(transitions: Sequence[Transition]) -> None:
     for t in transitions:
         r = t.rollout
         state = "" if t.applied else " (not applied: the rollout changed meanwhile)"

@@ -53,7 +53,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["BUDGET_SECONDS", "COMPLEXITIES", "Classification", "classify"]
 
@@ -78,7 +78,7 @@ class Classification(NamedTuple):  # not a dataclass: see the note in core/routi
     confidence: float  # 0..1
     signals: tuple[str, ...]  # short human-readable reasons
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "query_type": self.query_type,
             "complexity": self.complexity,
@@ -343,8 +343,8 @@ _LOOKUP_START = frozenset("what whats how which who when where define is does ar
 _ONE_LINER_START = frozenset("what whats which define is does are can".split())
 
 _PUNCT = str.maketrans(
-    {**{c: " " for c in "!\"$%&()*,./:;<=>?@[\\]^`{|}~"}, "'": None, "’": None,
-     **{c: " " for c in "—–“”‘«»「」『』。，、？！：；（）…¿¡•·"}}
+    {**dict.fromkeys('!"$%&()*,./:;<=>?@[\\]^`{|}~', " "), "'": None, "’": None,
+     **dict.fromkeys("—–“”‘«»「」『』。，、？！：；（）…¿¡•·", " ")}
 )
 _PUNCT_ASCII = bytes(ord(_PUNCT.get(c) or chr(c)) if c < 128 else c for c in range(256))
 _DROP_ASCII = bytes(c for c in range(128) if c in _PUNCT and _PUNCT[c] is None)
@@ -513,7 +513,7 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
     """Classify `query` (rules in the module docstring). Never raises on a ``str``."""
     if not isinstance(query, str):
         query = "" if query is None else str(query)
-    if isinstance(attachments, str):
+    if isinstance(attachments, str):  # noqa: SIM108 - one conditional expression inside another reads worse
         attachments = (attachments,) if attachments else ()
     else:
         attachments = tuple(attachments or ())
@@ -523,10 +523,10 @@ def classify(query: str, attachments: Sequence[str] = ()) -> Classification:
 
     # 1. multimedia: attachments, or media links in the text
     if attachments:
-        signals = [f"attachment: {_attachment_name(a)}" for a in attachments[:3]]
+        named = [f"attachment: {_attachment_name(a)}" for a in attachments[:3]]
         if len(attachments) > 3:
-            signals.append(f"+{len(attachments) - 3} more attachments")
-        return _result("multimedia", 2, 0.99, signals)
+            named.append(f"+{len(attachments) - 3} more attachments")
+        return _result("multimedia", 2, 0.99, named)
     media = _media_url(text, low)
     if media:
         return _result("multimedia", 2, 0.95, [f"media URL: {_printable(media.split('://', 1)[-1])}"])

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
+from typing import Any
 
 from modelctl.core.catalog import ModelSpec
 from modelctl.errors import InvalidInput
@@ -103,7 +104,7 @@ class DiscoveredModel:
 
     def to_spec(self) -> ModelSpec:
         """A catalog record for a newly found model: a candidate until a rollout promotes it."""
-        caps = set()
+        caps: set[str] = set()
         if self.chat_usable:
             caps.update(("text_generation", "streaming"))
         if self.multimodal:
@@ -220,7 +221,7 @@ def _first(patterns: tuple[re.Pattern[str], ...], text: str) -> str | None:
     return None
 
 
-def _build(provider: str, model_id: str, fields: dict, rules: StabilityRules) -> DiscoveredModel:
+def _build(provider: str, model_id: str, fields: dict[str, Any], rules: StabilityRules) -> DiscoveredModel:
     reason = fields.pop("not_chat_reason", None)
     if reason is None:
         reason = next((why for pattern, why in _NOT_CHAT if pattern.search(model_id)), None)
@@ -239,31 +240,33 @@ def _build(provider: str, model_id: str, fields: dict, rules: StabilityRules) ->
 # ---- list envelopes: payload -> (items, next cursor) -------------------------------------
 
 
-def _data_list(provider: str, payload: object, key: str) -> list:
+def _data_list(provider: str, payload: object, key: str) -> list[Any]:
     if not isinstance(payload, Mapping) or not isinstance(payload.get(key), list):
         raise InvalidInput(
             f"{provider} list-models response: expected an object with a {key!r} list, "
             f"got {_describe(payload)}"
         )
-    return payload[key]
+    items: list[Any] = payload[key]
+    return items
 
 
-def _openai_list(payload: object) -> tuple[list, str | None]:
+def _openai_list(payload: object) -> tuple[list[Any], str | None]:
     return _data_list("openai", payload, "data"), None
 
 
-def _anthropic_list(payload: object) -> tuple[list, str | None]:
+def _anthropic_list(payload: object) -> tuple[list[Any], str | None]:
     items = _data_list("anthropic", payload, "data")
-    last_id = payload.get("last_id")  # type: ignore[union-attr]
-    more = payload.get("has_more") is True  # type: ignore[union-attr]
+    assert isinstance(payload, Mapping)  # _data_list refused anything else
+    last_id = payload.get("last_id")
+    more = payload.get("has_more") is True
     return items, last_id if more and isinstance(last_id, str) else None
 
 
-def _ollama_list(payload: object) -> tuple[list, str | None]:
+def _ollama_list(payload: object) -> tuple[list[Any], str | None]:
     return _data_list("ollama", payload, "models"), None
 
 
-def _huggingface_list(payload: object) -> tuple[list, str | None]:
+def _huggingface_list(payload: object) -> tuple[list[Any], str | None]:
     # /api/models answers a bare array (next page in the Link header); /api/models/{id} one object
     if isinstance(payload, list):
         return payload, None
@@ -275,9 +278,10 @@ def _huggingface_list(payload: object) -> tuple[list, str | None]:
     )
 
 
-def _openrouter_list(payload: object) -> tuple[list, str | None]:
+def _openrouter_list(payload: object) -> tuple[list[Any], str | None]:
     items = _data_list("openrouter", payload, "data")
-    links = payload.get("links")  # type: ignore[union-attr]
+    assert isinstance(payload, Mapping)  # _data_list refused anything else
+    links = payload.get("links")
     nxt = links.get("next") if isinstance(links, Mapping) else None
     return items, nxt if isinstance(nxt, str) and nxt else None
 
@@ -285,7 +289,7 @@ def _openrouter_list(payload: object) -> tuple[list, str | None]:
 # ---- items: provider object -> DiscoveredModel fields ------------------------------------
 
 
-def _model_id(provider: str, item: Mapping) -> str:
+def _model_id(provider: str, item: Mapping[str, Any]) -> str:
     keys = {"ollama": ("name", "model"), "huggingface": ("id", "modelId")}.get(provider, ("id",))
     for key in keys:
         value = item.get(key)
@@ -294,11 +298,11 @@ def _model_id(provider: str, item: Mapping) -> str:
     raise _Skip(f"no model id (expected a non-empty string in {' or '.join(keys)})")
 
 
-def _openai_item(item: Mapping) -> dict:
+def _openai_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {"deprecation_date": _date(item, "shutdown_date")}
 
 
-def _anthropic_item(item: Mapping) -> dict:
+def _anthropic_item(item: Mapping[str, Any]) -> dict[str, Any]:
     lifecycle = _text(item, "lifecycle")
     capabilities = _object(item, "capabilities")
     image = capabilities.get("image_input") if capabilities else None
@@ -315,13 +319,13 @@ def _anthropic_item(item: Mapping) -> dict:
     return fields
 
 
-def _ollama_item(item: Mapping) -> dict:
+def _ollama_item(item: Mapping[str, Any]) -> dict[str, Any]:
     details = _object(item, "details") or {}
     families = details.get("families")
     families = [f for f in families if isinstance(f, str)] if isinstance(families, list) else []
     if isinstance(details.get("family"), str):
         families.append(details["family"])
-    fields: dict = {"revision": _text(item, "digest")}
+    fields: dict[str, Any] = {"revision": _text(item, "digest")}
     if any(f in _OLLAMA_EMBEDDING_FAMILIES for f in families):
         fields["not_chat_reason"] = "embedding model (BERT family)"
     if any(f in ("clip", "mllama") for f in families):
@@ -329,9 +333,9 @@ def _ollama_item(item: Mapping) -> dict:
     return fields
 
 
-def _huggingface_item(item: Mapping) -> dict:
+def _huggingface_item(item: Mapping[str, Any]) -> dict[str, Any]:
     task = _text(item, "pipeline_tag")
-    fields: dict = {"revision": _text(item, "sha"), "multimodal": task == "image-text-to-text"}
+    fields: dict[str, Any] = {"revision": _text(item, "sha"), "multimodal": task == "image-text-to-text"}
     if item.get("disabled") is True:
         fields["not_chat_reason"] = "disabled on the Hub"
     elif task is None:
@@ -341,13 +345,13 @@ def _huggingface_item(item: Mapping) -> dict:
     return fields
 
 
-def _openrouter_item(item: Mapping) -> dict:
+def _openrouter_item(item: Mapping[str, Any]) -> dict[str, Any]:
     pricing = _object(item, "pricing") or {}
     arch = _object(item, "architecture") or {}
     top = _object(item, "top_provider") or {}
     inputs = _modalities(arch, "input_modalities", 0)
     outputs = _modalities(arch, "output_modalities", 1)
-    fields: dict = {
+    fields: dict[str, Any] = {
         "display_name": _text(item, "name"),
         "max_context_tokens": _positive_int(item, "context_length"),
         "max_output_tokens": _positive_int(top, "max_completion_tokens"),
@@ -361,7 +365,7 @@ def _openrouter_item(item: Mapping) -> dict:
     return fields
 
 
-def _modalities(arch: Mapping, key: str, side: int) -> list[str]:
+def _modalities(arch: Mapping[str, Any], key: str, side: int) -> list[str]:
     value = arch.get(key)
     if isinstance(value, list):
         return [m for m in value if isinstance(m, str)]
@@ -396,21 +400,21 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
-def _text(item: Mapping, key: str) -> str | None:
+def _text(item: Mapping[str, Any], key: str) -> str | None:
     value = item.get(key)
     if value is None or isinstance(value, str):
         return value
     raise _Skip(f"{key} is {value!r}, expected a string")
 
 
-def _object(item: Mapping, key: str) -> Mapping | None:
+def _object(item: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     value = item.get(key)
     if value is None or isinstance(value, Mapping):
         return value
     raise _Skip(f"{key} is {value!r}, expected an object")
 
 
-def _positive_int(item: Mapping, key: str) -> int | None:
+def _positive_int(item: Mapping[str, Any], key: str) -> int | None:
     """Token limits; 0 means "not stated" (Anthropic's documented example sends 0)."""
     value = item.get(key)
     if value is None:
@@ -420,7 +424,7 @@ def _positive_int(item: Mapping, key: str) -> int | None:
     return value or None
 
 
-def _price_per_1k(pricing: Mapping, key: str) -> float | None:
+def _price_per_1k(pricing: Mapping[str, Any], key: str) -> float | None:
     """OpenRouter prices are USD per token as decimal strings; "-1" means variable (a router)."""
     value = pricing.get(key)
     if value is None:
@@ -434,7 +438,7 @@ def _price_per_1k(pricing: Mapping, key: str) -> float | None:
     return None if per_token < 0 else round(per_token * 1000, 12)
 
 
-def _date(item: Mapping, key: str) -> date | None:
+def _date(item: Mapping[str, Any], key: str) -> date | None:
     value = item.get(key)
     if value is None:
         return None

@@ -178,8 +178,7 @@ def diff_prices(spec: ModelSpec, entry: PriceEntry) -> dict[str, tuple[object, o
     def compare(name: str, old: object, new: object) -> None:
         if new is None:
             return
-        same_float = isinstance(old, float) and isinstance(new, float)
-        if same_float and math.isclose(old, new, rel_tol=1e-9):
+        if isinstance(old, float) and isinstance(new, float) and math.isclose(old, new, rel_tol=1e-9):
             return
         if old != new:
             changes[name] = (old, new)

@@ -34,7 +34,7 @@ class QualityEstimate(NamedTuple):  # not a dataclass: see the note in core/rout
     n: int
     lcb: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, float]:
         return {"mean": self.mean, "n": self.n, "lcb": self.lcb}
 
 
