@@ -76,7 +76,8 @@ def route(
         print_json(result)
         return
     if decision.bypass_recommended:
-        print("bypass refinement: no refiner can answer within the budget")
+        print(f"bypass refinement: no refiner can answer within {decision.budget_seconds * 1000:,.0f} ms; "
+              f"the fastest is {decision.model_id} ({decision.provider})")
     else:
         fallbacks = " -> ".join(decision.fallback_models) or "(none)"
         cost = "unpriced" if decision.estimated_cost is None else f"${decision.estimated_cost:.5f}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from modelctl.core.catalog import CAPABILITIES, ModelSpec
 from modelctl.core.quality import QualityEstimate
@@ -29,6 +29,9 @@ REFINEMENT_TYPES = ("fast", "quality", "lmm")
 ROUTABLE_STATUSES = frozenset({"stable", "deprecated"})
 # Expected answer length by complexity, for cost estimates before the call.
 OUTPUT_TOKENS = {"simple": 300, "moderate": 800, "complex": 1500}
+# The answer length a catalog's avg_completion_ms prior describes: a refiner's short answer takes
+# its share of that time after the first token.
+PRIOR_ANSWER_TOKENS = OUTPUT_TOKENS["moderate"]
 TOKENS_PER_ATTACHMENT = 1000
 DEPRECATION_WARNING = timedelta(days=30)
 MAX_QUERY_CHARS = 100_000
@@ -124,7 +127,7 @@ class Candidate:
     estimated_latency_ms: float | None
     quality: QualityEstimate | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "model_id": self.model_id,
             "provider": self.provider,
@@ -138,8 +141,8 @@ class Candidate:
 
 @dataclass(slots=True)
 class Decision:
-    model_id: str | None  # None only when bypass_recommended
-    provider: str | None
+    model_id: str
+    provider: str
     fallback_models: tuple[str, ...]
     confidence: float
     estimated_cost: float | None
@@ -152,10 +155,10 @@ class Decision:
     arm: str = "control"
     shadow_model: str | None = None
     warnings: tuple[str, ...] = ()
-    # Refinement only: no refiner fits the budget, send the query on unrefined.
+    # Refinement only: no refiner fits the budget (model_id is the fastest), send the query on unrefined.
     bypass_recommended: bool = False
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "model_id": self.model_id,
             "provider": self.provider,
@@ -252,6 +255,17 @@ def expected_latency_ms(spec: ModelSpec, latency: Mapping[str, float]) -> float 
     return (spec.avg_ttft_ms or 0.0) + (spec.avg_completion_ms or 0.0)
 
 
+def short_answer_latency_ms(spec: ModelSpec, latency: Mapping[str, float], tokens_out: int) -> float | None:
+    """A refinement-sized answer: measured latency when the store has enough samples, else the
+    prior time to first token plus `tokens_out` at the prior's speed."""
+    measured = latency.get(spec.model_id)
+    if measured is not None:
+        return measured
+    if spec.avg_ttft_ms is None or spec.avg_completion_ms is None:
+        return None
+    return spec.avg_ttft_ms + spec.avg_completion_ms * min(tokens_out, PRIOR_ANSWER_TOKENS) / PRIOR_ANSWER_TOKENS
+
+
 @dataclass(slots=True, repr=False, eq=False)
 class _Eligible:
     """A model that passed every filter, with its estimates for this request."""
@@ -285,6 +299,7 @@ class _Facts:
     model_until: datetime | None
     latency: float | None
     deprecation_warning: str | None
+    short_answer: Callable[[int], float | None]  # latency of an answer of so many tokens (refinement)
 
 
 @dataclass(slots=True)
@@ -357,6 +372,7 @@ def _model_facts(state: RoutingState, spec: ModelSpec, today: date, ignore_keys:
         model_until=None if model_until is None else _utc(model_until),
         latency=expected_latency_ms(spec, state.latency),
         deprecation_warning=warning,
+        short_answer=lambda tokens: short_answer_latency_ms(spec, state.latency, tokens),
     )
 
 
@@ -371,8 +387,9 @@ class _Need:
     budget_ms: float
     max_cost: float | None
     now: datetime
-    # Refinement must keep its promise, so a model with no latency figure cannot be trusted with it.
-    require_latency: bool = False
+    # Refinement: a short answer's latency counts, and a model with no latency figure cannot be
+    # trusted with the promise of its budget.
+    refinement: bool = False
 
     def check(self, facts: _Facts, rollout: bool) -> _Eligible | str:
         """The model with its estimates, or the reason (for a person) why it cannot serve.
@@ -397,9 +414,9 @@ class _Need:
             return f"provider {spec.provider} is cooling down until {facts.provider_until.isoformat()}"
         if facts.model_until is not None and facts.model_until > self.now:
             return f"model is cooling down until {facts.model_until.isoformat()}"
-        latency = facts.latency
+        latency = facts.short_answer(self.tokens_out) if self.refinement else facts.latency
         if latency is None:
-            if self.require_latency:
+            if self.refinement:
                 return "no measured or prior latency, so it cannot promise the budget"
         elif latency > self.budget_ms:
             return (
@@ -634,7 +651,7 @@ def route(request: RouteRequest, classification: Classification, state: RoutingS
 MAX_REMEMBERED = 16_384  # decisions a batch keeps (a few KB each)
 
 
-def route_many(state: RoutingState) -> Callable[[RouteRequest, Classification], dict]:
+def route_many(state: RoutingState) -> Callable[[RouteRequest, Classification], dict[str, Any]]:
     """`route(...).as_dict()` for a batch of requests against one state.
 
     A decision depends on the query's text only through its classification and its length in
@@ -642,9 +659,9 @@ def route_many(state: RoutingState) -> Callable[[RouteRequest, Classification], 
     same decision, but for its confidence, which scales the classification's own. Each distinct
     decision is made once and its dict shared; the caller must not change the dicts it gets.
     """
-    memo: dict[tuple, tuple[dict, float]] = {}
+    memo: dict[tuple[Any, ...], tuple[dict[str, Any], float]] = {}
 
-    def decide(request: RouteRequest, classification: Classification) -> dict:
+    def decide(request: RouteRequest, classification: Classification) -> dict[str, Any]:
         _validate_request(request)
         query_type = classification.query_type
         segment = request.segment or query_type
@@ -746,14 +763,15 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
     else:
         if canary is not None:
             warnings.append(f"canary candidate {canary.candidate_id} cannot serve; using control")
-        ranked, clarity, warning = _rank(
+        ranked, learned_clarity, warning = _rank(
             kept, objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=in_chain
         )
-        if clarity is None:
-            if ranked[0].eligible.spec.model_id == policy_first:
-                clarity, ranked[0].why = _PREFERRED, f"first choice of the {policy.name} policy"
-            else:
-                clarity, ranked[0].why = _DOWN_CHAIN, f"first eligible model of the {policy.name} policy"
+        if learned_clarity is not None:
+            clarity = learned_clarity
+        elif ranked[0].eligible.spec.model_id == policy_first:
+            clarity, ranked[0].why = _PREFERRED, f"first choice of the {policy.name} policy"
+        else:
+            clarity, ranked[0].why = _DOWN_CHAIN, f"first eligible model of the {policy.name} policy"
     if warning:
         warnings.append(warning)
 
@@ -790,7 +808,8 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
 
 
 def route_refinement(request: RouteRequest, state: RoutingState, refinement_type: str) -> Decision:
-    """Pick a refiner that answers within its budget; when none can, recommend bypassing refinement.
+    """Pick a refiner that answers within its budget; when none can, name the fastest anyway and
+    recommend bypassing refinement.
 
     A refined query is about as long as the original, so the output estimate equals the input.
     Without a refinement policy for the type, every catalog refiner is tried, fastest first.
@@ -801,6 +820,7 @@ def route_refinement(request: RouteRequest, state: RoutingState, refinement_type
             f"unknown refinement type {refinement_type!r}; valid: {', '.join(REFINEMENT_TYPES)}"
         )
     warnings: list[str] = []
+    tokens_in = _tokens_in(request)
     policy = state.refinement.get(refinement_type)
     if policy is not None:
         chain = list(dict.fromkeys(policy.chain))
@@ -809,14 +829,13 @@ def route_refinement(request: RouteRequest, state: RoutingState, refinement_type
         inf = float("inf")
         refiners = sorted(
             (m for m in state.models.values() if m.is_refiner),
-            key=lambda m: (expected_latency_ms(m, state.latency) or inf, m.model_id),
+            key=lambda m: (short_answer_latency_ms(m, state.latency, tokens_in) or inf, m.model_id),
         )
         chain = [m.model_id for m in refiners]
         budget_ms = float(request.deadline_ms or REFINEMENT_BUDGET_MS)
         warnings.append(
             f"no {refinement_type} refinement policy; trying catalog refiners, fastest first"
         )
-    tokens_in = _tokens_in(request)
     now = _utc(request.now)
     need = _Need(
         facts=_facts_table(state, now.date(), request.ignore_keys),
@@ -826,44 +845,41 @@ def route_refinement(request: RouteRequest, state: RoutingState, refinement_type
         budget_ms=budget_ms,
         max_cost=request.max_cost_usd,
         now=now,
-        require_latency=True,
+        refinement=True,
     )
     kept, dropped = need.split(chain, quality={})
-    common = dict(
+    bypass = not kept
+    if bypass:
+        # Nothing keeps the budget: name the fastest refiner that fails on time alone, so a client
+        # that refines anyway knows which to call.
+        need.budget_ms = float("inf")
+        usable, _ = need.split(chain, quality={})
+        if not usable:
+            raise _no_eligible(f"refinement {refinement_type!r}", dropped)
+        fastest = min(usable, key=lambda k: k.latency_ms if k.latency_ms is not None else float("inf"))
+        dropped = [c for c in dropped if c.model_id != fastest.spec.model_id]
+        ranked = [_Placed(fastest, f"fastest refiner, but over the {budget_ms:,.0f} ms budget; bypass recommended")]
+        warnings.append(
+            f"no refiner can answer within {budget_ms:,.0f} ms; the fastest is {fastest.spec.model_id} "
+            f"(expected {fastest.latency_ms:,.0f} ms): bypass refinement and send the query as it is"
+        )
+    else:
+        ranked = [_Placed(k, "next refiner in order") for k in kept]
+        ranked[0].why = "first refiner in order that fits the budget"
+    warnings.extend(_deprecation_warnings(ranked, need))
+    chosen = ranked[0].eligible
+    return Decision(
+        model_id=chosen.spec.model_id,
+        provider=chosen.spec.provider,
+        fallback_models=tuple([placed.eligible.spec.model_id for placed in ranked[1:]]),
+        confidence=0.0 if bypass else _PREFERRED if chain[0] == chosen.spec.model_id else _DOWN_CHAIN,
+        estimated_cost=chosen.cost,
+        estimated_latency=None if chosen.latency_ms is None else chosen.latency_ms / 1000,
         query_type="refinement",
         complexity="simple",
         budget_seconds=budget_ms / 1000,
         segment=f"refinement:{refinement_type}",
-    )
-    if not kept:
-        warnings.append(
-            f"no refiner can answer within {budget_ms:,.0f} ms; bypass refinement and send the "
-            "query as it is"
-        )
-        return Decision(
-            model_id=None,
-            provider=None,
-            fallback_models=(),
-            confidence=0.0,
-            estimated_cost=None,
-            estimated_latency=None,
-            reason=tuple(dropped),
-            warnings=tuple(warnings),
-            bypass_recommended=True,
-            **common,
-        )
-    ranked = [_Placed(k, "next refiner in order") for k in kept]
-    ranked[0].why = "first refiner in order that fits the budget"
-    warnings.extend(_deprecation_warnings(ranked, need))
-    chosen = kept[0]
-    return Decision(
-        model_id=chosen.spec.model_id,
-        provider=chosen.spec.provider,
-        fallback_models=tuple([k.spec.model_id for k in kept[1:]]),
-        confidence=_PREFERRED if chain[0] == chosen.spec.model_id else _DOWN_CHAIN,
-        estimated_cost=chosen.cost,
-        estimated_latency=None if chosen.latency_ms is None else chosen.latency_ms / 1000,
         reason=_trace(ranked, dropped=dropped, quality={}),
         warnings=tuple(warnings),
-        **common,
+        bypass_recommended=bypass,
     )

@@ -110,13 +110,16 @@ def test_batch_segment_per_line(cli):
     assert out["segment"] == "research"
 
 
-def test_refinement_recommends_bypass_when_no_refiner_fits(cli):
+def test_refinement_fits_a_bundled_refiner_and_names_the_fastest_when_none_fits(cli):
     decision = cli.json("route", "--refinement", "fix my grammar: me and him goes")
-    assert decision["bypass_recommended"] is True and decision["model_id"] is None
+    assert decision["bypass_recommended"] is False and decision["estimated_latency"] <= 0.5
+    refiners = [m["model_id"] for m in cli.json("models", "list", "--refiners")]
+    measured = {m: 600 if m == "gpt-6-luna" else 900 for m in refiners}  # every refiner over 500 ms
     cli("usage", "import", "-", input="".join(
-        json.dumps({"model_id": "gpt-6-luna", "latency_ms": 180}) + "\n" for _ in range(30)))
+        json.dumps({"model_id": m, "latency_ms": ms}) + "\n" for m, ms in measured.items() for _ in range(30)))
     decision = cli.json("route", "--refinement", "fix my grammar: me and him goes")
-    assert decision["model_id"] == "gpt-6-luna"  # measured 180 ms now beats the 1,800 ms prior
+    assert decision["bypass_recommended"] is True and decision["model_id"] == "gpt-6-luna"
+    assert "bypass refinement" in decision["warnings"][-1]
 
 
 def _scores(model_id, segment, score, n):

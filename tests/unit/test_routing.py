@@ -447,14 +447,22 @@ def refine(state=STATE, kind="fast", **request) -> Decision:
 def test_refinement_takes_the_first_refiner_within_500_ms():
     d = refine()
     assert (d.model_id, d.fallback_models, d.bypass_recommended) == (MINI, (HAIKU,), False)
-    assert d.budget_seconds == 0.5 and d.estimated_latency == pytest.approx(0.4)
+    # time to first token plus a query-sized answer (6 tokens) at the prior's speed
+    assert d.budget_seconds == 0.5 and d.estimated_latency == pytest.approx((250 + 150 * 6 / 800) / 1000)
 
 
-def test_refinement_uses_measured_latency_and_recommends_bypass_when_nothing_fits():
+def test_a_refiner_is_judged_by_a_short_answer_not_a_whole_completion():
+    slow_writer = replace(CATALOG[MINI], avg_ttft_ms=300, avg_completion_ms=1500)  # 1,800 ms in all
+    d = refine(with_models(slow_writer))
+    assert d.model_id == MINI and not d.bypass_recommended
+
+
+def test_refinement_uses_measured_latency_and_names_the_fastest_when_nothing_fits():
     d = refine(replace(STATE, latency={MINI: 700.0, HAIKU: 650.0}))
-    assert d.bypass_recommended and d.model_id is None and d.fallback_models == ()
-    assert "bypass refinement" in d.warnings[-1]
-    assert {c.model_id: c.verdict for c in d.reason} == {MINI: "dropped", HAIKU: "dropped"}
+    assert d.bypass_recommended and d.model_id == HAIKU and d.fallback_models == ()
+    assert "the fastest is " + HAIKU in d.warnings[-1] and "bypass refinement" in d.warnings[-1]
+    assert {c.model_id: c.verdict for c in d.reason} == {HAIKU: "chosen", MINI: "dropped"}
+    assert "over the 500 ms budget" in trace_of(d)[HAIKU].reason
     assert json.loads(json.dumps(d.as_dict()))["bypass_recommended"] is True
 
 
@@ -739,12 +747,12 @@ def test_a_batch_decides_each_request_as_route_alone_would(pairs, state, data):
 def test_refinement_never_fails_unexpectedly_and_stays_within_budget(request, state, kind):
     try:
         d = route_refinement(request, state, kind)
-    except InvalidInput:
-        return
-    if d.bypass_recommended:
-        assert d.model_id is None and d.fallback_models == ()
+    except (InvalidInput, NoEligibleModel):  # no refiner usable at all, whatever the time
         return
     budget_ms = request.deadline_ms or 500
+    if d.bypass_recommended:
+        assert d.model_id and d.fallback_models == () and d.estimated_latency * 1000 > budget_ms
+        return
     for model_id in (d.model_id, *d.fallback_models):
         c = next(c for c in d.reason if c.model_id == model_id)
         assert c.estimated_latency_ms is not None and c.estimated_latency_ms <= budget_ms
