@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from modelctl.core.catalog import QUERY_TYPES
 from modelctl.errors import ConfigError, InvalidInput, ModelctlError
-from modelctl.store.db import open_store
+from modelctl.services.database import open_database
 
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -57,7 +57,7 @@ def _hostile_lines(keys) -> st.SearchStrategy[bytes]:
 
 
 def _db_counts() -> tuple[int, int, int]:
-    store = open_store()
+    store = open_database()
     return tuple(store.read(f"SELECT COUNT(*) FROM {table}")[0][0] for table in ("usage", "evaluation_score", "audit"))
 
 
@@ -142,7 +142,7 @@ def router():
     from modelctl import clock
     from modelctl.services.routing import Router
 
-    return Router.load(open_store(), now=clock.now(), ignore_keys=True)
+    return Router.load(open_database(), now=clock.now(), ignore_keys=True)
 
 
 @FUZZ

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from modelctl.errors import StoreError
-from modelctl.store.db import Store, open_store
+from modelctl.services.database import open_database
+from modelctl.store.db import Store
 
 NOW = datetime(2026, 12, 1, 12, 0)
 MODELS = ("gpt-4o-2024-08-06", "claude-haiku-5-5", "llama3.1:8b")
@@ -45,7 +46,7 @@ def history(cli, monkeypatch, tmp_path):
 
 
 def _count(sql):
-    return open_store().read(sql)[0][0]
+    return open_database().read(sql)[0][0]
 
 
 def _stats(cli, *args):
@@ -94,7 +95,7 @@ def test_a_prune_stopped_between_batches_is_consistent_and_finishes_when_run_aga
     from modelctl.services.maintenance import prune_cutoff
     from modelctl.store import maintenance
 
-    store = open_store()
+    store = open_database()
     cutoff = prune_cutoff("90d", now=NOW)
     day = maintenance.oldest_usage_day(store, before=cutoff)
     with store.write() as conn:

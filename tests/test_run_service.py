@@ -21,7 +21,7 @@ from modelctl.services.routing import load_routing_config
 from modelctl.services.run import serve
 from modelctl.providers.base import ChatRequest
 from modelctl.store import catalog as catalog_repo
-from modelctl.store.db import open_store
+from modelctl.services.database import open_database
 
 KEY = "sk-test-service-5c0d7e2a91b84f36"
 NOW = datetime(2026, 12, 1, 10, 0, 0)
@@ -40,7 +40,7 @@ def env(monkeypatch, fake_openai, fake_anthropic):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    store = open_store()
+    store = open_database()
     return store, fake_openai, fake_anthropic
 
 

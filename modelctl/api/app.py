@@ -31,7 +31,7 @@ from modelctl.errors import (
     ProviderError,
     StoreError,
 )
-from modelctl.store.db import Store
+from modelctl.services.database import Store
 
 @dataclass(frozen=True)
 class ApiSettings:

@@ -14,7 +14,7 @@ from typing import Any
 
 from modelctl import clock
 from modelctl.errors import ModelctlError
-from modelctl.store.db import Store
+from modelctl.services.database import Store
 
 log = logging.getLogger("modelctl.api")
 

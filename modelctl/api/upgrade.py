@@ -24,7 +24,7 @@ NOT_FOUND = {404: {"model": Problem, "description": "Unknown model, provider or 
 @router.get("/candidates", response_model=list[dict[str, Any]])
 def candidates(request: Request, provider: Annotated[str | None, Query(max_length=100)] = None) -> JSONResponse:
     """Candidate models (never routed to until promoted), newest finds first."""
-    from modelctl.store.discovery import list_candidates
+    from modelctl.services.discovery import candidates as list_candidates
 
     return JSONResponse(list_candidates(request.app.state.store, provider=provider))
 

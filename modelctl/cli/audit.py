@@ -17,12 +17,9 @@ def audit(
     as_json: JsonOption = False,
 ) -> None:
     """Show the audit log, newest first (imports, status changes, init)."""
-    from modelctl import clock
-    from modelctl.core.usage import parse_window
-    from modelctl.store.catalog import read_audit
+    from modelctl.services.audit import audit_entries
 
-    start = parse_window(since, now=clock.now(), parse_ts=clock.parse_timestamp) if since else None
-    entries = read_audit(store_from(ctx), since=start, limit=limit)
+    entries = audit_entries(store_from(ctx), since=since, limit=limit)
 
     def short(value: object) -> str:
         text = "" if value is None else json.dumps(value, sort_keys=True, default=str)

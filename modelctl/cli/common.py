@@ -80,11 +80,11 @@ def new_app(help_text: str, *, cls: type[TyperGroup] = ModelctlGroup) -> typer.T
 
 
 def store_from(ctx: typer.Context, *, migrate: bool = True) -> Store:
-    from modelctl.store.db import open_store
+    from modelctl.services.database import open_database
 
     root = ctx.find_root()
     db = (root.obj or {}).get("db")
-    return open_store(db, migrate=migrate)
+    return open_database(db, migrate=migrate)
 
 
 def say(message: str) -> None:

@@ -38,10 +38,10 @@ def path(ctx: typer.Context) -> None:
 @app.command("upgrade")
 def upgrade(ctx: typer.Context) -> None:
     """Migrate the schema to this version of modelctl (also done automatically when needed)."""
-    from modelctl.store.db import schema_history
+    from modelctl.services.database import latest_schema
 
     store_from(ctx)
-    say(f"schema at {schema_history()[-1]}")
+    say(f"schema at {latest_schema()}")
 
 
 @app.command("check")

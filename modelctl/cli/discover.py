@@ -80,7 +80,7 @@ def candidates(
     as_json: JsonOption = False,
 ) -> None:
     """List candidate models (never routed to until a rollout promotes them), newest finds first."""
-    from modelctl.store.discovery import list_candidates
+    from modelctl.services.discovery import candidates as list_candidates
 
     rows = list_candidates(store_from(ctx), provider=provider)
     emit(rows, as_json=as_json, table=lambda: print_table(

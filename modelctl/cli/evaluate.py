@@ -36,7 +36,7 @@ def evaluate(
 
     Example: modelctl evaluate claude-sonnet-5-5 --suite smoke --against gpt-4o-2024-08-06
     """
-    from modelctl.services.evaluate import evaluate as run
+    from modelctl.services.offline_eval import evaluate as run
 
     store = store_from(ctx)
     if as_json or not sys.stderr.isatty():

@@ -31,8 +31,7 @@ def list_(
 
     Example: modelctl models list --capability multimodal --json
     """
-    from modelctl.services.catalog import ModelFilter, list_models
-    from modelctl.store.catalog import spec_to_json
+    from modelctl.services.catalog import ModelFilter, list_models, spec_to_json
 
     specs = list_models(
         store_from(ctx),

@@ -115,7 +115,7 @@ def eval_import(
     as_json: JsonOption = False,
 ) -> None:
     """Store scored outcomes; the router learns per-segment quality from them (objectives cost/quality)."""
-    from modelctl.services.evaluation import import_scores
+    from modelctl.services.scores import import_scores
 
     report = import_scores(store_from(ctx), file, skip_invalid=skip_invalid)
     if as_json:
@@ -129,7 +129,7 @@ def eval_import(
 @eval_app.command("show")
 def eval_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """The learned quality per segment and model: mean, lower confidence bound, sample count."""
-    from modelctl.services.evaluation import quality_table
+    from modelctl.services.scores import quality_table
 
     rows = quality_table(store_from(ctx))
     emit(rows, as_json=as_json, table=lambda: print_table(

@@ -14,6 +14,7 @@ from modelctl.errors import InvalidInput, NotFound
 from modelctl.files import read_text
 from modelctl.paths import actor
 from modelctl.store import catalog as repo
+from modelctl.store.catalog import spec_to_json
 from modelctl.store.db import Store
 
 
@@ -176,7 +177,7 @@ def import_models(store: Store, path: Path, *, fmt: str = "auto", skip_invalid: 
         changed = repo.upsert_models(conn, specs, now=now)
         repo.write_audit(
             conn, actor=actor(), action="import", target=str(path),
-            before={b.model_id: repo.spec_to_json(b) for b, _ in changed if b is not None},
+            before={b.model_id: spec_to_json(b) for b, _ in changed if b is not None},
             after={"created": created, "updated": updated, "skipped": len(skipped)},
             now=now,
         )
@@ -190,7 +191,7 @@ def model_report(store: Store, model_id: str) -> dict[str, Any]:
     spec = require_model(store, model_id)
     measured = model_measurements(store, model_id)
     return {
-        "model": repo.spec_to_json(spec),
+        "model": spec_to_json(spec),
         "measured_calls": measured["calls"],
         "performance": {
             "avg_ttft_ms": {"prior": spec.avg_ttft_ms, "measured": measured["p50_ttft_ms"]},

@@ -158,6 +158,11 @@ def discover(
     return report
 
 
+def candidates(store: Store, *, provider: str | None = None) -> list[dict[str, Any]]:
+    """Candidate models (never routed to until a rollout promotes them), newest finds first."""
+    return runs.list_candidates(store, provider=provider)
+
+
 def list_all(
     providers: Mapping[str, Any],
     *,

@@ -20,14 +20,14 @@ def check_database(store: Store) -> dict[str, Any]:
     """Integrity, schema version, and that both levels of usage roll-ups count every raw row, pruned ones included."""
     checks: dict[str, str] = {}
     if store.is_sqlite:
-        result = [row[0] for row in store.read("PRAGMA integrity_check")]
+        result = repo.integrity_problems(store)
         checks["integrity"] = "ok" if result == ["ok"] else "; ".join(result[:5])
     version = store.schema_version()
     checks["schema"] = "ok" if version == schema_history()[-1] else f"at {version}, expected {schema_history()[-1]}"
-    raw = store.read("SELECT COUNT(*) FROM usage")[0][0]
+    raw = repo.usage_rows(store)
     pruned = repo.pruned_calls(store)
-    for name, table in (("usage roll-ups", "usage_rollup"), ("daily usage roll-ups", "usage_rollup_daily")):
-        rolled = store.read(f"SELECT COALESCE(SUM(calls), 0) FROM {table}")[0][0]
+    for name, daily in (("usage roll-ups", False), ("daily usage roll-ups", True)):
+        rolled = repo.rolled_up_calls(store, daily=daily)
         checks[name] = (
             "ok" if raw + pruned == rolled else f"{rolled} calls rolled up but {raw} usage rows and {pruned} pruned"
         )

@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from modelctl.core import histogram
-from modelctl.store.catalog import as_datetime
-from modelctl.store.db import Store, sql_ts
+from modelctl.store import metrics as repo
+from modelctl.store.catalog import as_datetime, model_cooldowns
+from modelctl.store.db import Store
 
 # Prometheus bucket bounds in seconds: sub-second refiners up to minute-long research answers.
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 30.0, 60.0)
@@ -75,10 +76,7 @@ class StoreCollector:
                                     labels=["model", "provider", "segment", "arm"])
         failures = CounterMetricFamily("modelctl_call_failures", "Model calls that failed.",
                                        labels=["model", "provider", "segment", "arm"])
-        for model, provider, segment, arm, n, ok in self.store.read(
-            "SELECT model_id, provider, segment, arm, SUM(calls), SUM(successes) FROM usage_rollup_daily "
-            "GROUP BY model_id, provider, segment, arm ORDER BY 1, 2, 3, 4"
-        ):
+        for model, provider, segment, arm, n, ok in repo.calls_by_arm(self.store):
             labels = [model, provider, segment or "-", arm]
             calls.add_metric(labels, int(n))
             failures.add_metric(labels, int(n) - int(ok))
@@ -95,10 +93,7 @@ class StoreCollector:
         ttft = HistogramMetricFamily("modelctl_ttft_seconds", "Time to first token (streamed calls).",
                                      labels=["model", "provider"])
         groups: dict[tuple[str, str], list] = {}
-        for model, provider, tin, tout, usd, lat_sum, lat_hist, ttft_hist in self.store.read(
-            "SELECT model_id, provider, tokens_in, tokens_out, cost_usd, latency_sum_ms, latency_hist, ttft_hist "
-            "FROM usage_rollup_daily ORDER BY model_id, provider"
-        ):
+        for model, provider, tin, tout, usd, lat_sum, lat_hist, ttft_hist in repo.daily_rollups(self.store):
             group = groups.setdefault((model, provider), [0, 0, 0.0, 0.0, {}, {}])
             group[0] += tin
             group[1] += tout
@@ -132,12 +127,7 @@ class StoreCollector:
         fallbacks = GaugeMetricFamily("modelctl_fallback_calls_1h", "Calls in the last hour made down the "
                                       "fallback chain after an earlier attempt of the same request failed.",
                                       labels=["segment", "model"])
-        for segment, model, first, later in self.store.read(
-            "SELECT segment, model_id, SUM(CASE WHEN attempt = 0 THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN attempt > 0 THEN 1 ELSE 0 END) FROM usage WHERE ts >= :since AND arm <> 'shadow' "
-            "GROUP BY segment, model_id ORDER BY 1, 2",
-            {"since": sql_ts(self.now() - ATTEMPTS_WINDOW)},
-        ):
+        for segment, model, first, later in repo.attempts_since(self.store, self.now() - ATTEMPTS_WINDOW):
             labels = [segment or "-", model]
             routed.add_metric(labels, int(first))
             if later:
@@ -157,9 +147,7 @@ class StoreCollector:
                                    labels=["provider"])
         rest = GaugeMetricFamily("modelctl_provider_cooldown_seconds", "Seconds of cooldown left (0: none).",
                                  labels=["provider"])
-        for name, health, failures, until in self.store.read(
-            "SELECT name, health, consecutive_failures, cooldown_until FROM provider ORDER BY name"
-        ):
+        for name, health, failures, until in repo.provider_health(self.store):
             left = _seconds_left(until, now)
             up.add_metric([name], 0 if health == "down" and left > 0 else 1)
             streak.add_metric([name], int(failures or 0))
@@ -168,9 +156,7 @@ class StoreCollector:
 
         model_rest = GaugeMetricFamily("modelctl_model_cooldown_seconds", "Seconds of cooldown left for "
                                        "models resting after repeated failures.", labels=["model", "provider"])
-        for model, provider, until in self.store.read(
-            "SELECT model_id, provider, cooldown_until FROM model WHERE cooldown_until IS NOT NULL ORDER BY 1"
-        ):
+        for model, provider, until in model_cooldowns(self.store):
             left = _seconds_left(until, now)
             if left > 0:
                 model_rest.add_metric([model, provider], left)
@@ -181,9 +167,7 @@ class StoreCollector:
 
         models = GaugeMetricFamily("modelctl_models", "Catalog models by lifecycle status.",
                                    labels=["provider", "status"])
-        for provider, status, n in self.store.read(
-            "SELECT provider, status, COUNT(*) FROM model GROUP BY provider, status ORDER BY 1, 2"
-        ):
+        for provider, status, n in repo.models_by_status(self.store):
             models.add_metric([provider, status], int(n))
         yield models
 
@@ -201,11 +185,7 @@ class StoreCollector:
                                   labels=["provider"])
         last = GaugeMetricFamily("modelctl_discovery_last_run_timestamp_seconds",
                                  "When the provider was last listed (Unix time).", labels=["provider"])
-        for provider, n, failed, added, last_found, last_ts in self.store.read(
-            "SELECT r.provider, COUNT(*), SUM(CASE WHEN r.error IS NULL THEN 0 ELSE 1 END), SUM(r.new), "
-            "(SELECT l.found FROM discovery_run l WHERE l.provider = r.provider ORDER BY l.id DESC LIMIT 1), "
-            "MAX(r.ts) FROM discovery_run r GROUP BY r.provider ORDER BY 1"
-        ):
+        for provider, n, failed, added, last_found, last_ts in repo.discovery_totals(self.store):
             runs.add_metric([provider], int(n))
             errors.add_metric([provider], int(failed))
             new.add_metric([provider], int(added))
@@ -217,21 +197,15 @@ class StoreCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         phases = GaugeMetricFamily("modelctl_rollouts", "Rollouts by phase.", labels=["phase"])
-        for phase, n in self.store.read("SELECT phase, COUNT(*) FROM rollout GROUP BY phase ORDER BY 1"):
+        for phase, n in repo.rollouts_by_phase(self.store):
             phases.add_metric([phase], int(n))
         traffic = GaugeMetricFamily("modelctl_rollout_traffic_percent", "Share of its segments' requests a "
                                     "candidate in an active rollout gets.", labels=["model", "phase"])
-        for model, phase, pct in self.store.read(
-            "SELECT candidate_id, phase, MAX(traffic_pct) FROM rollout "
-            "WHERE phase IN ('discovered', 'shadow', 'canary') GROUP BY candidate_id, phase ORDER BY 1"
-        ):
+        for model, phase, pct in repo.active_traffic(self.store):
             traffic.add_metric([model, phase], float(pct))
         gates = CounterMetricFamily("modelctl_gate_results", "Gate verdicts on rollouts' windows.",
                                     labels=["model", "phase", "verdict"])
-        for model, phase, verdict, n in self.store.read(
-            "SELECT r.candidate_id, g.phase, g.verdict, COUNT(*) FROM gate_result g "
-            "JOIN rollout r ON r.id = g.rollout_id GROUP BY r.candidate_id, g.phase, g.verdict ORDER BY 1, 2, 3"
-        ):
+        for model, phase, verdict, n in repo.gate_verdicts(self.store):
             gates.add_metric([model, phase, verdict], int(n))
         yield from (phases, traffic, gates)
 
@@ -240,10 +214,7 @@ class StoreCollector:
         rollbacks = CounterMetricFamily("modelctl_rollbacks", "Rollouts rolled back or rejected, by the phase "
                                         "they left.", labels=["model", "phase"])
         counts: dict[tuple[str, str, str], int] = {}
-        for action, model, before, after in self.store.read(
-            "SELECT action, target, before, after FROM audit WHERE action IN "
-            f"({', '.join(repr(a) for a in _PROMOTIONS + _ENDINGS)})"
-        ):
+        for action, model, before, after in repo.audit_of(self.store, _PROMOTIONS + _ENDINGS):
             kind = "promotion" if action in _PROMOTIONS else "rollback"
             phase = _json_field(after if kind == "promotion" else before, "phase")
             key = (kind, model, phase)

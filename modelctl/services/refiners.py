@@ -10,7 +10,6 @@ every other member keeps its policy position relative to the rest.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from typing import Any
 
 from modelctl import clock
 from modelctl.services.routing import load_routing_config, refinement_chains
-from modelctl.store.db import Store, sql_ts
+from modelctl.store.db import Store
 
 # What usage the sweep reads, and how many calls make a p95 worth trusting (as routing's own measure).
 WINDOW = timedelta(days=7)
@@ -87,18 +86,13 @@ class SweepReport:
 def measure_from_usage(store: Store, model_ids: Iterable[str], *, now: datetime) -> list[Measurement]:
     """p50/p95 from the hourly roll-up histograms of the last WINDOW, every arm and segment."""
     from modelctl.core import histogram
+    from modelctl.store.routing import hourly_latencies
     from modelctl.store.usage import hour_of
 
     wanted = list(dict.fromkeys(model_ids))
     hists: dict[str, dict[int, int]] = {m: {} for m in wanted}
     calls = dict.fromkeys(wanted, 0)
-    marks = ", ".join(f":m{i}" for i in range(len(wanted)))
-    params: dict[str, Any] = {f"m{i}": m for i, m in enumerate(wanted)}
-    rows = store.read(
-        f"SELECT model_id, calls, latency_hist FROM usage_rollup WHERE hour >= :since AND model_id IN ({marks})",
-        {**params, "since": sql_ts(hour_of(now - WINDOW))},
-    ) if wanted else []
-    for model_id, n, hist in rows:
+    for model_id, n, hist in hourly_latencies(store, wanted, since=hour_of(now - WINDOW)):
         calls[model_id] += int(n)
         histogram.merge(hists[model_id], histogram.loads(hist))
     out = []
@@ -113,7 +107,7 @@ def measure_from_usage(store: Store, model_ids: Iterable[str], *, now: datetime)
 def measure_by_probing(store: Store, model_ids: Iterable[str], *, calls: int = PROBE_CALLS) -> list[Measurement]:
     """A few short real calls per model through run's path (recorded as usage like any call)."""
     from modelctl.core import histogram
-    from modelctl.services.evaluate import call_model
+    from modelctl.services.offline_eval import call_model
     from modelctl.services.health import provider_settings
     from modelctl.store import catalog as catalog_repo
 
@@ -176,17 +170,12 @@ def sweep(store: Store, *, probe: bool = False, dry_run: bool = False) -> SweepR
 
 def _write(store: Store, changed: list[ChainOrder], measured: Mapping[str, Measurement], *, now: datetime,
            who: str) -> None:
-    from sqlalchemy import text
-
     from modelctl.store.catalog import write_audit
+    from modelctl.store.routing import save_refinement_orders
 
-    upsert = text(
-        "INSERT INTO refinement_order (name, chain, updated_at) VALUES (:name, :chain, :now) "
-        "ON CONFLICT (name) DO UPDATE SET chain = excluded.chain, updated_at = excluded.updated_at"
-    )
     with store.write() as conn:
+        save_refinement_orders(conn, {c.name: c.after for c in changed}, now=now)
         for c in changed:
-            conn.execute(upsert, {"name": c.name, "chain": json.dumps(list(c.after)), "now": sql_ts(now)})
             evidence = {m: measured[m].as_dict() for m in c.after if m in measured}
             write_audit(conn, actor=who, action="refiners-reorder", target=f"refinement:{c.name}",
                         before={"chain": list(c.before)},

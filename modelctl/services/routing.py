@@ -2,7 +2,8 @@
 
 This is the hot path (`modelctl route`, gateways calling thousands of times a day), so it imports
 neither pydantic, yaml, SQLAlchemy nor the SDKs: the policy files are validated once by the typed
-loader and cached as JSON keyed by their modification times; the store is read through sqlite3.
+loader and cached as JSON keyed by their modification times; the store is read through sqlite3
+(store/routing.py, store/scores.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from modelctl.errors import InvalidInput
 from modelctl.paths import config_path, home_dir
 from modelctl.store import catalog as catalog_repo
 from modelctl.store.catalog import as_datetime
-from modelctl.store.db import Store, sql_ts
+from modelctl.store.db import Store
+from modelctl.store.routing import mean_latencies, refinement_orders
+from modelctl.store.scores import score_totals
 
 # Measured latency replaces the catalog prior once a model has this many recent calls.
 MIN_LATENCY_SAMPLES = 20
@@ -89,20 +92,7 @@ def keyed_providers(config: dict[str, Any]) -> dict[str, bool]:
 
 
 def _quality(store: Store) -> dict[tuple[str, str], Any]:
-    rows = store.read(
-        "SELECT segment, model_id, SUM(score), SUM(score * score), COUNT(*) "
-        "FROM evaluation_score GROUP BY segment, model_id"
-    )
-    return {(segment, model_id): estimate(s, sq, n) for segment, model_id, s, sq, n in rows}
-
-
-def _measured_latency(store: Store, now: datetime) -> dict[str, float]:
-    rows = store.read(
-        "SELECT model_id, SUM(latency_sum_ms) / SUM(calls) FROM usage_rollup "
-        "WHERE hour >= :since AND arm = 'control' GROUP BY model_id HAVING SUM(calls) >= :n",
-        {"since": sql_ts(now - LATENCY_WINDOW), "n": MIN_LATENCY_SAMPLES},
-    )
-    return {model_id: float(mean) for model_id, mean in rows}
+    return {(segment, model_id): estimate(s, sq, n) for segment, model_id, s, sq, n, _ in score_totals(store)}
 
 
 def apply_order(configured: Sequence[str], stored: Sequence[str] | None) -> tuple[str, ...]:
@@ -115,8 +105,7 @@ def apply_order(configured: Sequence[str], stored: Sequence[str] | None) -> tupl
 def refinement_chains(store: Store, configured: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
     """Each policy refinement chain as routing should try it (policy.yaml's `refinement:` as dicts),
     in the order `modelctl refiners sweep` stored (services/refiners.py)."""
-    stored = {name: json.loads(chain) if isinstance(chain, str) else chain
-              for name, chain in store.read("SELECT name, chain FROM refinement_order")}
+    stored = refinement_orders(store)
     return {name: apply_order(tuple(r["chain"]), stored.get(name)) for name, r in configured.items()}
 
 
@@ -125,10 +114,7 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
     default_ratio, default_weight = policy["min_quality_ratio"], policy["cost_weight"]
     keys = keyed_providers(config)
     health = catalog_repo.provider_states(store)
-    cooldowns = {
-        model_id: as_datetime(until)
-        for model_id, until in store.read("SELECT model_id, cooldown_until FROM model WHERE cooldown_until IS NOT NULL")
-    }
+    cooldowns = {model_id: as_datetime(until) for model_id, _, until in catalog_repo.model_cooldowns(store)}
     from modelctl.store.rollouts import routing_rollouts, substitute
 
     # Shadow/canary rollouts become arms; full ones put their candidate in the incumbent's place.
@@ -159,7 +145,7 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
                                    p95_budget_ms=policy["refinement"][name]["p95_budget_ms"])
             for name, chain in refinement_chains(store, policy["refinement"]).items()
         },
-        latency=_measured_latency(store, now),
+        latency=mean_latencies(store, since=now - LATENCY_WINDOW, min_calls=MIN_LATENCY_SAMPLES),
         rollouts=tuple(arms),
     )
 

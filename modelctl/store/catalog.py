@@ -49,6 +49,13 @@ def model_ids(store: Store) -> list[str]:
     return [row[0] for row in store.read("SELECT model_id FROM model ORDER BY model_id")]
 
 
+def model_cooldowns(store: Store) -> list[tuple[str, str, Any]]:
+    """(model_id, provider, cooldown_until) of the models resting after repeated failures, by model_id."""
+    return store.read(
+        "SELECT model_id, provider, cooldown_until FROM model WHERE cooldown_until IS NOT NULL ORDER BY 1"
+    )
+
+
 def spec_to_json(spec: ModelSpec) -> dict[str, Any]:
     """A JSON-ready dict of a spec (sorted capabilities, ISO dates)."""
     data = asdict(spec)

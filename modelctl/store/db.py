@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from functools import cached_property
@@ -274,9 +274,12 @@ def _migration_lock(store: Store) -> Iterator[None]:
         os.close(fd)
 
 
-def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
-    """Open (creating, migrating and seeding on first use) the database at `url`.
+def open_store(url: str | None = None, *, migrate: bool = True,
+               seed: Callable[[Any], object] | None = None) -> Store:
+    """Open (creating and migrating on first use) the database at `url`.
 
+    `seed(conn)` fills a database that had no schema, in the transaction that creates it: the
+    store knows no catalog, so the service layer passes it (services/database.py).
     `migrate=False` only checks, and raises StoreError naming `modelctl db upgrade` when behind.
     """
     store = Store(database_url(url))
@@ -296,10 +299,10 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
     if not migrate:
         raise StoreError(f"{store.path or store.url}: schema {version or 'empty'} is behind {history[-1]}; "
                          "run `modelctl db upgrade`")
-    from modelctl.store.migrate import upgrade_and_seed
+    from modelctl.store.migrate import upgrade_to_head
 
     with _migration_lock(store):
-        upgrade_and_seed(store)
+        upgrade_to_head(store, seed=seed)
     return store
 
 

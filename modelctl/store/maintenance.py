@@ -117,6 +117,21 @@ def pruned_calls(store: Store) -> int:
     return int(store.read("SELECT COALESCE(SUM(calls), 0) FROM usage_pruned")[0][0])
 
 
+def usage_rows(store: Store) -> int:
+    return store.read("SELECT COUNT(*) FROM usage")[0][0]
+
+
+def rolled_up_calls(store: Store, *, daily: bool) -> int:
+    """Calls counted by the hourly (or the daily) usage roll-ups."""
+    table = "usage_rollup_daily" if daily else "usage_rollup"
+    return store.read(f"SELECT COALESCE(SUM(calls), 0) FROM {table}")[0][0]
+
+
+def integrity_problems(store: Store) -> list[str]:
+    """SQLite's own consistency check: ["ok"], or what it found wrong."""
+    return [row[0] for row in store.read("PRAGMA integrity_check")]
+
+
 # --------------------------------------------------------------------------- backup and export
 
 

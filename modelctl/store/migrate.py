@@ -1,6 +1,9 @@
-"""Run the alembic migrations shipped in the package, from code, and seed a new database."""
+"""Run the alembic migrations shipped in the package, from code; a new database is seeded by the caller's `seed`."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from modelctl.paths import migrations_dir
 from modelctl.store.db import Store, schema_history
@@ -32,10 +35,10 @@ def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | Non
     return before, store.schema_version()
 
 
-def upgrade_and_seed(store: Store) -> None:
-    """Bring the schema to head; a database that had no schema is seeded from the bundled catalog.
+def upgrade_to_head(store: Store, *, seed: Callable[[Any], object] | None = None) -> None:
+    """Bring the schema to head; a database that had no schema is then given to `seed(conn)`.
 
-    A new database gets its schema and its catalog in one transaction: a process that opens it
+    A new database gets its schema and its seed in one transaction: a process that opens it
     meanwhile and finds the schema current does not wait for the lock, so it must not find the
     catalog empty.
     """
@@ -47,8 +50,7 @@ def upgrade_and_seed(store: Store) -> None:
         return
     from alembic import command
 
-    from modelctl.services.catalog import seed_into
-
     with store.write() as conn:  # alembic runs its steps inside this transaction, not its own
         command.upgrade(_alembic_config(conn), "head")
-        seed_into(conn, action="init")
+        if seed is not None:
+            seed(conn)

@@ -19,12 +19,12 @@ def serve(modelctl_home) -> Iterator:
 
     from modelctl.api.app import ApiSettings, create_app
     from modelctl.api.server import Servers
-    from modelctl.store.db import open_store
+    from modelctl.services.database import open_database
 
     running = []
 
     def start(*, ports: tuple[int, ...] = (0,), **settings) -> SimpleNamespace:
-        store = open_store(None)
+        store = open_database(None)
         app = create_app(store, ApiSettings(**settings))
         servers = Servers(app, host="127.0.0.1", ports=ports, log_level="warning", access_log=False)
         ready = threading.Event()

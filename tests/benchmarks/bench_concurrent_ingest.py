@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from modelctl.store.db import open_store
+from modelctl.services.database import open_database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for tests.*
 from tests.postgres_scratch import scratch_database  # noqa: E402
@@ -102,7 +102,7 @@ def run(backend: str, server: str | None, *, rows: int, writers: int, tmp: Path)
         env = {**os.environ, "MODELCTL_DATABASE_URL": url, "MODELCTL_HOME": str(tmp / "home")}
         subprocess.run(modelctl("init"), env=env, check=True, capture_output=True)
         cli_idle = statistics.median(cli_seconds(env) for _ in range(5))
-        store = open_store(url)
+        store = open_database(url)
         idle = [timed_record(store, n) for n in range(200)]
         start = time.perf_counter()
         procs = [subprocess.Popen(modelctl("usage", "import", str(path), "--json"), env=env,

@@ -48,7 +48,7 @@ def main() -> None:
     import openai
 
     from modelctl.services.run import run_query
-    from modelctl.store.db import open_store
+    from modelctl.services.database import open_database
     from tests.fakes.openai_wire import OpenAIFake
 
     fake = OpenAIFake()
@@ -57,7 +57,7 @@ def main() -> None:
     os.environ["OLLAMA_HOST"] = fake.base_url
     direct_client = openai.OpenAI(api_key="sk-bench-not-a-real-key", base_url=fake.base_url + "/v1",
                                   max_retries=0, http_client=httpx2.Client())
-    store = open_store()
+    store = open_database()
 
     def direct() -> None:
         direct_client.chat.completions.create(

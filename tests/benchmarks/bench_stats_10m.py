@@ -38,10 +38,11 @@ BATCH = 100_000
 
 def fill(url: str, *, rows: int, days: int, seed: int = 7) -> float:
     """Insert `rows` usage rows through insert_usage; returns the seconds it took."""
-    from modelctl.store.db import open_store, sql_ts
+    from modelctl.services.database import open_database
+    from modelctl.store.db import sql_ts
     from modelctl.store.usage import insert_usage
 
-    store = open_store(url)
+    store = open_database(url)
     providers = dict(store.read("SELECT model_id, provider FROM model"))
     rng = random.Random(seed)
     start_ts = NOW - timedelta(days=days)

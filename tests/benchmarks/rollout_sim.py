@@ -404,13 +404,13 @@ def run_real(*, per_case: int, seed: int, requests_per_hour: float) -> list[Outc
     from modelctl.core.catalog import ModelSpec
     from modelctl.services import upgrade
     from modelctl.store import catalog as catalog_repo
-    from modelctl.store.db import open_store
+    from modelctl.services.database import open_database
     from modelctl.store.usage import insert_usage
 
     home = tempfile.mkdtemp(prefix="rollout-sim-")
     os.environ["MODELCTL_HOME"] = home
     os.environ["MODELCTL_NOW"] = START.isoformat()
-    store = open_store()
+    store = open_database()
     truths = [Truth(d, f) for d in SUCCESS_DELTAS for f in LATENCY_FACTORS for _ in range(per_case)]
     caps = frozenset({"text_generation"})
     with store.write() as conn:

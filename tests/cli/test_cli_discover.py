@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from modelctl.store.db import open_store
+from modelctl.services.database import open_database
 
 NOW = "2026-11-28T09:00:00Z"
 HUB_SHA = "3e1d7a7c0b8d2f4a9e6c5b4a3f2e1d0c9b8a7f6e"
@@ -90,7 +90,7 @@ def fakes(fake_openai, fake_anthropic, fake_ollama, fake_huggingface, fake_openr
 
 
 def _runs(home) -> list[tuple]:
-    store = open_store(f"sqlite:///{home / 'modelctl.db'}")
+    store = open_database(f"sqlite:///{home / 'modelctl.db'}")
     return store.read("SELECT provider, found, new, updated, error FROM discovery_run ORDER BY id")
 
 

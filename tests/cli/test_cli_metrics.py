@@ -99,10 +99,10 @@ def test_catalog_and_provider_health(cli):
 def test_provider_cooldown_counts_down(cli, modelctl_home):
     from datetime import datetime, timedelta
 
-    from modelctl.store.db import open_store
+    from modelctl.services.database import open_database
     from modelctl.store.health import mark_failure
 
-    store = open_store(None)
+    store = open_database(None)
     with store.write() as conn:
         mark_failure(conn, provider="openai", model_id=None, now=datetime(2026, 12, 1, 11, 59),
                      provider_until=datetime(2026, 12, 1, 12, 5), counts=True, threshold=3,

@@ -37,9 +37,9 @@ def _refiner(cli, kind="fast"):
 
 
 def _stored_orders():
-    from modelctl.store.db import open_store
+    from modelctl.services.database import open_database
 
-    return open_store().read("SELECT name, chain FROM refinement_order")
+    return open_database().read("SELECT name, chain FROM refinement_order")
 
 
 def test_sweep_puts_fast_refiners_first_and_routing_follows(cli, measured):

@@ -43,11 +43,11 @@ def _route(cli) -> dict:
 
 
 def _usage_rows(cli) -> list[dict]:
-    from modelctl.store.db import open_store
+    from modelctl.services.database import open_database
 
     columns = ("model_id", "arm", "attempt", "success", "error_kind", "segment", "request_id", "tokens_in",
                "tokens_out", "cost_usd")
-    rows = open_store().read(f"SELECT {', '.join(columns)} FROM usage ORDER BY id")
+    rows = open_database().read(f"SELECT {', '.join(columns)} FROM usage ORDER BY id")
     return [dict(zip(columns, row)) for row in rows]
 
 

@@ -221,12 +221,12 @@ def test_rollback_after_full_puts_the_incumbent_back_in_the_chain(cli, monkeypat
 
 
 def test_a_held_lease_keeps_a_second_tick_from_acting(cli, monkeypatch):
-    from modelctl.store.db import open_store
+    from modelctl.services.database import open_database
     from modelctl.store.rollouts import take_lease
 
     now = datetime.fromisoformat(at(monkeypatch, 0)[:-1])
     cli("promote", CANDIDATE, "--segments", "technical")
-    store = open_store()
+    store = open_database()
     with store.write() as conn:
         assert take_lease(conn, holder="other-host:1", now=now, until=now + timedelta(minutes=10))
     with store.write() as conn:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from modelctl.store.db import open_store
+from modelctl.services.database import open_database
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def _usage_lines(ids: range) -> str:
 def _check_rollups(db_url: str) -> int:
     """Per hour and model, the roll-up's calls, successes and tokens equal the raw rows'; returns
     the number of raw rows."""
-    store = open_store(db_url)
+    store = open_database(db_url)
     raw: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, 0])
     for ts, model_id, success, tokens_in, tokens_out in store.read(
             "SELECT ts, model_id, success, tokens_in, tokens_out FROM usage"):
@@ -108,7 +108,7 @@ def test_imports_and_single_records_at_once_store_every_row_exactly_once(db_url,
     expected = {f"r{rid}" for rid in range(4500)} | {f"single-{i}" for i in range(3)}
     assert sum(r["inserted"] for r in imported) + sum(r["recorded"] for r in recorded) == len(expected)
     assert all(r["recorded"] for r in recorded[3:])  # ids no file has
-    store = open_store(db_url)
+    store = open_database(db_url)
     ids = Counter(row[0] for row in store.read("SELECT request_id FROM usage"))
     store.dispose()
     assert set(ids) == expected and max(ids.values()) == 1
@@ -134,7 +134,7 @@ def test_processes_arriving_while_a_new_database_is_built_all_find_its_catalog(d
 def test_the_same_file_imported_four_times_at_once_lands_once(db_url, tmp_path):
     path = tmp_path / "usage.jsonl"
     path.write_text(_usage_lines(range(3000)))
-    open_store(db_url).dispose()
+    open_database(db_url).dispose()
     env = _env(db_url, MODELCTL_NOW="2026-12-01T06:30:00Z")
 
     outs = _finish([(_start(env, "usage", "import", str(path), "--json"), None) for _ in range(4)])
@@ -151,7 +151,7 @@ KEY = "sk-test-concurrency-3f9a"
 
 
 def test_runs_at_once_record_each_attempt_once(db_url, fake_openai):
-    open_store(db_url).dispose()
+    open_database(db_url).dispose()
     env = _env(db_url, OPENAI_BASE_URL=fake_openai.base_url + "/v1", OPENAI_API_KEY=KEY)
     # two processes share run-0: its attempt is one row, whoever writes first
     request_ids = ["run-0", "run-0", "run-1", "run-2", "run-3"]
@@ -161,7 +161,7 @@ def test_runs_at_once_record_each_attempt_once(db_url, fake_openai):
 
     results = [json.loads(out) for out in outs]
     assert all(r["answer"] == "Paris is the capital of France." for r in results)
-    store = open_store(db_url)
+    store = open_database(db_url)
     rows = store.read("SELECT request_id, attempt, model_id, success FROM usage ORDER BY request_id")
     health = store.read("SELECT health, consecutive_failures FROM provider WHERE name = 'openai'")
     store.dispose()
@@ -203,7 +203,7 @@ def test_of_three_ticks_at_once_exactly_one_rolls_back(db_url):
     acted = [r for r in reports if r["rollouts"]]
     # the others found the lease held, or took it after the rollback and found nothing to judge
     assert len(acted) == 1 and [t["action"] for t in acted[0]["rollouts"]] == ["rollback"]
-    store = open_store(db_url)
+    store = open_database(db_url)
     actions = [row[0] for row in store.read("SELECT action FROM audit WHERE action LIKE 'rollout-%'")]
     gates = [row[0] for row in store.read("SELECT gate FROM gate_result")]
     phase = store.read("SELECT phase FROM rollout")

@@ -11,14 +11,14 @@ import pytest
 
 from modelctl.errors import StoreError
 from modelctl.store import db
-from modelctl.store.db import open_store
+from modelctl.services.database import open_database
 
 
 @pytest.fixture
 def held_lock(tmp_path, monkeypatch):
     """A migrated database whose write lock another connection holds; a short busy timeout."""
     path = tmp_path / "locked.db"
-    open_store(str(path)).dispose()
+    open_database(str(path)).dispose()
     monkeypatch.setattr(db, "BUSY_TIMEOUT_S", 0.1)
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
@@ -30,7 +30,7 @@ def test_a_write_waits_out_a_lock_held_longer_than_the_busy_timeout(held_lock):
     path, holder = held_lock
     release = threading.Timer(1.0, holder.execute, ("COMMIT",))
     release.start()
-    store = open_store(str(path))
+    store = open_database(str(path))
     started = time.monotonic()
 
     with store.write() as conn:
@@ -44,7 +44,7 @@ def test_a_write_waits_out_a_lock_held_longer_than_the_busy_timeout(held_lock):
 def test_a_lock_that_never_comes_is_a_store_error_naming_the_cause(held_lock, monkeypatch):
     path, _ = held_lock
     monkeypatch.setattr(db, "WRITE_PATIENCE_S", 0.5)
-    store = open_store(str(path))
+    store = open_database(str(path))
 
     with pytest.raises(StoreError, match="locked by another modelctl process"):
         with store.write() as conn:

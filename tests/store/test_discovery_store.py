@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from modelctl.core.catalog import ModelSpec
-from modelctl.store.db import open_store
+from modelctl.services.database import open_database
 from modelctl.store.discovery import insert_found, list_candidates
 
 NOW = datetime(2026, 12, 1)
 
 
 def test_candidates_list_newest_first_and_filter_by_provider():
-    store = open_store()
+    store = open_database()
     with store.write() as conn:
         insert_found(conn, [(ModelSpec("gpt-7-2026-11-01", "openai", status="candidate"), "pinned", "openai")],
                      now=NOW)

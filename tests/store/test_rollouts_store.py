@@ -10,7 +10,7 @@ from modelctl.core.gates import ArmSample
 from modelctl.errors import StoreError
 from modelctl.services.routing import load_routing_config, routing_state
 from modelctl.store import rollouts as repo
-from modelctl.store.db import open_store
+from modelctl.services.database import open_database
 from modelctl.store.usage import insert_usage
 
 NOW = datetime(2026, 12, 1)
@@ -27,7 +27,7 @@ def _rollout(store, *, candidate, incumbent, segments, phase, decided_at=None):
 
 
 def test_the_migration_seeds_an_expired_tick_lease():
-    store = open_store()
+    store = open_database()
     holder, expires = repo.lease_holder(store)
     assert holder is None and expires < NOW
     with store.write() as conn:
@@ -38,7 +38,7 @@ def test_the_migration_seeds_an_expired_tick_lease():
 
 
 def test_routing_state_carries_shadow_and_canary_arms_and_full_substitutions():
-    store = open_store()
+    store = open_database()
     _rollout(store, candidate="claude-opus-5-5", incumbent="gpt-4o-2024-08-06", segments=("research",), phase="shadow")
     _rollout(store, candidate="gpt-6.1-sol", incumbent="claude-3-5-sonnet-20241022", segments=("technical",),
              phase="full", decided_at=NOW)
@@ -69,7 +69,7 @@ def _usage(n, *, model_id, arm, segment="technical", start=NOW, latency=lambda i
 
 
 def test_arm_sample_counts_only_the_arm_segment_and_window_it_is_asked_for():
-    store = open_store()
+    store = open_database()
     with store.write() as conn:
         insert_usage(conn, _usage(50, model_id="m1", arm="canary", success=lambda i: i % 5 != 0))
         insert_usage(conn, _usage(7, model_id="m1", arm="control"))
@@ -87,7 +87,7 @@ def test_arm_sample_counts_only_the_arm_segment_and_window_it_is_asked_for():
 
 
 def test_without_ln_in_sql_latencies_are_read_and_sampled(monkeypatch):
-    store = open_store()
+    store = open_database()
     with store.write() as conn:
         insert_usage(conn, _usage(1000, model_id="m1", arm="shadow", latency=lambda i: 50.0 + (i * 37) % 400))
     full = repo.arm_sample(store, model_id="m1", arm="shadow", segments=("technical",), start=NOW,

@@ -16,7 +16,9 @@ from modelctl.store.db import open_store, schema_history
 
 
 def test_first_open_creates_a_private_migrated_seeded_database(modelctl_home):
-    store = open_store()
+    from modelctl.services.database import open_database
+
+    store = open_database()
     assert store.path == modelctl_home / "modelctl.db"
     assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
     assert store.schema_version() == schema_history()[-1]
@@ -82,7 +84,8 @@ def test_opening_a_current_store_imports_neither_alembic_nor_sqlalchemy(tmp_path
     db = tmp_path / "fast.db"
     open_store(str(db)).dispose()
     code = (
-        "import sys; from modelctl.store.db import open_store; s = open_store(%r); s.read('SELECT 1 FROM model');"
+        "import sys; from modelctl.services.database import open_database; s = open_database(%r); "
+        "s.read('SELECT 1 FROM model');"
         "print(sorted(m for m in ('alembic', 'sqlalchemy', 'sqlmodel', 'pydantic') if m in sys.modules))" % str(db)
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

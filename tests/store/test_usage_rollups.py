@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from modelctl.core.usage import UsageRecord
 from modelctl.services.maintenance import check_database
-from modelctl.store.db import open_store
+from modelctl.services.database import open_database
 from modelctl.store.usage import insert_usage, usage_stats, usage_tuple
 
 T0 = datetime(2026, 11, 1, 8, 30)
@@ -26,7 +26,7 @@ def _rows(n, *, seed=1, request_prefix="r"):
 
 
 def test_duplicates_are_neither_stored_nor_rolled_up(tmp_path):
-    store = open_store(str(tmp_path / "u.db"))
+    store = open_database(str(tmp_path / "u.db"))
     rows = _rows(500)
     with store.write() as conn:
         assert insert_usage(conn, rows[:300]) == 300
@@ -43,7 +43,7 @@ def test_duplicates_are_neither_stored_nor_rolled_up(tmp_path):
 
 
 def test_stats_windows_count_whole_hours(tmp_path):
-    store = open_store(str(tmp_path / "w.db"))
+    store = open_database(str(tmp_path / "w.db"))
     with store.write() as conn:
         insert_usage(conn, _rows(100))  # one row every 7 minutes from 08:30
     since = T0 + timedelta(hours=2, minutes=10)  # 10:40 -> counted from 10:00
@@ -53,7 +53,7 @@ def test_stats_windows_count_whole_hours(tmp_path):
 
 
 def test_stats_by_day_and_segment(tmp_path):
-    store = open_store(str(tmp_path / "d.db"))
+    store = open_database(str(tmp_path / "d.db"))
     with store.write() as conn:
         insert_usage(conn, _rows(400))
     by_day = usage_stats(store, by="day", since=datetime(2000, 1, 1), until=T0 + timedelta(days=30))
@@ -78,7 +78,7 @@ def test_stats_over_days_and_edge_hours_equal_stats_of_the_raw_rows(db_url):
     """Whole days come from the daily roll-ups, the hours either side from the hourly ones."""
     from modelctl.core import histogram
 
-    store = open_store(db_url)
+    store = open_database(db_url)
     rows = _spread_rows(6000, start=datetime(2026, 10, 27, 5, 0), step=timedelta(minutes=2, seconds=1))
     for first in range(0, 6000, 1000):  # several transactions: roll-up rows are merged into, too
         with store.write() as conn:
@@ -113,7 +113,7 @@ def test_daily_roll_ups_are_backfilled_from_hourly_ones_on_upgrade(db_url):
     roll-ups the fold would have written."""
     from modelctl.store.maintenance import compact_rollups
 
-    store = open_store(db_url)
+    store = open_database(db_url)
     with store.write() as conn:
         insert_usage(conn, _spread_rows(3000, start=datetime(2026, 10, 27, 5, 0), step=timedelta(minutes=3)))
     with store.write() as conn:
@@ -124,13 +124,13 @@ def test_daily_roll_ups_are_backfilled_from_hourly_ones_on_upgrade(db_url):
         conn.exec_driver_sql("DROP TABLE usage_rollup_daily")
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0006'")
     store.dispose()
-    upgraded = open_store(db_url)
+    upgraded = open_database(db_url)
     assert sorted(upgraded.read("SELECT * FROM usage_rollup_daily")) == folded
     assert check_database(upgraded)["ok"]
 
 
 def test_db_check_fails_when_the_daily_roll_ups_disagree(tmp_path):
-    store = open_store(str(tmp_path / "bad.db"))
+    store = open_database(str(tmp_path / "bad.db"))
     with store.write() as conn:
         insert_usage(conn, _rows(50))
         conn.exec_driver_sql("UPDATE usage_rollup_daily SET calls = calls + 1 "

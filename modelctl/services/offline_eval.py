@@ -349,16 +349,12 @@ def _judge(store: Store, outcome: Outcome, prompt: str, *, judge_id: str, budget
 
 
 def _store(store: Store, report: EvaluateReport, rows: list[dict[str, Any]], *, now) -> None:  # noqa: ANN001
-    from sqlalchemy import text
-
     from modelctl.store.catalog import write_audit
+    from modelctl.store.scores import insert_scores
 
     summary = report.summary()
     with store.write() as conn:
-        if rows:
-            conn.execute(text(
-                "INSERT INTO evaluation_score (ts, model_id, segment, score, cost_usd, latency_ms, source) "
-                "VALUES (:ts, :model_id, :segment, :score, :cost_usd, :latency_ms, :source)"), rows)
+        insert_scores(conn, rows)
         write_audit(conn, actor=actor(), action="evaluate", target=report.candidate_id,
                     after={"suite": report.path, "judge": report.judge_id, "scores": len(rows),
                            "incumbents": summary["incumbent"]["model_ids"], **summary["comparison"]},

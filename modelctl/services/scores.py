@@ -1,4 +1,6 @@
-"""Scored outcomes (0..1) per model and segment: the evidence behind learned routing quality."""
+"""Imported scores: scored outcomes (0..1) per model and segment, the evidence behind learned
+routing quality, and the quality table the router derives from them. (Running an evaluation suite
+that produces scores is services/offline_eval.py.)"""
 
 from __future__ import annotations
 
@@ -12,9 +14,9 @@ from modelctl.paths import actor
 from modelctl.services.jsonl import iter_json_lines, open_input
 from modelctl.store import catalog as catalog_repo
 from modelctl.store.db import Store, sql_ts
+from modelctl.store.scores import insert_scores, score_totals
 
 _FIELDS = ("model_id", "segment", "score", "cost_usd", "latency_ms")
-BATCH_ROWS = 10_000
 MAX_REPORTED_ERRORS = 20
 
 
@@ -58,8 +60,6 @@ class EvalImportReport:
 
 def import_scores(store: Store, path: str, *, source: str = "import", skip_invalid: bool = False) -> EvalImportReport:
     """All-or-nothing unless `skip_invalid`: the whole file is checked before anything is written."""
-    from sqlalchemy import text
-
     known = set(catalog_repo.model_ids(store))
     report = EvalImportReport()
     rows = []
@@ -77,15 +77,8 @@ def import_scores(store: Store, path: str, *, source: str = "import", skip_inval
     if report.skipped and not skip_invalid:
         raise InvalidInput("\n".join(report.skipped) + "\nnothing was imported; fix the lines above or pass --skip-invalid")
     now = sql_ts(clock.now())
-    insert = text(
-        "INSERT INTO evaluation_score (ts, model_id, segment, score, cost_usd, latency_ms, source) "
-        "VALUES (:ts, :model_id, :segment, :score, :cost_usd, :latency_ms, :source)"
-    )
     with store.write() as conn:
-        for start in range(0, len(rows), BATCH_ROWS):
-            conn.execute(insert, [
-                dict(zip(_FIELDS, row), ts=now, source=source) for row in rows[start:start + BATCH_ROWS]
-            ])
+        insert_scores(conn, [dict(zip(_FIELDS, row), ts=now, source=source) for row in rows])
         catalog_repo.write_audit(conn, actor=actor(), action="eval-import", target=path,
                                  after={"scores": len(rows), "skipped": len(report.skipped)}, now=clock.now())
     report.imported = len(rows)
@@ -96,12 +89,8 @@ def quality_table(store: Store) -> list[dict[str, Any]]:
     """Per (segment, model): the learned estimate the router uses."""
     from modelctl.core.quality import estimate
 
-    rows = store.read(
-        "SELECT segment, model_id, SUM(score), SUM(score * score), COUNT(*), AVG(cost_usd) "
-        "FROM evaluation_score GROUP BY segment, model_id ORDER BY segment, model_id"
-    )
     out = []
-    for segment, model_id, s, sq, n, cost in rows:
+    for segment, model_id, s, sq, n, cost in score_totals(store):
         q = estimate(s, sq, n)
         out.append({"segment": segment, "model_id": model_id, "n": n, "mean": round(q.mean, 4),
                     "lcb": round(q.lcb, 4), "mean_cost_usd": cost})
