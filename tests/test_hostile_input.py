@@ -152,7 +152,7 @@ def router():
        require=st.lists(st.text(max_size=12) | st.sampled_from(("multimodal", "tool_use")), max_size=2))
 @example(query="x" * 200_000, segment=None, max_cost=None, deadline_ms=None, objective=None, require=[])
 def test_router_decides_or_says_why_for_any_request(router, query, segment, max_cost, deadline_ms, objective, require):
-    from modelctl.services.routing import classify_query
+    from modelctl.services.routing import classify_query, load_routing_config
 
     try:
         request = router.request(query, segment=segment, max_cost=max_cost, deadline_ms=deadline_ms,
@@ -163,8 +163,10 @@ def test_router_decides_or_says_why_for_any_request(router, query, segment, max_
         return
     assert decision.query_type in QUERY_TYPES and 0 <= decision.confidence <= 1
     assert decision.model_id not in decision.fallback_models
-    classification = classify_query(query, max_chars=router.max_query_chars)
+    classification = classify_query(query, config=load_routing_config())
     assert classification.query_type == decision.query_type
+    if deadline_ms is None and segment is None:
+        assert classification.budget_seconds == decision.budget_seconds  # one budget rule
 
 
 # --------------------------------------------------------------------------- config files

@@ -78,5 +78,4 @@ async def classify(query: Annotated[str, Query(min_length=1, pattern=QUERY_PATTE
     """Query type, complexity and latency budget, with the signals behind them."""
     from modelctl.services.routing import classify_query, load_routing_config
 
-    max_chars = load_routing_config()["policy"]["max_query_chars"]
-    return JSONResponse(classify_query(query, max_chars=max_chars).as_dict())
+    return JSONResponse(classify_query(query, config=load_routing_config()).as_dict())

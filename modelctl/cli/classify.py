@@ -39,14 +39,14 @@ def classify(
     """
     from modelctl.services.routing import classify_query, load_routing_config
 
-    max_chars = load_routing_config()["policy"]["max_query_chars"]
+    config = load_routing_config()
     if batch is not None:
-        run_batch(batch, lambda item: classify_query(item.query, item.attachments, max_chars=max_chars).as_dict(),
+        run_batch(batch, lambda item: classify_query(item.query, item.attachments, config=config).as_dict(),
                   workers=workers)
         return
     if query is None:
         raise typer.BadParameter("give a QUERY, or --batch FILE|-", param_hint="QUERY")
-    result = classify_query(query, attach or (), max_chars=max_chars).as_dict()
+    result = classify_query(query, attach or (), config=config).as_dict()
     emit(result, as_json=as_json, table=lambda: print_table(
         ["query type", "complexity", "budget s", "confidence", "signals"],
         [(result["query_type"], result["complexity"], result["budget_seconds"], f"{result['confidence']:.2f}",

@@ -220,6 +220,14 @@ def validate_objective(objective: str) -> str:
     return objective
 
 
+def latency_budget_s(segment_budget_s: float | None, classification: Classification) -> float:
+    """The one budget rule (`classify` reports it, `route` and `run` keep it): the segment's
+    configured budget, raised to the complexity's when the query asks for more (depth, length,
+    several questions)."""
+    complexity_s = float(classification.budget_seconds)
+    return complexity_s if segment_budget_s is None else max(float(segment_budget_s), complexity_s)
+
+
 def _validate_request(request: RouteRequest) -> None:
     validate_query(request.query, max_chars=request.max_query_chars)
     validate_capabilities(request.required_capabilities)
@@ -709,10 +717,8 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
     weight = policy.cost_weight if request.cost_weight is None else request.cost_weight
     if request.deadline_ms is not None:
         budget_s = request.deadline_ms / 1000
-    elif policy.budget_seconds is not None:
-        budget_s = float(policy.budget_seconds)
     else:
-        budget_s = float(classification.budget_seconds)
+        budget_s = latency_budget_s(policy.budget_seconds, classification)
     capabilities = request.required_capabilities | {"text_generation"}
     if request.attachments or query_type == "multimedia":
         capabilities = capabilities | {"multimodal"}

@@ -29,6 +29,7 @@ from modelctl.core.routing import (
     route,
     route_many,
     route_refinement,
+    latency_budget_s,
     validate_objective,
     validate_query,
 )
@@ -265,6 +266,11 @@ def validate_attachments(attachments: Iterable[str]) -> tuple[str, ...]:
     return tuple(checked)
 
 
-def classify_query(query: str, attachments: Iterable[str] = (), *, max_chars: int) -> Classification:
-    validate_query(query, max_chars=max_chars)
-    return classify(query, validate_attachments(attachments))
+def classify_query(query: str, attachments: Iterable[str] = (), *, config: Mapping[str, Any]) -> Classification:
+    """The classification with the budget `route` would give it (the query type's segment policy)."""
+    policy = config["policy"]
+    validate_query(query, max_chars=policy["max_query_chars"])
+    result = classify(query, validate_attachments(attachments))
+    segment = policy["segments"].get(result.query_type)
+    budget = latency_budget_s(segment["budget_seconds"] if segment else None, result)
+    return result._replace(budget_seconds=budget)

@@ -211,3 +211,11 @@ def test_parallel_batch_gives_the_same_lines_in_the_same_order(cli, tmp_path):
     assert lines[2]["exit_code"] == 2 and lines[3]["query_type"] in ("research", "technical")
     single = cli.json("route", "hello", "--request-id", "0", "--ignore-keys")
     assert {k: v for k, v in lines[0].items() if k != "id"} == single
+
+
+def test_classify_reports_the_budget_route_keeps(cli):
+    query = "Explain quantum computing in depth"  # simple by type, its depth raises the complexity
+    classified = cli.json("classify", query)
+    routed = cli.json("route", query)
+    assert classified["complexity"] == routed["complexity"] == "moderate"
+    assert classified["budget_seconds"] == routed["budget_seconds"] == 7
