@@ -48,6 +48,7 @@ class ProviderSettings:
 
     @property
     def rules(self) -> ProviderKind:
+        """What the provider's kind decides: adapters, key and URL conventions (providers/registry.py)."""
         return get_kind(self.kind)
 
     @property
@@ -63,8 +64,9 @@ class ProviderSettings:
         return self.api_key_env or self.rules.key_env
 
     def key_missing(self, *, to_list: bool = False) -> bool:
-        """The one answer to "can we call it without a key we lack": True when the provider needs
-        a key (to chat, or with `to_list` to list its models) and its variable is unset."""
+        """The one answer to "is this provider's key present" that route, run, health and the
+        reports all ask: True when the provider needs a key (to chat, or with `to_list` to list its
+        models) and its variable is unset."""
         needed = self.key_env is not None and (not to_list or self.rules.list_needs_key)
         return needed and self.api_key() is None
 
