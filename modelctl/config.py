@@ -7,7 +7,6 @@ as `file:line: field: message`, one line each, so a user can fix a file without 
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +18,8 @@ from modelctl.core.catalog import CAPABILITIES, QUERY_TYPES, ModelSpec
 from modelctl.errors import ConfigError, InvalidInput
 from modelctl.files import read_text
 from modelctl.paths import config_path
+from modelctl.providers.base import ProviderSettings
+from modelctl.providers.registry import kind_names
 
 
 class _Strict(BaseModel):
@@ -140,20 +141,24 @@ class CatalogFile(_Strict):
 
 
 class ProviderConfig(_Strict):
-    kind: Literal["openai", "anthropic", "ollama", "huggingface", "openrouter", "openai_compatible"]
+    """One providers.yaml entry; what its kind implies (key, URLs) is asked of `settings(name)`."""
+
+    kind: str
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     base_url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     list_url: str | None = None
 
-    def resolved_base_url(self) -> str | None:
-        """The env var named by base_url_env wins over the file, so a user can point at a proxy."""
-        if self.base_url_env and os.environ.get(self.base_url_env):
-            return os.environ[self.base_url_env]
-        return self.base_url
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        if value not in kind_names():
+            raise ValueError(f"unknown kind {value!r}; expected one of {', '.join(kind_names())}")
+        return value
 
-    def key_present(self) -> bool:
-        return self.api_key_env is None or bool(os.environ.get(self.api_key_env))
+    def settings(self, name: str) -> ProviderSettings:
+        """The entry as the providers' settings, which answer every key and URL question."""
+        return ProviderSettings.from_config(name, self.model_dump())
 
 
 class HealthConfig(_Strict):

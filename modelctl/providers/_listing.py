@@ -19,13 +19,13 @@ ANTHROPIC_VERSION = "2023-06-01"
 
 
 def openai_compatible(settings: ProviderSettings, *, key: str | None, where: Where, limit: int) -> list[dict]:
-    body, _ = _get_json(settings, settings.resolve_base_url().rstrip("/") + "/models", where=where, key=key)
+    body, _ = _get_json(settings, settings.list_models_url(), where=where, key=key)
     return _items(body, "data", where)[:limit]
 
 
 def anthropic(settings: ProviderSettings, *, key: str | None, where: Where, limit: int) -> list[dict]:
     """Pages follow has_more / last_id -> after_id."""
-    url = settings.resolve_base_url().rstrip("/") + "/v1/models"
+    url = settings.list_models_url()
     headers = {"x-api-key": key or "", "anthropic-version": ANTHROPIC_VERSION}
     models: list[dict] = []
     after: str | None = None
@@ -42,14 +42,15 @@ def anthropic(settings: ProviderSettings, *, key: str | None, where: Where, limi
     return models[:limit]
 
 
-def ollama(settings: ProviderSettings, *, where: Where, limit: int) -> list[dict]:
-    body, _ = _get_json(settings, settings.resolve_base_url() + "/api/tags", where=where, key=None)
+def ollama(settings: ProviderSettings, *, key: str | None, where: Where, limit: int) -> list[dict]:
+    """A key only when providers.yaml names one (an Ollama behind an authenticating proxy)."""
+    body, _ = _get_json(settings, settings.list_models_url(), where=where, key=key)
     return _items(body, "models", where)[:limit]
 
 
 def huggingface(settings: ProviderSettings, *, key: str | None, where: Where, limit: int) -> list[dict]:
     """The Hub pages the text-generation models by downloads; the next page is in the Link header."""
-    url: str | None = settings.resolve_list_url() + "/api/models"
+    url: str | None = settings.list_models_url()
     params: dict[str, str] | None = {
         "pipeline_tag": "text-generation",
         "sort": "downloads",
@@ -68,7 +69,7 @@ def huggingface(settings: ProviderSettings, *, key: str | None, where: Where, li
 
 def openrouter(settings: ProviderSettings, *, key: str | None, where: Where, limit: int) -> list[dict]:
     """OpenRouter answers everything in one page today; its spec allows `links.next`, so follow it."""
-    url: str | None = settings.resolve_list_url() + "/models"
+    url: str | None = settings.list_models_url()
     seen: set[str] = set()
     models: list[dict] = []
     while url and url not in seen and len(models) < limit:

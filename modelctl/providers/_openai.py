@@ -35,8 +35,7 @@ def chat(
         "timeout": where.timeout_s,
     }
     if request.max_tokens is not None:
-        # OpenAI's newer models accept only max_completion_tokens; look-alike servers only max_tokens.
-        kwargs["max_completion_tokens" if settings.kind == "openai" else "max_tokens"] = request.max_tokens
+        kwargs[settings.rules.max_tokens_param] = request.max_tokens
     start = time.perf_counter()
     try:
         if request.stream:
@@ -106,9 +105,7 @@ def _stream(
 def _client(settings: ProviderSettings, key: str | None) -> Any:
     import openai
 
-    base_url = settings.resolve_base_url()
-    if settings.kind == "ollama":
-        base_url += "/v1"
+    base_url = settings.resolve_base_url() + settings.rules.chat_root
     key = key or _NO_KEY
     return _clients.sdk_client(
         settings,

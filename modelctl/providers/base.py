@@ -14,28 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelctl.errors import ConfigError, InvalidInput
-
-KINDS = ("openai", "anthropic", "ollama", "huggingface", "openrouter", "openai_compatible")
-
-# kind -> (env var for the base URL, default base URL, env var for the key)
-_CONVENTIONS: dict[str, tuple[str | None, str | None, str | None]] = {
-    "openai": ("OPENAI_BASE_URL", "https://api.openai.com/v1", "OPENAI_API_KEY"),
-    "anthropic": ("ANTHROPIC_BASE_URL", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
-    "ollama": ("OLLAMA_HOST", "http://127.0.0.1:11434", None),
-    "huggingface": ("HF_BASE_URL", "https://router.huggingface.co/v1", "HF_TOKEN"),
-    "openrouter": ("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
-    "openai_compatible": (None, None, None),
-}
-HUGGINGFACE_HUB_URL = "https://huggingface.co"
+from modelctl.providers.registry import ProviderKind, get_kind
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderSettings:
-    """One entry of providers.yaml.
+    """One entry of providers.yaml; its kind's rules come from the registry (providers/registry.py).
 
     `base_url` is what the conventional env var would hold: the OpenAI-style API root ending in
-    /v1 for openai-like kinds, the bare host for anthropic and ollama. `list_url` is only for the
-    Hugging Face Hub, which lists models on another host than the inference router.
+    /v1 for openai-like kinds, the bare host for anthropic and ollama. `list_url` is for a kind that
+    lists its models on another host than its API (the Hugging Face Hub).
     """
 
     name: str
@@ -53,25 +41,38 @@ class ProviderSettings:
                    list_url=entry.get("list_url"))
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(
-                f"provider {self.name}: unknown kind {self.kind!r}; expected one of {', '.join(KINDS)}"
-            )
+        try:
+            get_kind(self.kind)
+        except ConfigError as exc:
+            raise ConfigError(f"provider {self.name}: {exc}") from None
+
+    @property
+    def rules(self) -> ProviderKind:
+        """What the provider's kind decides: adapters, key and URL conventions (providers/registry.py)."""
+        return get_kind(self.kind)
 
     @property
     def base_url_env(self) -> str:
-        """openai_compatible endpoints have no standard variable, so the provider name gives one."""
-        conventional = _CONVENTIONS[self.kind][0]
+        """A kind without a standard variable (openai_compatible) gets one from the provider's name."""
+        conventional = self.rules.base_url_env
         return conventional or re.sub(r"[^A-Z0-9]+", "_", self.name.upper()).strip("_") + "_BASE_URL"
 
     @property
     def key_env(self) -> str | None:
-        """The env var holding the key; None when the provider takes no key (ollama, local servers)."""
-        return self.api_key_env or _CONVENTIONS[self.kind][2]
+        """The env var holding the key: the entry's api_key_env, else the kind's conventional one;
+        None when the provider takes no key (ollama, local servers)."""
+        return self.api_key_env or self.rules.key_env
+
+    def key_missing(self, *, to_list: bool = False) -> bool:
+        """The one answer to "is this provider's key present" that route, run, health and the
+        reports all ask: True when the provider needs a key (to chat, or with `to_list` to list its
+        models) and its variable is unset."""
+        needed = self.key_env is not None and (not to_list or self.rules.list_needs_key)
+        return needed and self.api_key() is None
 
     def resolve_base_url(self) -> str:
-        """Explicit setting, then the conventional env var, then the provider's public default."""
-        url = self.base_url or os.environ.get(self.base_url_env) or _CONVENTIONS[self.kind][1]
+        """Explicit setting, then the conventional env var, then the kind's public default."""
+        url = self.base_url or os.environ.get(self.base_url_env) or self.rules.default_base_url
         if not url:
             raise ConfigError(
                 f"provider {self.name}: no base URL; set base_url in providers.yaml or {self.base_url_env}"
@@ -81,14 +82,21 @@ class ProviderSettings:
         return url.rstrip("/")
 
     def resolve_list_url(self) -> str:
-        if self.kind == "huggingface":
-            return (self.list_url or HUGGINGFACE_HUB_URL).rstrip("/")
-        return (self.list_url or self.resolve_base_url()).rstrip("/")
+        """The root the kind's listing path goes under: list_url, else the kind's listing host, else the API."""
+        return (self.list_url or self.rules.default_list_url or self.resolve_base_url()).rstrip("/")
+
+    def list_models_url(self) -> str:
+        return self.resolve_list_url() + self.rules.list_path
 
     def api_key(self) -> str | None:
         """Read at call time so a rotated key is picked up and no object ever holds it."""
         env = self.key_env
         return (os.environ.get(env) or None) if env else None
+
+
+def provider_settings(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, ProviderSettings]:
+    """Settings for every providers.yaml entry (as mappings), by provider name."""
+    return {name: ProviderSettings.from_config(name, entry) for name, entry in entries.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,9 @@ from modelctl.store import catalog as repo
 from modelctl.store import discovery as runs
 from modelctl.store.db import Store
 
-# the key the provider's list-models body keeps its items under (None: a bare array)
+# by a kind's listing format: the key its list-models body keeps its items under (None: a bare array)
 _ENVELOPES = {"openai": "data", "anthropic": "data", "ollama": "models", "huggingface": None,
               "openrouter": "data"}
-# where each kind lists its models, below resolve_list_url(): recorded as where a model was found
-_LIST_PATHS = {"openai": "/models", "anthropic": "/v1/models", "ollama": "/api/tags",
-               "huggingface": "/api/models", "openrouter": "/models"}
 
 
 @dataclass(frozen=True)
@@ -205,20 +202,10 @@ def list_all(
     return [done[name] for name in sorted(done)]
 
 
-def settings_for(name: str, cfg: Any):  # noqa: ANN201 - providers.base.ProviderSettings
-    """providers.yaml's entry as the adapters' settings (the env var named by base_url_env wins)."""
-    from modelctl.providers.base import ProviderSettings
-
-    return ProviderSettings.from_config(name, cfg.model_dump())
-
-
-def _parse_kind(kind: str) -> str:
-    return "openai" if kind == "openai_compatible" else kind
-
-
 def _source(name: str, cfg: Any) -> str:
+    """The listing endpoint, recorded as where a model was found."""
     try:
-        return settings_for(name, cfg).resolve_list_url() + _LIST_PATHS[_parse_kind(cfg.kind)]
+        return cfg.settings(name).list_models_url()
     except ModelctlError:
         return f"{name} (no base URL)"
 
@@ -228,9 +215,10 @@ def _list_one(name: str, cfg: Any, *, timeout_s: float, limit: int, rules: Stabi
 
     start = time.perf_counter()
     source = _source(name, cfg)
-    kind = _parse_kind(cfg.kind)
+    settings = cfg.settings(name)
+    kind = settings.rules.listing_format
     try:
-        items = list_models(settings_for(name, cfg), timeout_s=timeout_s, limit=limit)
+        items = list_models(settings, timeout_s=timeout_s, limit=limit)
         key = _ENVELOPES[kind]
         page = parse_models(kind, items if key is None else {key: items}, rules=rules)
     except ModelctlError as exc:

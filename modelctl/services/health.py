@@ -24,7 +24,7 @@ from modelctl.errors import (
     RateLimited,
 )
 from modelctl.paths import config_path
-from modelctl.providers.base import ProviderSettings
+from modelctl.providers.base import ProviderSettings, provider_settings
 from modelctl.store import health as repo
 from modelctl.store.catalog import provider_states
 from modelctl.store.db import Store
@@ -63,11 +63,6 @@ def health_policy() -> HealthPolicy:
             provider_cooldown_s=cfg.provider_cooldown_seconds,
         )
     return policy
-
-
-def provider_settings(providers: dict[str, dict[str, Any]]) -> dict[str, ProviderSettings]:
-    """ProviderSettings from providers.yaml entries (as dicts)."""
-    return {name: ProviderSettings.from_config(name, p) for name, p in providers.items()}
 
 
 def rests_provider(error: ProviderError) -> bool:
@@ -149,7 +144,7 @@ def health_report(store: Store, *, probe: bool = False, now: datetime) -> list[d
     if probe:
         from concurrent.futures import ThreadPoolExecutor
 
-        callable_ = [s for s in settings.values() if s.key_env is None or s.api_key()]
+        callable_ = [s for s in settings.values() if not s.key_missing()]
         with ThreadPoolExecutor(max_workers=max(1, len(callable_))) as pool:
             outcomes = dict(zip([s.name for s in callable_], pool.map(_probe, callable_)))
         policy = health_policy()
@@ -167,7 +162,7 @@ def health_report(store: Store, *, probe: bool = False, now: datetime) -> list[d
             "name": name,
             "kind": s.kind,
             "key_env": s.key_env,
-            "key_set": s.key_env is None or s.api_key() is not None,
+            "key_set": not s.key_missing(),
             "stored_health": state.get("health", "unknown"),
             "cooldown_until": until if until is not None and until > now else None,
             "consecutive_failures": state.get("consecutive_failures", 0),

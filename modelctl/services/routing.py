@@ -35,6 +35,7 @@ from modelctl.core.routing import (
 )
 from modelctl.errors import InvalidInput
 from modelctl.paths import config_path, home_dir
+from modelctl.providers.base import provider_settings
 from modelctl.store import catalog as catalog_repo
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store
@@ -85,11 +86,9 @@ def _read_config(paths: list, stamp: list) -> dict[str, Any]:
 
 
 def keyed_providers(config: dict[str, Any]) -> dict[str, bool]:
-    """Provider name -> whether its key env var is set (providers without a key count as set)."""
-    return {
-        name: p["api_key_env"] is None or bool(os.environ.get(p["api_key_env"]))
-        for name, p in config["providers"].items()
-    }
+    """Provider name -> whether the key it needs is set (providers that need none count as set),
+    as the provider's kind rules it: the same answer `run` gets before calling."""
+    return {name: not s.key_missing() for name, s in provider_settings(config["providers"]).items()}
 
 
 def _quality(store: Store) -> dict[tuple[str, str], Any]:
@@ -113,7 +112,7 @@ def refinement_chains(store: Store, configured: Mapping[str, Mapping[str, Any]])
 def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> RoutingState:
     policy = config["policy"]
     default_ratio, default_weight = policy["min_quality_ratio"], policy["cost_weight"]
-    keys = keyed_providers(config)
+    settings = provider_settings(config["providers"])
     health = catalog_repo.provider_states(store)
     cooldowns = {model_id: as_datetime(until) for model_id, _, until in catalog_repo.model_cooldowns(store)}
     from modelctl.store.rollouts import routing_rollouts, substitute
@@ -123,9 +122,9 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
     return RoutingState(
         models={spec.model_id: spec for spec in catalog_repo.list_models(store)},
         providers={
-            name: ProviderState(name, key_present=present, cooldown_until=health.get(name, {}).get("cooldown_until"),
-                                key_env=config["providers"][name]["api_key_env"])
-            for name, present in keys.items()
+            name: ProviderState(name, key_present=not s.key_missing(),
+                                cooldown_until=health.get(name, {}).get("cooldown_until"), key_env=s.key_env)
+            for name, s in settings.items()
         },
         model_cooldowns={m: until for m, until in cooldowns.items() if until},
         quality=_quality(store),
@@ -184,11 +183,11 @@ class Router:
     def load(cls, store: Store, *, now: datetime, ignore_keys: bool = False) -> Router:
         config = load_routing_config()
         notes = []
-        keyed = [p["api_key_env"] for p in config["providers"].values() if p["api_key_env"]]
-        if not ignore_keys and not any(os.environ.get(name) for name in keyed):
+        keyed = [s for s in provider_settings(config["providers"]).values() if s.key_env is not None]
+        if not ignore_keys and all(s.key_missing() for s in keyed):
             ignore_keys = True
             notes.append(
-                f"no provider API key is set ({', '.join(keyed)}); routing as if they were "
+                f"no provider API key is set ({', '.join(s.key_env for s in keyed)}); routing as if they were "
                 "(--ignore-keys). Set one to route to what you can actually call."
             )
         return cls(store, config, cached_routing_state(store, config, now=now), now, ignore_keys, notes)

@@ -81,3 +81,29 @@ def test_importing_the_adapters_loads_no_sdk_or_http_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "[]"
+
+
+def test_a_kind_is_registered_once():
+    from modelctl.providers.registry import ProviderKind, get_kind, register
+
+    openai = get_kind("openai")
+    with pytest.raises(ConfigError, match="registered twice"):
+        register(ProviderKind(name="openai", chat=openai.chat, list_models=openai.list_models,
+                              listing_format="openai", list_path="/models"))
+    assert get_kind("openai") is openai
+
+
+def test_a_named_key_variable_is_needed_even_by_a_kind_that_takes_none(monkeypatch):
+    """An Ollama or local server behind an authenticating proxy: its entry names the key's variable."""
+    proxied = ProviderSettings(name="local", kind="ollama", api_key_env="LOCAL_KEY")
+    assert proxied.key_missing()
+
+    monkeypatch.setenv("LOCAL_KEY", "k")
+    assert not proxied.key_missing()
+    assert not ProviderSettings(name="local", kind="ollama").key_missing()
+
+
+def test_public_catalogues_list_without_a_key():
+    assert ProviderSettings(name="hf", kind="huggingface").key_missing()
+    assert not ProviderSettings(name="hf", kind="huggingface").key_missing(to_list=True)
+    assert ProviderSettings(name="openai", kind="openai").key_missing(to_list=True)
