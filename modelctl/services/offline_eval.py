@@ -90,7 +90,7 @@ def require_keys(model_ids: Sequence[str], *, models: Mapping[str, ModelSpec],
         settings = providers.get(models[model_id].provider)
         if settings is None:
             problems.append(f"{model_id}: provider {models[model_id].provider} is not in providers.yaml")
-        elif settings.key_env is not None and settings.api_key() is None:
+        elif settings.key_missing():
             problems.append(f"{model_id}: provider {settings.name} has no API key: set {settings.key_env}")
     if problems:
         raise InvalidInput("\n".join(problems))

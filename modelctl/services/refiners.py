@@ -116,7 +116,7 @@ def measure_by_probing(store: Store, model_ids: Iterable[str], *, calls: int = P
     out = []
     for model_id in dict.fromkeys(model_ids):
         settings = providers.get(models[model_id].provider)
-        if settings is None or (settings.key_env is not None and settings.api_key() is None):
+        if settings is None or settings.key_missing():
             why = "not configured" if settings is None else f"has no API key (set {settings.key_env})"
             out.append(Measurement(model_id, 0, None, None, "probe", f"not probed: provider {why}"))
             continue
