@@ -16,7 +16,7 @@ from modelctl.errors import ModelctlError
 if TYPE_CHECKING:
     from typer._click import Command, Context  # typer ships its own click; its signatures name these
 
-    from modelctl.store.db import Store
+    from modelctl.services.database import Store
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs instead of a table.")]
 
