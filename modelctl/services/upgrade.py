@@ -18,7 +18,14 @@ from typing import Any
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
 from modelctl.core.gates import GateResult, evaluate_gates
-from modelctl.core.rollout import ACTIVE_PHASES, Decision, RolloutConfig, SegmentEvidence, decide, next_phase
+from modelctl.core.rollout import (
+    ACTIVE_PHASES,
+    Decision,
+    RolloutConfig,
+    SegmentEvidence,
+    decide,
+    next_phase,
+)
 from modelctl.core.routing import ROUTABLE_STATUSES
 from modelctl.errors import InvalidInput, NotFound
 from modelctl.paths import actor

@@ -1,12 +1,13 @@
 import itertools
-from dataclasses import replace
 import math
+from dataclasses import replace
 from statistics import NormalDist
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelctl.config import load_upgrade
 from modelctl.core.gates import (
     GATES,
     VERDICTS,
@@ -17,7 +18,6 @@ from modelctl.core.gates import (
     latency_bucket,
     mann_whitney_u,
 )
-from modelctl.config import load_upgrade
 from modelctl.errors import InvalidInput
 
 CONFIG = load_upgrade().rollout_config().gates

@@ -5,13 +5,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelctl.core.gates import VERDICTS, GateResult
 from modelctl.config import load_upgrade
+from modelctl.core.gates import VERDICTS, GateResult
 from modelctl.core.rollout import (
     ACTIONS,
     PHASES,
     PhaseConfig,
-    RolloutConfig,
     RolloutView,
     SegmentEvidence,
     decide,
