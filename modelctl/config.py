@@ -301,12 +301,16 @@ class PhaseSettings(_Strict):
 
 
 class GateSettings(_Strict):
+    """The gates' levels and tolerances: the one place their defaults are defined (core.gates has none).
+
+    Tolerances must be positive: the sequential tests aim at them (see core.gates)."""
+
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     fail_alpha: float = Field(default=0.001, gt=0, lt=0.5)
-    success_margin: float = Field(default=0.01, ge=0, lt=1)
-    latency_p95_max_ratio: float = Field(default=1.2, ge=1)
-    cost_max_ratio: float = Field(default=1.2, ge=1)
-    quality_margin: float = Field(default=0.02, ge=0, lt=1)
+    success_margin: float = Field(default=0.01, gt=0, lt=1)
+    latency_p95_max_ratio: float = Field(default=1.2, gt=1)
+    cost_max_ratio: float = Field(default=1.2, gt=1)
+    quality_margin: float = Field(default=0.02, gt=0, lt=1)
     min_samples: int = Field(default=20, ge=1)
 
 

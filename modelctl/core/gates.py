@@ -6,10 +6,32 @@ Every gate is a non-inferiority check with a tolerance (a margin or a ratio) and
 - "fail": the data show the candidate is worse than the tolerance allows (at `fail_alpha`);
 - "inconclusive": neither is shown yet.
 
-`fail` acts at once (rollback) and is re-tested every tick from the first calls, so it uses a much
-stricter level than `pass`; both are one-sided tests against the same tolerance boundary, so a gate
-can never pass and fail at once. Arms are summaries (counts, moments, a latency histogram) rather
-than call lists, so a window of millions of calls costs the same to evaluate as one of a hundred.
+`upgrade tick` looks at the same growing window every 15 minutes and acts on the first look that
+crosses, so a fixed-level test would pass a candidate exactly at the margin at *some* tick far more
+often than `alpha` (13-15% instead of 5% over a canary). Every test here is therefore sequential,
+valid however often it is looked at: a mixture sequential probability ratio test (mSPRT; Robbins
+1970, Johari et al. 2017, "always valid p-values"). For an estimate with standard error `se` and
+z = (estimate - boundary) / se, the likelihood ratio of "the effect is d > 0" against "no effect",
+averaged over a half-normal mixture of d with scale tau, is
+
+    Lambda(z, rho) = 2 / sqrt(1 + rho) * exp(rho z^2 / (2 (1 + rho))) * Phi(z sqrt(rho / (1 + rho)))
+
+with rho = (tau / se)^2. Under the null it is a non-negative (super)martingale of mean at most 1, so
+by Ville's inequality P(Lambda ever reaches 1 / alpha) <= alpha over every look there will ever be:
+the always-valid one-sided p-value is min(1, 1 / Lambda). The price is a later decision: the z
+needed is about 2.8 rather than 1.645. Normal approximations with plug-in variances make this hold
+asymptotically, as for the fixed-sample tests it replaces (tests/unit/test_gates.py checks it by
+simulation over 50 looks). The mixture scale tau is the gate's tolerance for "pass" (the effect an
+equal candidate shows) and a mixture of 1, 4 and 16 times it for "fail", so a large regression is
+caught within a few hundred calls and a small one still eventually. The p95 bounds are confidence
+sequences for order-statistic ranks (the count of calls below a quantile is a binomial sum) built
+the same way.
+
+`fail` acts at once (rollback), so it uses a much stricter level than `pass`; both are one-sided
+tests against the same tolerance boundary, so a gate can never pass and fail at once. Arms are
+summaries (counts, moments, a latency histogram with core.histogram's buckets) rather than call
+lists, so a window of millions of calls costs the same to evaluate as one of a hundred. The levels
+and tolerances have no defaults here: they are configured in config/upgrade.yaml (config.GateSettings).
 """
 
 from __future__ import annotations
@@ -19,19 +41,22 @@ import itertools
 import math
 import operator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Iterable
 
+from modelctl.core import histogram
 from modelctl.errors import InvalidInput
 
 VERDICTS = ("pass", "fail", "inconclusive")
 GATES = ("success_rate", "latency_p95", "cost_per_call", "quality")
 
-# Latency buckets grow by 5%: p95 is resolved to +-2.5% and Mann-Whitney counts calls whose
-# latencies are within the same 5% step as ties.
-LATENCY_BUCKET_GROWTH = 1.05
-_LOG_GROWTH = math.log(LATENCY_BUCKET_GROWTH)
 _SQRT2 = math.sqrt(2.0)
+# "fail" mixes effects of 1, 4 and 16 times the tolerance: quick on large regressions, sure on small.
+_FAIL_SCALES = (1.0, 4.0, 16.0)
+# Mixture scale of the p95 rank bounds, on the quantile's own scale: half the 5% tail.
+_P95 = 0.95
+_QUANTILE_TAU = (1 - _P95) / 2
+# Mixture scale of Mann-Whitney's AUC (0.5 when the arms are alike) for its "slower" test.
+_AUC_TAU = 0.02
 
 
 def _norm_sf(z: float) -> float:
@@ -39,17 +64,60 @@ def _norm_sf(z: float) -> float:
     return 0.5 * math.erfc(z / _SQRT2)
 
 
-@lru_cache(maxsize=64)
-def _z_for(p: float) -> float:
-    """The z with P(Z >= z) = p, by bisection: `statistics.NormalDist` would cost 20 ms of import."""
-    lo, hi = -40.0, 40.0
-    for _ in range(200):
+def always_valid_p(z: float, rhos: Iterable[float]) -> float:
+    """One-sided always-valid p-value of z: 1 / the mean half-normal mixture ratio over `rhos`.
+
+    Each rho is (tau / se)^2 for one mixture scale tau (see the module docstring). Computed in logs:
+    the ratio overflows a float long before the p-value stops meaning something.
+    """
+    if z == math.inf:
+        return 0.0
+    rhos = tuple(rhos)
+    if z == -math.inf or not rhos:
+        return 1.0
+    if any(rho == math.inf for rho in rhos):  # no noise left: the sign decides
+        return 0.0 if z > 0 else 1.0
+    logs = []
+    for rho in rhos:
+        if rho <= 0:
+            logs.append(0.0)  # no information: the ratio is exactly 1
+            continue
+        shrink = rho / (1 + rho)
+        tail = _norm_sf(-z * math.sqrt(shrink))  # Phi(z sqrt(rho / (1 + rho)))
+        if tail <= 0.0:
+            continue
+        logs.append(math.log(2.0) - 0.5 * math.log1p(rho) + 0.5 * shrink * z * z + math.log(tail))
+    if not logs:
+        return 1.0
+    top = max(logs)
+    if top == math.inf:
+        return 0.0
+    log_mean = top + math.log(sum(math.exp(v - top) for v in logs) / len(rhos))
+    return 1.0 if log_mean <= 0 else math.exp(-log_mean)
+
+
+def _boundary(level: float, rho: float) -> float:
+    """The z at which `always_valid_p(z, (rho,))` reaches `level`: a confidence-sequence radius in se."""
+    if rho <= 0:
+        return math.inf
+    lo, hi = 0.0, 1.0
+    while always_valid_p(hi, (rho,)) > level:
+        lo, hi = hi, 2 * hi
+    for _ in range(40):
         mid = (lo + hi) / 2
-        if _norm_sf(mid) > p:
+        if always_valid_p(mid, (rho,)) > level:
             lo = mid
         else:
             hi = mid
-    return (lo + hi) / 2
+    return hi
+
+
+def _information(tau: float, se: float) -> float:
+    """rho = (tau / se)^2: how many mixture scales' worth of precision the window holds."""
+    if se > 0:
+        ratio = tau / se
+        return ratio * ratio  # a product overflows to inf where ** would raise
+    return math.inf if tau > 0 else 0.0
 
 
 def _check_count(name: str, value: int) -> None:
@@ -103,18 +171,11 @@ class Moments:
 
 
 def latency_bucket(latency_ms: float) -> int:
-    """Bucket index of a latency; everything under 1 ms shares bucket 0."""
+    """core.histogram's bucket of a latency, for a value checked to be a real latency."""
     latency_ms = _check_finite("latency_ms", latency_ms)
     if latency_ms < 0:
         raise InvalidInput(f"latency_ms must not be negative, got {latency_ms!r}")
-    if latency_ms <= 1.0:
-        return 0
-    return int(math.log(latency_ms) / _LOG_GROWTH)
-
-
-def bucket_bounds(index: int) -> tuple[float, float]:
-    """Lower and upper latency (ms) of a bucket."""
-    return LATENCY_BUCKET_GROWTH**index, LATENCY_BUCKET_GROWTH ** (index + 1)
+    return histogram.bucket_of(latency_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,29 +290,30 @@ class ArmSample:
 
 @dataclass(frozen=True, slots=True)
 class GateConfig:
-    """Tolerances and test levels; the defaults were tuned with tests/benchmarks/rollout_sim.py."""
+    """Tolerances and test levels; their values (and defaults) live in config/upgrade.yaml."""
 
-    alpha: float = 0.05  # one-sided level at which non-inferiority counts as shown
-    fail_alpha: float = 0.001  # one-sided level at which a regression counts as shown
-    success_margin: float = 0.01  # absolute: 1 point of success rate
-    latency_p95_max_ratio: float = 1.2
-    cost_max_ratio: float = 1.2
-    quality_margin: float = 0.02  # absolute, on 0..1 scores
-    min_samples: int = 20  # per arm and gate; below it normal approximations are not trusted
+    alpha: float  # one-sided level at which non-inferiority counts as shown, over every look
+    fail_alpha: float  # one-sided level at which a regression counts as shown, over every look
+    success_margin: float  # absolute, on success rates
+    latency_p95_max_ratio: float
+    cost_max_ratio: float
+    quality_margin: float  # absolute, on 0..1 scores
+    min_samples: int  # per arm and gate; below it normal approximations are not trusted
 
     def __post_init__(self) -> None:
         for name in ("alpha", "fail_alpha"):
             value = getattr(self, name)
             if not 0.0 < value < 0.5:
                 raise InvalidInput(f"{name} must be between 0 and 0.5, got {value!r}")
+        # A sequential test aims at its tolerance: with none, "no worse" could never be shown.
         for name in ("success_margin", "quality_margin"):
             value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise InvalidInput(f"{name} must be in [0, 1), got {value!r}")
+            if not 0.0 < value < 1.0:
+                raise InvalidInput(f"{name} must be in (0, 1), got {value!r}")
         for name in ("latency_p95_max_ratio", "cost_max_ratio"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 1.0):
-                raise InvalidInput(f"{name} must be a finite ratio >= 1, got {value!r}")
+            if not (math.isfinite(value) and value > 1.0):
+                raise InvalidInput(f"{name} must be a finite ratio above 1, got {value!r}")
         _check_count("min_samples", self.min_samples)
         if self.min_samples < 1:
             raise InvalidInput("min_samples must be at least 1: a gate cannot judge an empty arm")
@@ -295,10 +357,11 @@ def _too_few(gate: str, what: str, n_control: int, n_candidate: int, config: Gat
     )
 
 
-def _verdict(z: float, config: GateConfig) -> tuple[str, float]:
-    """z > 0 favours the candidate relative to the tolerance boundary."""
-    p_better = _norm_sf(z)  # small: non-inferiority shown
-    p_worse = _norm_sf(-z)  # small: worse than the tolerance allows
+def _verdict(z: float, tau: float, se: float, config: GateConfig) -> tuple[str, float]:
+    """z > 0 favours the candidate relative to the tolerance boundary; tau is the tolerance's size."""
+    rho = _information(tau, se)
+    p_better = always_valid_p(z, (rho,))  # small: non-inferiority shown
+    p_worse = always_valid_p(-z, [rho * k * k for k in _FAIL_SCALES])  # small: worse than tolerated
     if p_worse < config.fail_alpha:
         return "fail", p_worse
     if p_better < config.alpha:
@@ -329,7 +392,7 @@ def _success_rate(control: ArmSample, candidate: ArmSample, config: GateConfig) 
     adj_t = (candidate.successes + 1) / (candidate.calls + 2)
     se = math.sqrt(adj_c * (1 - adj_c) / (control.calls + 2) + adj_t * (1 - adj_t) / (candidate.calls + 2))
     z = _z(adj_t - adj_c + config.success_margin, se)
-    verdict, p = _verdict(z, config)
+    verdict, p = _verdict(z, config.success_margin, se, config)
     diff_points = 100 * (rate_t - rate_c)
     summary = (
         f"success_rate {verdict}: candidate {100 * rate_t:.1f}% vs incumbent {100 * rate_c:.1f}% "
@@ -347,8 +410,9 @@ def _success_rate(control: ArmSample, candidate: ArmSample, config: GateConfig) 
     return GateResult(gate, verdict, summary, figures, p)
 
 
-def _mann_whitney(groups: list[tuple[int, int]]) -> tuple[float, float, float]:
-    """U of y against x, its z and P(y stochastically larger), from tied groups in ascending order.
+def _mann_whitney(groups: list[tuple[int, int]]) -> tuple[float, float, float | None]:
+    """U of y against x, its z and the standard error of its AUC (None for an empty side), from
+    tied groups in ascending order.
 
     Each group is (count in x, count in y) of equal values. Normal approximation with tie
     correction and a 0.5 continuity correction; computed on the AUC scale so huge samples do not
@@ -357,7 +421,7 @@ def _mann_whitney(groups: list[tuple[int, int]]) -> tuple[float, float, float]:
     in_x, in_y = zip(*groups) if groups else ((), ())
     n_x, n_y = sum(in_x), sum(in_y)
     if not n_x or not n_y:
-        return 0.0, 0.0, 1.0
+        return 0.0, 0.0, None
     n = n_x + n_y
     # Integer sums (exact at any size) built from C-level map/accumulate: this runs every tick.
     x_below = itertools.accumulate(in_x, initial=0)
@@ -366,11 +430,12 @@ def _mann_whitney(groups: list[tuple[int, int]]) -> tuple[float, float, float]:
     # Var(U) / (n_x n_y)^2 = ((N + 1) - ties / (N (N - 1))) / (12 n_x n_y)
     var_auc = ((n + 1) - ties / (n * (n - 1))) / (12.0 * n_x * n_y)
     twice_excess = twice_u - n_x * n_y
+    se_auc = math.sqrt(max(var_auc, 0.0))
     if var_auc <= 0 or twice_excess == 0:
-        return twice_u / 2, 0.0, 0.5
+        return twice_u / 2, 0.0, se_auc
     corrected = math.copysign(max(abs(twice_excess) / 2 - 0.5, 0.0), twice_excess)
-    z = (corrected / n_x / n_y) / math.sqrt(var_auc)
-    return twice_u / 2, z, _norm_sf(z)
+    z = (corrected / n_x / n_y) / se_auc
+    return twice_u / 2, z, se_auc
 
 
 def mann_whitney_u(x: Iterable[float], y: Iterable[float]) -> tuple[float, float, float]:
@@ -384,34 +449,38 @@ def mann_whitney_u(x: Iterable[float], y: Iterable[float]) -> tuple[float, float
             previous = value
         a, b = groups[-1]
         groups[-1] = (a + 1, b) if side == 0 else (a, b + 1)
-    return _mann_whitney(groups)
+    u, z, se_auc = _mann_whitney(groups)
+    return u, z, 1.0 if se_auc is None else _norm_sf(z)
 
 
-def _p95_bounds(hist: LatencyHistogram, *, zs: tuple[float, ...]) -> tuple[float, list[tuple[float, float]]]:
-    """p95 estimate and, per z, distribution-free bounds (order-statistic ranks from the binomial).
+def _p95_bounds(hist: LatencyHistogram, *, levels: tuple[float, ...]) -> tuple[float, list[tuple[float, float]]]:
+    """p95 estimate and, per level, distribution-free bounds valid over every look.
 
-    Bounds use the outer bucket edges so bucket width never makes them optimistic; an upper bound
-    is infinite when the sample is too small to bound the 95th percentile from above.
+    The count of calls at or below the true p95 is a binomial sum; its confidence sequence (the
+    module docstring's mixture, in rank units) gives order-statistic ranks. Bounds use the outer
+    bucket edges so bucket width never makes them optimistic; an upper bound is infinite when the
+    sample is too small to bound the 95th percentile from above.
     """
     n = hist.total
-    q = 0.95
+    q = _P95
     point_rank = max(1, math.ceil(n * q))
+    sd = math.sqrt(n * q * (1 - q))
+    rho = _information(_QUANTILE_TAU, math.sqrt(q * (1 - q) / n))
     rank_pairs = []
-    for z in zs:
-        spread = z * math.sqrt(n * q * (1 - q))
+    for level in levels:
+        spread = _boundary(level, rho) * sd
         rank_pairs.append((math.floor(n * q - spread), math.ceil(n * q + spread) + 1))
     buckets = hist.buckets_at_ranks(
         [point_rank] + [r for pair in rank_pairs for r in pair if 1 <= r <= n]
     )
-    low_edge, high_edge = bucket_bounds(buckets[point_rank])
     bounds = [
         (
-            bucket_bounds(buckets[low])[0] if low >= 1 else 0.0,
-            bucket_bounds(buckets[high])[1] if high <= n else math.inf,
+            histogram.bucket_bounds(buckets[low])[0] if low >= 1 else 0.0,
+            histogram.bucket_bounds(buckets[high])[1] if high <= n else math.inf,
         )
         for low, high in rank_pairs
     ]
-    return math.sqrt(low_edge * high_edge), bounds
+    return histogram.bucket_value(buckets[point_rank]), bounds
 
 
 def _ratio(a: float, b: float) -> float:
@@ -432,14 +501,16 @@ def _latency_p95(control: ArmSample, candidate: ArmSample, config: GateConfig) -
     if short:
         return short
     # Each arm's bound at half the level, so the ratio bound holds at the full level.
-    zs = (_z_for(config.alpha / 2), _z_for(config.fail_alpha / 2))
-    p95_c, ((low_c, _), (fail_low_c, fail_high_c)) = _p95_bounds(hist_c, zs=zs)
-    p95_t, ((_, high_t), (fail_low_t, _)) = _p95_bounds(hist_t, zs=zs)
+    levels = (config.alpha / 2, config.fail_alpha / 2)
+    p95_c, ((low_c, _), (fail_low_c, fail_high_c)) = _p95_bounds(hist_c, levels=levels)
+    p95_t, ((_, high_t), (fail_low_t, _)) = _p95_bounds(hist_t, levels=levels)
     ratio = _ratio(p95_t, p95_c)
     ratio_high = _ratio(high_t, low_c)
     ratio_low = _ratio(fail_low_t, fail_high_c)
     _, counts_c, counts_t = _aligned(hist_c, hist_t)
-    u, z, p_slower = _mann_whitney(list(zip(counts_c, counts_t)))
+    u, z, se_auc = _mann_whitney(list(zip(counts_c, counts_t)))
+    rho = _information(_AUC_TAU, se_auc or 0.0)
+    p_slower = always_valid_p(z, [rho * k * k for k in _FAIL_SCALES])
     limit = config.latency_p95_max_ratio
     if ratio_low > limit and p_slower < config.fail_alpha:
         verdict = "fail"
@@ -480,7 +551,9 @@ def _cost_per_call(control: ArmSample, candidate: ArmSample, config: GateConfig)
     limit = config.cost_max_ratio
     se = _welch_se(limit * limit * c.variance, c.count, t.variance, t.count)
     z = _z(limit * c.mean - t.mean, se)
-    verdict, p = _verdict(z, config)
+    # The tolerance in dollars: what the limit allows above the incumbent's mean (plug-in, like
+    # the variances), or above the candidate's when the incumbent is free.
+    verdict, p = _verdict(z, (limit - 1) * (c.mean or t.mean), se, config)
     ratio = _ratio(t.mean, c.mean)
     summary = (
         f"cost_per_call {verdict}: candidate ${t.mean:.6f} vs incumbent ${c.mean:.6f} per call "
@@ -506,7 +579,7 @@ def _quality(control: ArmSample, candidate: ArmSample, config: GateConfig) -> Ga
         return short
     se = _welch_se(c.variance, c.count, t.variance, t.count)
     z = _z(t.mean - c.mean + config.quality_margin, se)
-    verdict, p = _verdict(z, config)
+    verdict, p = _verdict(z, config.quality_margin, se, config)
     summary = (
         f"quality {verdict}: candidate mean {t.mean:.3f} vs incumbent {c.mean:.3f} "
         f"({t.mean - c.mean:+.3f}, tolerance -{config.quality_margin:g}) over "

@@ -3,6 +3,10 @@
 Buckets grow by 2%, so any percentile read back is within 1% of the exact value, whatever the
 scale, and histograms merge by adding counts: hourly roll-ups answer `stats` over any window
 without re-reading raw usage rows (the idea behind DDSketch and HdrHistogram).
+
+This is the one bucket rule: the usage roll-ups, `stats`, the rollout gates (core.gates) and the
+gates' SQL (store.rollouts, generated from GROWTH) all use it. Bucket b >= 1 holds
+(GROWTH^(b-1), GROWTH^b], with 1 ms itself in bucket 1; bucket 0 holds everything under 1 ms.
 """
 
 from __future__ import annotations
@@ -29,6 +33,13 @@ def bucket_value(bucket: int) -> float:
     if bucket <= 0:
         return 0.0
     return GROWTH ** (bucket - 0.5)
+
+
+def bucket_bounds(bucket: int) -> tuple[float, float]:
+    """Lowest and highest latency (ms) a bucket can hold."""
+    if bucket <= 0:
+        return 0.0, 1.0
+    return GROWTH ** (bucket - 1), GROWTH**bucket
 
 
 def add(hist: dict[int, int], value_ms: float | None) -> None:

@@ -4,15 +4,18 @@
     shadow | canary -> rolled_back                 (a gate failed: a regression is shown)
     shadow | canary -> rejected                    (still inconclusive at the phase's maximum)
 
-A failing gate rolls back at once, whatever the phase's minimum duration or sample count: those
-only guard promotion. `decide` is pure; the service applies the decision and records it.
+Gates are judged per segment, so a regression in a small segment is not averaged away by a large
+one. A failing gate in any segment rolls the whole rollout back at once, whatever the phase's
+minimum duration or sample count: those only guard promotion. The rollout advances only when every
+one of its segments passes on its own calls and meets the minimums on its own. `decide` is pure;
+the service applies the decision and records it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from modelctl.core.gates import GateConfig, GateResult
 from modelctl.errors import ConfigError, InvalidInput
@@ -54,9 +57,11 @@ class PhaseConfig:
 
 @dataclass(frozen=True, slots=True)
 class RolloutConfig:
+    """Phases, gates and what a timeout does; the values live in config/upgrade.yaml."""
+
     phases: Mapping[str, PhaseConfig]
-    on_timeout: str = "reject"
-    gates: GateConfig = field(default_factory=GateConfig)
+    gates: GateConfig
+    on_timeout: str
 
     def __post_init__(self) -> None:
         missing = [p for p in ("shadow", "canary", "full") if p not in self.phases]
@@ -70,19 +75,6 @@ class RolloutConfig:
         object.__setattr__(self, "phases", dict(self.phases))  # a copy: callers cannot change it later
 
 
-# The original design: shadow 1-5% for 24-48 h, canary 10-20% for 3-7 days. The gates, not
-# min_samples, are what stop bad promotions (tests/benchmarks/rollout_sim.py --sweep): 200 per arm
-# is a floor for the approximations that never binds at 2,000 requests/hour and costs little at
-# 100/hour, where 500 could never be reached in a 48 h shadow at 5%.
-DEFAULT_ROLLOUT_CONFIG = RolloutConfig(
-    phases={
-        "shadow": PhaseConfig(5, timedelta(hours=24), timedelta(hours=48), 200),
-        "canary": PhaseConfig(10, timedelta(days=3), timedelta(days=7), 200),
-        "full": PhaseConfig(100),
-    },
-)
-
-
 @dataclass(frozen=True, slots=True)
 class RolloutView:
     candidate_id: str
@@ -90,6 +82,15 @@ class RolloutView:
     phase: str
     traffic_pct: float
     phase_started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEvidence:
+    """One segment's gates over the phase window; `samples` is (incumbent calls, candidate calls)."""
+
+    segment: str
+    results: tuple[GateResult, ...]
+    samples: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,15 +109,12 @@ def _hours(delta: timedelta) -> str:
 def decide(
     *,
     rollout: RolloutView,
-    results: list[GateResult],
-    samples: tuple[int, int],
+    evidence: Sequence[SegmentEvidence],
     now: datetime,
     config: RolloutConfig,
 ) -> Decision:
-    """Rollback on any failed gate; advance when all pass past the minimums; else wait or time out.
-
-    `samples` is (incumbent calls, candidate calls) in the phase window.
-    """
+    """Rollback on any segment's failed gate; advance when every segment passes past the minimums;
+    else wait or time out."""
     phase = rollout.phase
     if next_phase(phase) is None:
         raise InvalidInput(f"rollout of {rollout.candidate_id} is {phase}; there is nothing left to decide")
@@ -125,28 +123,31 @@ def decide(
     if (now.tzinfo is None) != (rollout.phase_started_at.tzinfo is None):
         raise InvalidInput("now and phase_started_at must both be timezone-aware or both naive")
 
-    failed = [r for r in results if r.verdict == "fail"]
+    failed = [f"{e.segment}: {r.summary}" for e in evidence for r in e.results if r.verdict == "fail"]
     if failed:
-        reason = f"rolled back {rollout.candidate_id} in {phase}: " + "; ".join(r.summary for r in failed)
+        reason = f"rolled back {rollout.candidate_id} in {phase}: " + "; ".join(failed)
         return Decision("rollback", "rolled_back", 0, reason)
 
     phase_config = config.phases[phase]
     elapsed = now - rollout.phase_started_at
-    n_control, n_candidate = samples
     waits = []
     if elapsed < phase_config.min_duration:
         waits.append(f"{_hours(elapsed)} of the {_hours(phase_config.min_duration)} minimum in {phase}")
-    if min(n_control, n_candidate) < phase_config.min_samples:
-        waits.append(
-            f"{n_candidate:,} candidate / {n_control:,} incumbent calls of the {phase_config.min_samples:,} "
-            f"per arm needed"
-        )
-    if not results:
-        waits.append("no gate could be evaluated")
-    waits.extend(r.summary for r in results if r.verdict != "pass")
+    if not evidence:
+        waits.append("no segment to judge")
+    for e in evidence:
+        n_control, n_candidate = e.samples
+        if min(n_control, n_candidate) < phase_config.min_samples:
+            waits.append(
+                f"{e.segment}: {n_candidate:,} candidate / {n_control:,} incumbent calls of the "
+                f"{phase_config.min_samples:,} per arm needed"
+            )
+        if not e.results:
+            waits.append(f"{e.segment}: no gate could be evaluated")
+        waits.extend(f"{e.segment}: {r.summary}" for r in e.results if r.verdict != "pass")
 
     if not waits:
-        gates = "; ".join(r.summary for r in results)
+        gates = "; ".join(f"{e.segment}: {r.summary}" for e in evidence for r in e.results)
         passed = f"{rollout.candidate_id} passed {phase} after {_hours(elapsed)}: {gates}"
         return _advance(rollout, config, passed)
 

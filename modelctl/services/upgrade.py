@@ -1,8 +1,8 @@
 """Rollouts: start and advance them by hand (`promote`, `rollback`) or by cron (`upgrade tick`).
 
-The decisions are core.rollout.decide over core.gates.evaluate_gates; this module reads each
-rollout's window from the usage rows, applies the decision (phase, traffic, catalog statuses) and
-audits it with its evidence. Time comes only from `clock.now()`, so MODELCTL_NOW can step a
+The decisions are core.rollout.decide over core.gates.evaluate_gates, judged per segment; this
+module reads each rollout's window from the usage rows (grouped by segment), applies the decision
+(phase, traffic, catalog statuses) and audits it with its evidence. Time comes only from `clock.now()`, so MODELCTL_NOW can step a
 simulation through days of phases.
 """
 
@@ -18,7 +18,14 @@ from typing import Any
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
 from modelctl.core.gates import GateResult, evaluate_gates
-from modelctl.core.rollout import ACTIVE_PHASES, Decision, RolloutConfig, decide, next_phase
+from modelctl.core.rollout import (
+    ACTIVE_PHASES,
+    Decision,
+    RolloutConfig,
+    SegmentEvidence,
+    decide,
+    next_phase,
+)
 from modelctl.core.routing import ROUTABLE_STATUSES
 from modelctl.errors import InvalidInput, NotFound
 from modelctl.paths import actor
@@ -49,19 +56,23 @@ def load_settings() -> Settings:
 
 @dataclass(frozen=True)
 class Judgement:
-    """What the gates say about a rollout's current window, and what `decide` makes of it."""
+    """What the gates say about each segment of a rollout's current window, and what `decide` makes of it."""
 
     decision: Decision
-    results: list[GateResult]
-    samples: tuple[int, int]
+    segments: tuple[SegmentEvidence, ...]
     window: tuple[datetime, datetime]
+
+    def results(self) -> dict[str, tuple[GateResult, ...]]:
+        return {e.segment: e.results for e in self.segments}
 
     def evidence(self) -> dict[str, Any]:
         return {
             "window": [self.window[0].isoformat(), self.window[1].isoformat()],
-            "calls": {"incumbent": self.samples[0], "candidate": self.samples[1]},
-            "gates": [{"gate": r.gate, "verdict": r.verdict, "p_value": r.p_value, "summary": r.summary}
-                      for r in self.results],
+            "calls": {"incumbent": sum(e.samples[0] for e in self.segments),
+                      "candidate": sum(e.samples[1] for e in self.segments)},
+            "gates": [{"segment": e.segment, "gate": r.gate, "verdict": r.verdict, "p_value": r.p_value,
+                       "summary": r.summary}
+                      for e in self.segments for r in e.results],
         }
 
 
@@ -93,19 +104,26 @@ class Transition:
 
 
 def judge(store: Store, rollout: Rollout, *, now: datetime, settings: Settings) -> Judgement:
-    """Gates over the phase window: the candidate's arm against the incumbent's control calls."""
+    """Gates over the phase window, per segment: the candidate's arm against the incumbent's control calls."""
     window = (rollout.phase_started_at, now)
     if rollout.phase == "discovered":
-        decision = decide(rollout=rollout.view(), results=[], samples=(0, 0), now=now, config=settings.config)
-        return Judgement(decision, [], (0, 0), window)
+        decision = decide(rollout=rollout.view(), evidence=(), now=now, config=settings.config)
+        return Judgement(decision, (), window)
     common = {"segments": rollout.segments, "start": window[0], "end": window[1],
               "latency_sample": settings.latency_sample}
-    control = repo.arm_sample(store, model_id=rollout.incumbent_id, arm="control", **common)
-    candidate = repo.arm_sample(store, model_id=rollout.candidate_id, arm=rollout.phase, **common)
-    results = evaluate_gates(control=control, candidate=candidate, config=settings.config.gates)
-    samples = (control.calls, candidate.calls)
-    decision = decide(rollout=rollout.view(), results=results, samples=samples, now=now, config=settings.config)
-    return Judgement(decision, results, samples, window)
+    control = repo.arm_samples(store, model_id=rollout.incumbent_id, arm="control", **common)
+    candidate = repo.arm_samples(store, model_id=rollout.candidate_id, arm=rollout.phase, **common)
+    evidence = tuple(
+        SegmentEvidence(
+            segment,
+            tuple(evaluate_gates(control=control[segment], candidate=candidate[segment],
+                                 config=settings.config.gates)),
+            (control[segment].calls, candidate[segment].calls),
+        )
+        for segment in rollout.segments
+    )
+    decision = decide(rollout=rollout.view(), evidence=evidence, now=now, config=settings.config)
+    return Judgement(decision, evidence, window)
 
 
 def _apply(conn, store: Store, transition: Transition, *, now: datetime, who: str) -> bool:  # noqa: ANN001
@@ -374,7 +392,7 @@ def tick(store: Store, *, dry_run: bool = False) -> TickReport:
                 continue
             with store.write() as conn:
                 repo.insert_gate_results(conn, rollout_id=rollout.id, phase=rollout.phase,
-                                         window=judgement.window, results=judgement.results, now=now)
+                                         window=judgement.window, results=judgement.results(), now=now)
                 if decision.action in ("wait", "hold"):
                     repo.set_reason(conn, rollout.id, decision.reason)
                 else:

@@ -149,6 +149,7 @@ def set_reason(conn, rollout_id: int, reason: str) -> None:  # noqa: ANN001
 
 def _arm_filter(model_id: str, arm: str, segments: tuple[str, ...], start: datetime, end: datetime,
                 ) -> tuple[str, dict[str, Any]]:
+    """Rows of exactly this arm: rescue and judge calls carry arms of their own, so neither side counts them."""
     marks = ", ".join(f":s{i}" for i in range(len(segments)))
     params: dict[str, Any] = {f"s{i}": s for i, s in enumerate(segments)}
     params.update(model=model_id, arm=arm, start=sql_ts(start), end=sql_ts(end))
@@ -156,73 +157,97 @@ def _arm_filter(model_id: str, arm: str, segments: tuple[str, ...], start: datet
             params)
 
 
-def arm_sample(store: Store, *, model_id: str, arm: str, segments: tuple[str, ...], start: datetime,
-               end: datetime, latency_sample: int) -> ArmSample:
-    """One arm's calls in a window, summed in SQL, with the latency histogram of its successful calls."""
-    from modelctl.core.gates import ArmSample, LatencyHistogram, Moments
+# core.histogram.bucket_of in SQL, generated from its GROWTH: bucket 0 under 1 ms, 1 ms in bucket 1.
+_BUCKET_SQL = ("CASE WHEN latency_ms < 1 THEN 0 WHEN latency_ms = 1 THEN 1 "
+               "ELSE CAST(CEIL(ln(latency_ms) / :log_growth) AS INTEGER) END")
+
+
+def arm_samples(store: Store, *, model_id: str, arm: str, segments: tuple[str, ...], start: datetime,
+                end: datetime, latency_sample: int) -> dict[str, ArmSample]:
+    """One arm's calls in a window per segment, summed in SQL, with the latency histogram of its
+    successful calls. Cost reads priced successful calls only: a failed call's cost says nothing
+    about what an answer costs. Every segment asked for has an entry, empty when it had no calls."""
+    from modelctl.core.gates import ArmSample, Moments
 
     where, params = _arm_filter(model_id, arm, segments, start, end)
-    calls, ok, n_cost, s_cost, sq_cost, n_q, s_q, sq_q = store.read(
-        "SELECT COUNT(*), SUM(CASE WHEN success THEN 1 ELSE 0 END), COUNT(cost_usd), SUM(cost_usd), "
-        "SUM(cost_usd * cost_usd), COUNT(quality), SUM(quality), SUM(quality * quality) "
-        f"FROM usage WHERE {where}",
+    rows = store.read(
+        "SELECT segment, COUNT(*), SUM(CASE WHEN success THEN 1 ELSE 0 END), "
+        "COUNT(CASE WHEN success THEN cost_usd END), SUM(CASE WHEN success THEN cost_usd END), "
+        "SUM(CASE WHEN success THEN cost_usd * cost_usd END), COUNT(quality), SUM(quality), "
+        f"SUM(quality * quality) FROM usage WHERE {where} GROUP BY segment",
         params,
-    )[0]
-    ok = int(ok or 0)
-    return ArmSample(
-        calls=int(calls),
-        successes=ok,
-        latency=_latency_histogram(store, where, params, ok=ok, latency_sample=latency_sample) if ok else
-        LatencyHistogram(),
-        cost=Moments(int(n_cost), float(s_cost or 0.0), float(sq_cost or 0.0)),
-        quality=Moments(int(n_q), float(s_q or 0.0), float(sq_q or 0.0)),
     )
+    samples = {segment: ArmSample() for segment in segments}
+    successes = {row[0]: int(row[2] or 0) for row in rows}
+    latencies = _latency_histograms(store, where, params, ok=sum(successes.values()),
+                                    latency_sample=latency_sample)
+    for segment, calls, ok, n_cost, s_cost, sq_cost, n_q, s_q, sq_q in rows:
+        kwargs = {"latency": latencies[segment]} if segment in latencies else {}
+        samples[segment] = ArmSample(
+            calls=int(calls),
+            successes=int(ok or 0),
+            cost=Moments(int(n_cost), float(s_cost or 0.0), float(sq_cost or 0.0)),
+            quality=Moments(int(n_q), float(s_q or 0.0), float(sq_q or 0.0)),
+            **kwargs,
+        )
+    return samples
 
 
-def _latency_histogram(store: Store, where: str, params: dict[str, Any], *, ok: int,
-                       latency_sample: int) -> LatencyHistogram:
-    """Bucket counts grouped in SQL (the same buckets as core.gates.latency_bucket).
+def _latency_histograms(store: Store, where: str, params: dict[str, Any], *, ok: int,
+                        latency_sample: int) -> dict[str, LatencyHistogram]:
+    """Per segment, bucket counts of successful calls grouped in SQL (core.histogram's buckets).
 
     Where the database has no ln() (an SQLite built without its math functions), the latencies
     are read instead: every k-th row id above `latency_sample`, which is unrelated to latency, so
     the sample is deterministic and unbiased.
     """
-    from modelctl.core.gates import LATENCY_BUCKET_GROWTH, LatencyHistogram
+    from modelctl.core import histogram
+    from modelctl.core.gates import LatencyHistogram
 
+    if not ok:
+        return {}
+    counts: dict[str, dict[int, int]] = {}
     try:
         rows = store.read(
-            "SELECT CASE WHEN latency_ms <= 1 THEN 0 ELSE CAST(FLOOR(ln(latency_ms) / :log_growth) AS INTEGER) END "
-            f"AS bucket, COUNT(*) FROM usage WHERE {where} AND success GROUP BY bucket",
-            {**params, "log_growth": math.log(LATENCY_BUCKET_GROWTH)},
+            f"SELECT segment, {_BUCKET_SQL} AS bucket, COUNT(*) FROM usage WHERE {where} AND success "
+            "GROUP BY segment, bucket",
+            {**params, "log_growth": math.log(histogram.GROWTH)},
         )
-        return LatencyHistogram.from_counts({int(bucket): int(count) for bucket, count in rows})
+        for segment, bucket, count in rows:
+            counts.setdefault(segment, {})[int(bucket)] = int(count)
+        return {segment: LatencyHistogram.from_counts(c) for segment, c in counts.items()}
     except StoreError as exc:
         if "no such function" not in str(exc) and "does not exist" not in str(exc):
             raise
     step = max(1, math.ceil(ok / latency_sample))
-    rows = store.read(f"SELECT latency_ms FROM usage WHERE {where} AND success AND id % :step = 0",
+    rows = store.read(f"SELECT segment, latency_ms FROM usage WHERE {where} AND success AND id % :step = 0",
                       {**params, "step": step})
-    return LatencyHistogram.of(row[0] for row in rows)
+    values: dict[str, list[float]] = {}
+    for segment, latency_ms in rows:
+        values.setdefault(segment, []).append(latency_ms)
+    return {segment: LatencyHistogram.of(v) for segment, v in values.items()}
 
 
 def insert_gate_results(conn, *, rollout_id: int, phase: str, window: tuple[datetime, datetime],  # noqa: ANN001
-                        results: list[GateResult], now: datetime) -> None:
+                        results: dict[str, tuple[GateResult, ...]], now: datetime) -> None:
+    """One row per segment and gate: {segment: that segment's results}."""
     from sqlalchemy import text
 
-    if not results:
+    if not any(results.values()):
         return
     conn.execute(
-        text("INSERT INTO gate_result (rollout_id, ts, phase, window_start, window_end, gate, verdict, "
-             "n_control, n_candidate, p_value, summary, figures) VALUES (:rollout_id, :ts, :phase, :start, "
-             ":end, :gate, :verdict, :n_control, :n_candidate, :p_value, :summary, :figures)"),
+        text("INSERT INTO gate_result (rollout_id, ts, phase, segment, window_start, window_end, gate, verdict, "
+             "n_control, n_candidate, p_value, summary, figures) VALUES (:rollout_id, :ts, :phase, :segment, "
+             ":start, :end, :gate, :verdict, :n_control, :n_candidate, :p_value, :summary, :figures)"),
         [
             {
-                "rollout_id": rollout_id, "ts": sql_ts(now), "phase": phase, "start": sql_ts(window[0]),
+                "rollout_id": rollout_id, "ts": sql_ts(now), "phase": phase, "segment": segment,
+                "start": sql_ts(window[0]),
                 "end": sql_ts(window[1]), "gate": r.gate, "verdict": r.verdict,
                 "n_control": int(r.figures.get("n_control", 0)), "n_candidate": int(r.figures.get("n_candidate", 0)),
                 "p_value": r.p_value, "summary": r.summary, "figures": json.dumps(_finite(r.figures)),
             }
-            for r in results
+            for segment, segment_results in results.items() for r in segment_results
         ],
     )
 
@@ -235,13 +260,14 @@ def _finite(figures: dict[str, float]) -> dict[str, float | None]:
 def read_gate_results(store: Store, *, candidate_id: str | None, limit: int) -> list[dict[str, Any]]:
     where = "WHERE r.candidate_id = :candidate " if candidate_id else ""
     rows = store.read(
-        "SELECT g.rollout_id, r.candidate_id, r.incumbent_id, g.phase, g.ts, g.window_start, g.window_end, "
+        "SELECT g.rollout_id, r.candidate_id, r.incumbent_id, g.phase, g.segment, g.ts, g.window_start, "
+        "g.window_end, "
         "g.gate, g.verdict, g.n_control, g.n_candidate, g.p_value, g.summary, g.figures "
         f"FROM gate_result g JOIN rollout r ON r.id = g.rollout_id {where}ORDER BY g.id DESC LIMIT :limit",
         {"candidate": candidate_id, "limit": limit},
     )
-    keys = ("rollout_id", "candidate_id", "incumbent_id", "phase", "ts", "window_start", "window_end", "gate",
-            "verdict", "n_control", "n_candidate", "p_value", "summary", "figures")
+    keys = ("rollout_id", "candidate_id", "incumbent_id", "phase", "segment", "ts", "window_start", "window_end",
+            "gate", "verdict", "n_control", "n_candidate", "p_value", "summary", "figures")
     out = []
     for row in rows:
         item = dict(zip(keys, row))

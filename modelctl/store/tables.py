@@ -185,7 +185,8 @@ class RolloutRow(SQLModel, table=True):
 
 
 class GateResultRow(SQLModel, table=True):
-    """One gate's verdict on one rollout's window at one tick (or manual promote)."""
+    """One gate's verdict on one segment of a rollout's window at one tick (or manual promote);
+    rows written before migration 0008 judged the segments pooled and have no segment."""
 
     __tablename__ = "gate_result"
     __table_args__ = (Index("ix_gate_result_rollout_ts", "rollout_id", "ts"),)
@@ -194,6 +195,7 @@ class GateResultRow(SQLModel, table=True):
     rollout_id: int = Field(foreign_key="rollout.id")
     ts: datetime
     phase: str
+    segment: str | None = None
     window_start: datetime
     window_end: datetime
     gate: str

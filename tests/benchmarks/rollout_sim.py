@@ -36,15 +36,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from modelctl.core.gates import (  # noqa: E402
-    LATENCY_BUCKET_GROWTH,
-    ArmSample,
-    LatencyHistogram,
-    Moments,
-    bucket_bounds,
-    evaluate_gates,
-)
-from modelctl.core.rollout import DEFAULT_ROLLOUT_CONFIG, RolloutConfig, RolloutView, decide  # noqa: E402
+from modelctl.config import load_upgrade  # noqa: E402
+from modelctl.core import histogram  # noqa: E402
+from modelctl.core.gates import ArmSample, LatencyHistogram, Moments, evaluate_gates  # noqa: E402
+from modelctl.core.rollout import RolloutConfig, RolloutView, SegmentEvidence, decide  # noqa: E402
+
+DEFAULT_ROLLOUT_CONFIG = load_upgrade().rollout_config()  # the shipped config/upgrade.yaml
 
 BASE_SUCCESS = 0.95
 LATENCY_MEDIAN_MS = 900.0
@@ -84,13 +81,13 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 def _bucket_probabilities(latency_factor: float) -> list[tuple[int, float]]:
-    """P(latency bucket) under the log-normal latency model."""
+    """P(latency bucket) under the log-normal latency model; bucket i holds (G^(i-1), G^i]."""
     mu = math.log(LATENCY_MEDIAN_MS * latency_factor)
-    log_g = math.log(LATENCY_BUCKET_GROWTH)
+    log_g = math.log(histogram.GROWTH)
     first = int((mu - 4.5 * LATENCY_SIGMA) / log_g)
     last = int((mu + 4.5 * LATENCY_SIGMA) / log_g) + 1
     cdf = statistics.NormalDist(mu, LATENCY_SIGMA).cdf
-    return [(i, cdf((i + 1) * log_g) - cdf(i * log_g)) for i in range(first, last + 1)]
+    return [(i, cdf(i * log_g) - cdf((i - 1) * log_g)) for i in range(first, last + 1)]
 
 
 # Moments of the log-normal cost per call: mean, variance, and the relative spread of a variance estimate.
@@ -234,17 +231,16 @@ def run_gated(windows: Windows, truth: Truth, config: RolloutConfig) -> Outcome:
     control, candidate = ArmSample(), ArmSample()
     while True:
         if view.phase == "discovered":
-            decision = decide(rollout=view, results=[], samples=(0, 0), now=now, config=config)
+            decision = decide(rollout=view, evidence=(), now=now, config=config)
         else:
             now += TICK
             window = windows.get(view.phase, k)
             control, candidate = control + window[0], candidate + window[1]
             exposed += window[1].calls
             k += 1
-            results = evaluate_gates(control=control, candidate=candidate, config=config.gates)
-            decision = decide(
-                rollout=view, results=results, samples=(control.calls, candidate.calls), now=now, config=config
-            )
+            results = tuple(evaluate_gates(control=control, candidate=candidate, config=config.gates))
+            evidence = [SegmentEvidence("technical", results, (control.calls, candidate.calls))]
+            decision = decide(rollout=view, evidence=evidence, now=now, config=config)
         if decision.action in ("rollback", "reject") or decision.next_phase == "full":
             return Outcome(truth, decision.next_phase, (now - START) / timedelta(hours=1), exposed)
         if decision.action == "advance":
@@ -256,8 +252,7 @@ def run_gated(windows: Windows, truth: Truth, config: RolloutConfig) -> Outcome:
 
 def _p95(hist: LatencyHistogram) -> float:
     rank = max(1, math.ceil(0.95 * hist.total))
-    low, high = bucket_bounds(hist.buckets_at_ranks([rank])[rank])
-    return math.sqrt(low * high)
+    return histogram.bucket_value(hist.buckets_at_ranks([rank])[rank])
 
 
 def overall_score(control: ArmSample, candidate: ArmSample) -> float:

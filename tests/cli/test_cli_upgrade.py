@@ -128,6 +128,26 @@ def test_a_worse_candidate_is_rolled_back_at_once_with_the_evidence(cli, monkeyp
     assert rollback["after"]["calls"] == {"incumbent": 300, "candidate": 300}
 
 
+def test_a_regression_in_a_small_segment_is_not_averaged_away(cli, monkeypatch):
+    """Found 5 of issue 16: pooled, 3,000 good technical calls hid 150 research calls 30 points worse."""
+    at(monkeypatch, 0)
+    cli("promote", CANDIDATE, "--replaces", INCUMBENT, "--segments", "technical,research")
+    feed(cli, calls(INCUMBENT, "control", n=3000, start_h=0.1, end_h=1.5),
+         calls(CANDIDATE, "shadow", n=3000, start_h=0.1, end_h=1.5),
+         calls(INCUMBENT, "control", n=150, start_h=0.1, end_h=1.5, segment="research", tag="r"),
+         calls(CANDIDATE, "shadow", n=150, start_h=0.1, end_h=1.5, success_rate=0.7, segment="research", tag="r"))
+    at(monkeypatch, 2)
+    report = cli.json("upgrade", "tick")
+    assert report["rollouts"][0]["action"] == "rollback", report["rollouts"][0]["reason"]
+    assert "research: success_rate fail" in report["rollouts"][0]["reason"]
+    rows = cli.json("evaluations", "--candidate", CANDIDATE)
+    verdicts = {(g["segment"], g["gate"]): g["verdict"] for g in rows}
+    assert verdicts[("research", "success_rate")] == "fail"
+    assert verdicts[("technical", "success_rate")] != "fail"
+    assert {g["segment"]: g["n_candidate"] for g in rows if g["gate"] == "success_rate"} == {
+        "technical": 3000, "research": 150}
+
+
 def test_still_inconclusive_at_the_maximum_is_rejected_or_held(cli, monkeypatch, tmp_path):
     at(monkeypatch, 0)
     cli("promote", CANDIDATE, "--segments", "technical")

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from modelctl.core.gates import ArmSample
+from modelctl.core.gates import ArmSample, LatencyHistogram
 from modelctl.errors import StoreError
 from modelctl.services.routing import load_routing_config, routing_state
 from modelctl.store import rollouts as repo
@@ -68,30 +68,68 @@ def _usage(n, *, model_id, arm, segment="technical", start=NOW, latency=lambda i
     ]
 
 
-def test_arm_sample_counts_only_the_arm_segment_and_window_it_is_asked_for():
+def test_arm_samples_count_only_the_arm_window_and_segment_each_is_for():
     store = open_database()
     with store.write() as conn:
         insert_usage(conn, _usage(50, model_id="m1", arm="canary", success=lambda i: i % 5 != 0))
         insert_usage(conn, _usage(7, model_id="m1", arm="control"))
         insert_usage(conn, _usage(9, model_id="m1", arm="canary", segment="simple"))
+        insert_usage(conn, _usage(4, model_id="m1", arm="canary", segment="research"))
         insert_usage(conn, _usage(11, model_id="m1", arm="canary", start=NOW - timedelta(hours=1)))
-    sample = repo.arm_sample(store, model_id="m1", arm="canary", segments=("technical",), start=NOW,
-                             end=NOW + timedelta(hours=1), latency_sample=1000)
+    samples = repo.arm_samples(store, model_id="m1", arm="canary", segments=("technical", "simple", "multimedia"),
+                               start=NOW, end=NOW + timedelta(hours=1), latency_sample=1000)
+    assert list(samples) == ["technical", "simple", "multimedia"]
+    technical = samples["technical"]
     expected = ArmSample.from_calls(
         successes=[i % 5 != 0 for i in range(50)],
         latencies_ms=[100.0 + i for i in range(50) if i % 5 != 0],
-        costs=[0.001 * (i % 3) for i in range(50)],
+        costs=[0.001 * (i % 3) for i in range(50) if i % 5 != 0],
     )
-    assert (sample.calls, sample.successes, sample.latency) == (expected.calls, expected.successes, expected.latency)
-    assert sample.cost.count == 50 and sample.cost.total == pytest.approx(expected.cost.total)
+    assert (technical.calls, technical.successes, technical.latency) == (
+        expected.calls, expected.successes, expected.latency)
+    # Found 3 of issue 16: the cost gate reads priced successful calls, never a failure's cost.
+    assert technical.cost.count == 40 and technical.cost.total == pytest.approx(expected.cost.total)
+    assert (samples["simple"].calls, samples["simple"].latency.total) == (9, 9)
+    assert samples["multimedia"] == ArmSample()
+
+
+def test_rescue_and_judge_calls_are_in_neither_arm():
+    """Found 4 of issue 16: the incumbent's rescue of a failed canary call is not a control call."""
+    store = open_database()
+    with store.write() as conn:
+        insert_usage(conn, _usage(30, model_id="inc", arm="control"))
+        insert_usage(conn, _usage(6, model_id="inc", arm="rescue", latency=lambda i: 9000.0))
+        insert_usage(conn, _usage(5, model_id="judge", arm="judge"))
+        insert_usage(conn, _usage(20, model_id="cand", arm="canary"))
+    window = {"segments": ("technical",), "start": NOW, "end": NOW + timedelta(hours=1), "latency_sample": 1000}
+    control = repo.arm_samples(store, model_id="inc", arm="control", **window)["technical"]
+    candidate = repo.arm_samples(store, model_id="cand", arm="canary", **window)["technical"]
+    assert (control.calls, candidate.calls) == (30, 20)
+    assert control.latency == ArmSample.from_calls(successes=[True] * 30,
+                                                   latencies_ms=[100.0 + i for i in range(30)]).latency
+
+
+def test_the_gates_sql_buckets_latencies_as_core_histogram_does():
+    from modelctl.core import histogram
+
+    values = [0.2, 0.999, 1.0, 1.01, 1.02, 1.03, 99.0, 100.0, 1234.5, 7000.0, 60_000.0]
+    store = open_database()
+    with store.write() as conn:
+        insert_usage(conn, _usage(len(values), model_id="m1", arm="shadow", latency=lambda i: values[i]))
+    sample = repo.arm_samples(store, model_id="m1", arm="shadow", segments=("technical",), start=NOW,
+                              end=NOW + timedelta(hours=1), latency_sample=1000)["technical"]
+    counts = {}
+    for value in values:
+        counts[histogram.bucket_of(value)] = counts.get(histogram.bucket_of(value), 0) + 1
+    assert sample.latency == LatencyHistogram.from_counts(counts)
 
 
 def test_without_ln_in_sql_latencies_are_read_and_sampled(monkeypatch):
     store = open_database()
     with store.write() as conn:
         insert_usage(conn, _usage(1000, model_id="m1", arm="shadow", latency=lambda i: 50.0 + (i * 37) % 400))
-    full = repo.arm_sample(store, model_id="m1", arm="shadow", segments=("technical",), start=NOW,
-                           end=NOW + timedelta(hours=1), latency_sample=1000)
+    full = repo.arm_samples(store, model_id="m1", arm="shadow", segments=("technical",), start=NOW,
+                            end=NOW + timedelta(hours=1), latency_sample=1000)["technical"]
     read = store.read
 
     def no_ln(sql, params=None):
@@ -100,9 +138,9 @@ def test_without_ln_in_sql_latencies_are_read_and_sampled(monkeypatch):
         return read(sql, params)
 
     monkeypatch.setattr(store, "read", no_ln)
-    same = repo.arm_sample(store, model_id="m1", arm="shadow", segments=("technical",), start=NOW,
-                           end=NOW + timedelta(hours=1), latency_sample=1000)
+    same = repo.arm_samples(store, model_id="m1", arm="shadow", segments=("technical",), start=NOW,
+                            end=NOW + timedelta(hours=1), latency_sample=1000)["technical"]
     assert same.latency == full.latency
-    sampled = repo.arm_sample(store, model_id="m1", arm="shadow", segments=("technical",), start=NOW,
-                              end=NOW + timedelta(hours=1), latency_sample=100)
+    sampled = repo.arm_samples(store, model_id="m1", arm="shadow", segments=("technical",), start=NOW,
+                               end=NOW + timedelta(hours=1), latency_sample=100)["technical"]
     assert sampled.latency.total == 100 and sampled.calls == 1000

@@ -122,6 +122,7 @@ def test_daily_roll_ups_are_backfilled_from_hourly_ones_on_upgrade(db_url):
     assert len(folded) > 20
     with store.write() as conn:  # back to the schema before 0007, hourly roll-ups only
         conn.exec_driver_sql("DROP TABLE usage_rollup_daily")
+        conn.exec_driver_sql("ALTER TABLE gate_result DROP COLUMN segment")  # and before 0008
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0006'")
     store.dispose()
     upgraded = open_database(db_url)

@@ -5,18 +5,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modelctl.config import load_upgrade
 from modelctl.core.gates import VERDICTS, GateResult
 from modelctl.core.rollout import (
     ACTIONS,
-    DEFAULT_ROLLOUT_CONFIG,
     PHASES,
     PhaseConfig,
-    RolloutConfig,
     RolloutView,
+    SegmentEvidence,
     decide,
     next_phase,
 )
 from modelctl.errors import ConfigError, InvalidInput
+
+DEFAULT_ROLLOUT_CONFIG = load_upgrade().rollout_config()
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 ENOUGH = (5000, 500)
@@ -31,7 +33,9 @@ def view(phase="shadow", traffic=5):
 
 
 def run(*, phase="shadow", results, after, samples=ENOUGH, config=DEFAULT_ROLLOUT_CONFIG):
-    return decide(rollout=view(phase), results=results, samples=samples, now=START + after, config=config)
+    """One segment's evidence."""
+    evidence = [SegmentEvidence("technical", tuple(results), samples)]
+    return decide(rollout=view(phase), evidence=evidence, now=START + after, config=config)
 
 
 def test_phases_follow_the_promotion_path_and_end_at_full():
@@ -98,6 +102,30 @@ def test_hold_keeps_the_rollout_where_it_is_for_a_manual_decision():
     assert "manual" in decision.reason
 
 
+def test_a_regression_in_one_segment_rolls_back_however_well_the_others_do():
+    """Found 5 of issue 16: pooled segments let a candidate 10 points worse on 5% of traffic reach full."""
+    big = SegmentEvidence("simple", (gate("pass"), gate("pass", "latency_p95")), (95_000, 9_500))
+    small = SegmentEvidence("research", (gate("fail", summary="success_rate fail: 85.0% vs 95.0%"),), (5_000, 500))
+    decision = decide(rollout=view(), evidence=[big, small], now=START + timedelta(hours=30),
+                      config=DEFAULT_ROLLOUT_CONFIG)
+    assert (decision.action, decision.next_phase) == ("rollback", "rolled_back")
+    assert "research: success_rate fail" in decision.reason and "simple" not in decision.reason
+
+
+def test_every_segment_is_promoted_on_its_own_evidence():
+    passing = SegmentEvidence("simple", (gate("pass"),), ENOUGH)
+    thin = SegmentEvidence("research", (gate("pass"),), (5000, 120))
+    undecided = SegmentEvidence("technical", (gate("inconclusive", summary="success_rate inconclusive"),), ENOUGH)
+    for other in (thin, undecided):
+        decision = decide(rollout=view(), evidence=[passing, other], now=START + timedelta(hours=30),
+                          config=DEFAULT_ROLLOUT_CONFIG)
+        assert decision.action == "wait"
+        assert f"{other.segment}: " in decision.reason and "simple" not in decision.reason
+    decision = decide(rollout=view(), evidence=[passing, replace(thin, samples=ENOUGH)],
+                      now=START + timedelta(hours=30), config=DEFAULT_ROLLOUT_CONFIG)
+    assert decision.action == "advance"
+
+
 def test_no_gate_results_never_promote():
     decision = run(results=[], after=timedelta(hours=30))
     assert decision.action == "wait"
@@ -110,8 +138,7 @@ def test_finished_rollouts_and_mixed_clocks_are_refused():
     with pytest.raises(InvalidInput):
         decide(
             rollout=view(),
-            results=[gate("pass")],
-            samples=ENOUGH,
+            evidence=[SegmentEvidence("technical", (gate("pass"),), ENOUGH)],
             now=datetime(2026, 3, 3),
             config=DEFAULT_ROLLOUT_CONFIG,
         )
@@ -120,8 +147,8 @@ def test_finished_rollouts_and_mixed_clocks_are_refused():
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: RolloutConfig(phases={"shadow": PhaseConfig(5), "full": PhaseConfig(100)}),
-        lambda: RolloutConfig(phases={**DEFAULT_ROLLOUT_CONFIG.phases, "beta": PhaseConfig(5)}),
+        lambda: replace(DEFAULT_ROLLOUT_CONFIG, phases={"shadow": PhaseConfig(5), "full": PhaseConfig(100)}),
+        lambda: replace(DEFAULT_ROLLOUT_CONFIG, phases={**DEFAULT_ROLLOUT_CONFIG.phases, "beta": PhaseConfig(5)}),
         lambda: replace(DEFAULT_ROLLOUT_CONFIG, on_timeout="ignore"),
         lambda: PhaseConfig(5, timedelta(hours=48), timedelta(hours=24)),
         lambda: PhaseConfig(0),
