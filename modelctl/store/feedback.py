@@ -54,7 +54,9 @@ def score_served_attempt(conn, *, request_id: str, score: float) -> ServedAttemp
     ).first()
     if row is None:
         return None
-    served = ServedAttempt(int(row[0]), as_datetime(row[1]), row[2], row[3], row[4], row[5], int(row[6]),
+    ts = as_datetime(row[1])
+    assert ts is not None  # usage.ts is NOT NULL
+    served = ServedAttempt(int(row[0]), ts, row[2], row[3], row[4], row[5], int(row[6]),
                            None if row[7] is None else float(row[7]))
     conn.execute(text("UPDATE usage SET quality = :score WHERE id = :id"), {"score": score, "id": served.usage_id})
     _shift_quality_sums(conn, served, added=score - (served.quality or 0.0), counted=served.quality is None)

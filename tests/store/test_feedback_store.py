@@ -21,8 +21,9 @@ def _requests(n, *, seed=3):
     for i in range(n):
         ts = T0 + timedelta(minutes=11 * i)
         answered_by = rng.choice(["a", "b"])
-        for attempt, (model, arm, ok) in enumerate([("b", "control", False), (answered_by, rng.choice(["control", "canary"]), True),
-                                                     ("c", "shadow", True)]):
+        answered_on = rng.choice(["control", "canary"])
+        calls = [("b", "control", False), (answered_by, answered_on, True), ("c", "shadow", True)]
+        for attempt, (model, arm, ok) in enumerate(calls):
             record = UsageRecord(model_id=model, latency_ms=100.0, success=ok, segment=rng.choice(["simple", None]),
                                  request_id=f"r{i}", arm=arm, attempt=attempt)
             rows.append(usage_tuple(record, provider="p", cost_usd=0.001, ts=ts))
@@ -54,8 +55,10 @@ def test_scores_and_rescores_keep_rollups_equal_to_raw_rows(db_url):
         with store.write() as conn:
             served = score_served_attempt(conn, request_id=f"r{rng.randrange(120)}", score=rng.random())
         assert served is not None and served.attempt == 1 and served.arm != "shadow"
-    assert _quality_by_group(store, "usage_rollup") == _raw_quality(store, lambda ts: ts[:13] + ":00:00.000000")
-    assert _quality_by_group(store, "usage_rollup_daily") == _raw_quality(store, lambda ts: ts[:10] + " 00:00:00.000000")
+    hourly = _raw_quality(store, lambda ts: ts[:13] + ":00:00.000000")
+    daily = _raw_quality(store, lambda ts: ts[:10] + " 00:00:00.000000")
+    assert _quality_by_group(store, "usage_rollup") == hourly
+    assert _quality_by_group(store, "usage_rollup_daily") == daily
     assert store.read("SELECT COUNT(*) FROM usage WHERE quality IS NOT NULL AND arm = 'shadow'") == [(0,)]
 
 
@@ -68,7 +71,8 @@ def test_a_day_whose_hourly_rollups_were_compacted_is_scored_at_midnight(db_url)
     with store.write() as conn:
         served = score_served_attempt(conn, request_id="r7", score=0.25)
     midnight = "2026-11-01 00:00:00.000000"
-    assert _quality_by_group(store, "usage_rollup") == {(midnight, served.model_id, "p", served.segment or "", served.arm): (0.25, 1)}
+    group = (midnight, served.model_id, "p", served.segment or "", served.arm)
+    assert _quality_by_group(store, "usage_rollup") == {group: (0.25, 1)}
 
 
 def test_a_request_nothing_answered_is_left_alone(db_url):
