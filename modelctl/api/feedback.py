@@ -35,4 +35,4 @@ def feedback(request: Request, body: FeedbackBody) -> dict:
     """Score the answer a request got; a second score for the same request replaces the first."""
     from modelctl.services.feedback import record_feedback
 
-    return record_feedback(request.app.state.store, body.request_id, body.score)
+    return record_feedback(request.app.state.store, body.request_id, score=body.score)

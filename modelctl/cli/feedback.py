@@ -27,7 +27,7 @@ def feedback(
     """
     from modelctl.services.feedback import record_feedback
 
-    result = record_feedback(store_from(ctx), request_id, score)
+    result = record_feedback(store_from(ctx), request_id, score=score)
     if as_json:
         print_json(result)
         return

@@ -24,7 +24,7 @@ def _checked(request_id: str, score: float) -> None:
         raise InvalidInput(f"score: must be a number from 0 to 1 (0 = useless, 1 = perfect), not {score!r}")
 
 
-def record_feedback(store: Store, request_id: str, score: float) -> dict[str, Any]:
+def record_feedback(store: Store, request_id: str, *, score: float) -> dict[str, Any]:
     """Score the attempt that answered `request_id`; a later score replaces an earlier one."""
     _checked(request_id, score)
     with store.write() as conn:
