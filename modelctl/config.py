@@ -321,6 +321,7 @@ class UpgradeFile(_Strict):
     phases: dict[Literal["shadow", "canary", "full"], PhaseSettings]
     gates: GateSettings = GateSettings()
     latency_sample: int = Field(default=20_000, ge=100)
+    notify: NotifySettings = Field(default_factory=lambda: NotifySettings())  # defined below
 
     @field_validator("phases")
     @classmethod
@@ -349,6 +350,21 @@ class UpgradeFile(_Strict):
 
 def load_upgrade(path: Path | None = None) -> UpgradeFile:
     return load_yaml_model(path or config_path("upgrade.yaml"), UpgradeFile)
+
+
+class NotifySettings(_Strict):
+    """Where rollout events are posted (services/notify.py); no URL, no notifications.
+
+    The env var named by `webhook_url_env` wins over `webhook_url`: a Slack webhook URL is itself a
+    credential, better kept out of files. `max_seconds` caps all attempts of one notification.
+    """
+
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    webhook_url_env: str = Field(default="MODELCTL_WEBHOOK_URL", pattern=r"^[A-Z_][A-Z0-9_]*$")
+    max_seconds: float = Field(default=3.0, gt=0, le=30)
+
+    def resolved_url(self) -> str | None:
+        return os.environ.get(self.webhook_url_env) or self.webhook_url
 
 
 # ---------------------------------------------------------------- discovery.yaml

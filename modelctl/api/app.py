@@ -89,7 +89,7 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     """The app over an open store; the caller owns the store (opened once per process)."""
     from prometheus_client import Counter
 
-    from modelctl.api import registry, routing, upgrade
+    from modelctl.api import feedback, registry, routing, upgrade
 
     loop = UpgradeLoop(store, tick_interval_s=settings.tick_interval_s,
                        discover_interval_s=settings.discover_interval_s)
@@ -146,4 +146,5 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(routing.router)
     app.include_router(upgrade.router)
+    app.include_router(feedback.router)
     return app

@@ -23,6 +23,7 @@ class Commands(LazyGroup):
         "health": ("modelctl.cli.health", "health"),
         "usage": ("modelctl.cli.usage", "app"),
         "stats": ("modelctl.cli.usage", "stats"),
+        "feedback": ("modelctl.cli.feedback", "feedback"),
         "eval": ("modelctl.cli.route", "eval_app"),
         "discover": ("modelctl.cli.discover", "discover"),
         "candidates": ("modelctl.cli.discover", "candidates"),
