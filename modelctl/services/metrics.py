@@ -128,13 +128,13 @@ class StoreCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         routed = GaugeMetricFamily("modelctl_routed_calls_1h", "Calls in the last hour that were the "
-                                   "router's first choice (not shadow copies).", labels=["segment", "model"])
+                                   "router's first choice (not shadow copies or judge calls).", labels=["segment", "model"])
         fallbacks = GaugeMetricFamily("modelctl_fallback_calls_1h", "Calls in the last hour made down the "
                                       "fallback chain after an earlier attempt of the same request failed.",
                                       labels=["segment", "model"])
         for segment, model, first, later in self.store.read(
             "SELECT segment, model_id, SUM(CASE WHEN attempt = 0 THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN attempt > 0 THEN 1 ELSE 0 END) FROM usage WHERE ts >= :since AND arm <> 'shadow' "
+            "SUM(CASE WHEN attempt > 0 THEN 1 ELSE 0 END) FROM usage WHERE ts >= :since AND arm NOT IN ('shadow', 'judge') "
             "GROUP BY segment, model_id ORDER BY 1, 2",
             {"since": sql_ts(self.now() - ATTEMPTS_WINDOW)},
         ):
