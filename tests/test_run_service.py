@@ -69,7 +69,7 @@ def _rows(store):
 
 
 def test_canary_serves_and_hands_back_the_shadow_call(env):
-    store, fake_openai, fake_anthropic = env
+    store, _, fake_anthropic = env
     result = _serve(store, _decision())
     assert result.model_id == "gpt-6-luna" and result.arm == "canary"
     assert fake_anthropic.requests == []  # serve never makes the shadow call itself
@@ -83,7 +83,7 @@ def test_canary_serves_and_hands_back_the_shadow_call(env):
 
 
 def test_the_shadow_call_gets_the_whole_budget_whatever_the_served_call_left(env):
-    store, _, fake_anthropic = env
+    store = env[0]
     budget = 1.0
     start = time.perf_counter()
     result = _serve(store, _decision(budget_seconds=budget),

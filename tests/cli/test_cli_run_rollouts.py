@@ -146,3 +146,8 @@ def test_the_models_rescuing_a_failed_canary_call_are_their_own_arm(cli, provide
     assert cli.json("usage", "record", "gpt-6.1-sol", "--latency-ms", "800", "--arm", "judge")["arm"] == "judge"
     stats = {r["key"]: r for r in cli.json("stats")}
     assert stats[INCUMBENT]["calls"] == 2 and stats["gpt-6.1-sol"]["calls"] == 1
+    # metrics: the rescue is a fallback, and a judge call is not a routed call
+    metrics = cli("metrics").stdout
+    assert 'modelctl_fallback_calls_1h{model="gpt-4o-2024-08-06",segment="technical"} 1.0' in metrics
+    assert 'arm="rescue"' in metrics and 'arm="judge"' in metrics
+    assert 'modelctl_routed_calls_1h{model="gpt-6.1-sol"' not in metrics
