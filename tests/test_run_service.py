@@ -1,9 +1,10 @@
-"""The run service below the CLI: rollout arms and shadow calls recorded right, the shadow never
-delaying the answer or the budget; and the rules that turn an outcome into a cooldown."""
+"""The run service below the CLI: rollout arms and shadow calls recorded right, the shadow call made
+only by the caller, with a budget of its own; and the rules that turn an outcome into a cooldown."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -18,8 +19,8 @@ from modelctl.errors import (
 )
 from modelctl.services.health import HealthPolicy, provider_settings, record_outcome
 from modelctl.services.routing import load_routing_config
-from modelctl.services.run import serve
-from modelctl.providers.base import ChatRequest
+from modelctl.services.run import ShadowCall, make_shadow_call, serve
+from modelctl.providers.base import Attachment, ChatRequest
 from modelctl.store import catalog as catalog_repo
 from modelctl.services.database import open_database
 
@@ -54,12 +55,12 @@ def _decision(**changes) -> Decision:
     return Decision(**fields)
 
 
-def _serve(store, decision, *, budget_s=None, deliver=None):
+def _serve(store, decision, *, deliver=None):
     return serve(
         store, decision, ChatRequest(model_id=decision.model_id, prompt="hi"), request_id="req-1",
         models={spec.model_id: spec for spec in catalog_repo.list_models(store)},
         providers=provider_settings(load_routing_config()["providers"]),
-        deadline=time.perf_counter() + (budget_s or decision.budget_seconds), deliver=deliver,
+        deadline=time.perf_counter() + decision.budget_seconds, deliver=deliver,
     )
 
 
@@ -67,43 +68,59 @@ def _rows(store):
     return store.read("SELECT model_id, arm, attempt, success FROM usage WHERE request_id = 'req-1' ORDER BY attempt")
 
 
-def test_canary_serves_and_shadow_runs_after_delivery(env):
-    store, fake_openai, fake_anthropic = env
-    seen_at_delivery = []
-    result = _serve(store, _decision(), deliver=lambda r: seen_at_delivery.append(len(fake_anthropic.requests)))
-    assert seen_at_delivery == [0] and len(fake_anthropic.requests) == 1
+def test_canary_serves_and_hands_back_the_shadow_call(env):
+    store, _, fake_anthropic = env
+    result = _serve(store, _decision())
     assert result.model_id == "gpt-6-luna" and result.arm == "canary"
-    assert result.shadow is not None and result.shadow.outcome == "ok"
+    assert fake_anthropic.requests == []  # serve never makes the shadow call itself
+    call = result.shadow
+    assert (call.request.model_id, call.request.stream, call.attempt, call.budget_s) == (
+        "claude-haiku-5-5", False, 1, 5.0)
+    attempt = make_shadow_call(store, call)
+    assert attempt.outcome == "ok" and attempt.arm == "shadow"
     assert _rows(store) == [("gpt-6-luna", "canary", 0, 1), ("claude-haiku-5-5", "shadow", 1, 1)]
     assert fake_anthropic.requests[0].json["messages"][-1]["content"] == "hi"
 
 
-def test_a_failed_canary_falls_back_to_control(env):
+def test_the_shadow_call_gets_the_whole_budget_whatever_the_served_call_left(env):
+    store = env[0]
+    budget = 1.0
+    start = time.perf_counter()
+    result = _serve(store, _decision(budget_seconds=budget),
+                    deliver=lambda r: time.sleep(max(0.0, start + budget - time.perf_counter())))
+    assert result.shadow.budget_s == budget
+    assert make_shadow_call(store, result.shadow).outcome == "ok"
+
+
+def test_the_shadow_call_travels_to_its_worker_whole(env):
+    call = ShadowCall(
+        request=ChatRequest(model_id="claude-haiku-5-5", prompt="what is this?", system="be brief", max_tokens=9,
+                            attachments=(Attachment(media_type="image/png", data=b"\x89PNG\x00", name="a.png"),
+                                         Attachment(media_type="image/jpeg", url="https://e.test/b.jpg"))),
+        segment="multimedia", request_id="req-9", attempt=2, budget_s=10.0,
+    )
+    assert ShadowCall.from_bytes(call.to_bytes(database_url="sqlite:///x.db")) == (call, "sqlite:///x.db")
+
+
+def test_a_failed_canary_is_rescued_outside_both_arms(env):
     store, fake_openai, _ = env
     fake_openai.fail_model("gpt-6-luna", "server_error")
     result = _serve(store, _decision(shadow_model=None))
-    assert result.model_id == "gpt-4o-2024-08-06" and result.arm == "control" and result.shadow is None
-    assert _rows(store) == [("gpt-6-luna", "canary", 0, 0), ("gpt-4o-2024-08-06", "control", 1, 1)]
+    assert result.model_id == "gpt-4o-2024-08-06" and result.arm == "rescue" and result.shadow is None
+    assert _rows(store) == [("gpt-6-luna", "canary", 0, 0), ("gpt-4o-2024-08-06", "rescue", 1, 1)]
 
 
-def test_no_shadow_once_the_budget_is_spent(env):
-    store, _, fake_anthropic = env
-    budget = 1.0
-    start = time.perf_counter()
-    result = _serve(store, _decision(), budget_s=budget,
-                    deliver=lambda r: time.sleep(max(0.0, start + budget - time.perf_counter())))
-    assert result.shadow is None and fake_anthropic.requests == []
-    assert [row[1] for row in _rows(store)] == ["canary"]
-
-
-def test_a_slow_shadow_is_cut_at_the_budget(env):
+def test_a_slow_shadow_is_cut_at_its_budget_and_rests_nothing(env):
     store, _, fake_anthropic = env
     fake_anthropic.fail_next("delay", delay_s=5)
+    result = _serve(store, _decision())
     start = time.perf_counter()
-    result = _serve(store, _decision(), budget_s=1.5)
+    attempt = make_shadow_call(store, replace(result.shadow, budget_s=1.5))
     assert time.perf_counter() - start < 1.5 + 0.5
-    assert result.answer and result.shadow.error_kind == "timeout"
+    assert attempt.error_kind == "timeout" and attempt.cost_usd is None
     assert [(row[1], row[3]) for row in _rows(store)] == [("canary", 1), ("shadow", 0)]
+    assert _model_state(store, "claude-haiku-5-5") == (0, None)
+    assert _provider_state(store, "anthropic")[1:] == (0, None)
 
 
 def _model_state(store, model_id="gpt-4o-2024-08-06"):
@@ -156,3 +173,13 @@ def test_a_refused_key_rests_the_provider_but_an_unset_one_does_not(env):
     _outcome(store, AuthenticationFailed("HTTP 401"), policy=HealthPolicy(provider_cooldown_s=60))
     health, _, until = _provider_state(store)
     assert health == "down" and until.startswith("2026-12-01 10:01:00")
+
+
+def test_shadow_and_judge_outcomes_change_no_cooldown(env):
+    store = env[0]
+    for arm in ("shadow", "judge"):
+        with store.write() as conn:
+            record_outcome(conn, policy=HealthPolicy(failure_threshold=1), provider="openai",
+                           model_id="gpt-4o-2024-08-06", error=AuthenticationFailed("HTTP 401"), now=NOW, arm=arm)
+    assert _model_state(store) == (0, None)
+    assert _provider_state(store) == ("unknown", 0, None)

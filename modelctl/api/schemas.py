@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelctl.config import CatalogModel
-from modelctl.core.catalog import CAPABILITIES
+from modelctl.core.catalog import ARMS, CAPABILITIES
 
 ModelOut = CatalogModel  # the original registry's schema: capabilities, performance, costs, limits
 Capability = StrEnum("Capability", {name: name for name in CAPABILITIES})
@@ -125,7 +125,7 @@ class UsageBody(BaseModel):
     segment: str | None = Field(default=None, max_length=100)
     quality: float | None = Field(default=None, ge=0, le=1)
     request_id: str | None = Field(default=None, min_length=1, max_length=200)
-    arm: Literal["control", "shadow", "canary"] = "control"
+    arm: Literal[ARMS] = "control"
     ts: str | None = Field(default=None, description="ISO-8601; default: now.")
     attempt: int = Field(default=0, ge=0)
 

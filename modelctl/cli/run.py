@@ -33,14 +33,15 @@ def run(
     """Answer a query with the routed model, falling back down the chain within the budget.
 
     Every attempt is recorded (latency, tokens, cost; never the text). Exits 4 when every model
-    failed, listing each failure.
+    failed, listing each failure. A shadow call (a rollout's candidate answering a copy) is made
+    by a detached process after the answer is out; run does not wait for it.
 
     Examples:
       modelctl run "What is the capital of France?"
       modelctl run "What does this receipt say?" --attach receipt.jpg --json
     """
-    from modelctl.errors import AllModelsFailed
-    from modelctl.services.run import run_query
+    from modelctl.errors import AllModelsFailed, ModelctlError
+    from modelctl.services.run import detach_shadow, run_query
 
     if stream is None:
         stream = sys.stdout.isatty()
@@ -74,9 +75,10 @@ def run(
             say(f"{result.model_id} ({result.provider}): {served.latency_ms:,.0f} ms, "
                 f"{served.tokens_in}+{served.tokens_out} tokens, {cost}, request {result.request_id}")
 
+    store = store_from(ctx)
     try:
-        run_query(
-            store_from(ctx), query, attachments=attach or (), segment=segment, system=system,
+        result = run_query(
+            store, query, attachments=attach or (), segment=segment, system=system,
             max_tokens=max_tokens, stream=stream, deadline_ms=deadline_ms, request_id=request_id,
             on_token=on_token if live else None, on_fallback=on_fallback, deliver=deliver,
         )
@@ -84,3 +86,8 @@ def run(
         if as_json:
             print_json({"answer": None, "model_id": None, "attempts": exc.attempts})
         raise
+    if result.shadow is not None:
+        try:
+            detach_shadow(store, result.shadow)
+        except ModelctlError as exc:  # the user has the answer: this is a warning, not a failure
+            say(f"warning: {exc}")

@@ -26,7 +26,7 @@ def record(
     segment: Annotated[str | None, typer.Option("--segment", help="Query type or custom segment.")] = None,
     quality: Annotated[float | None, typer.Option("--quality", help="A quality score in 0..1.")] = None,
     request_id: Annotated[str | None, typer.Option("--request-id", help="Recorded once per id.")] = None,
-    arm: Annotated[str, typer.Option("--arm", help="control, shadow or canary (for rollout gates).")] = "control",
+    arm: Annotated[str, typer.Option("--arm", help="control, shadow, canary, rescue or judge (for rollout gates).")] = "control",
     as_json: JsonOption = False,
 ) -> None:
     """Record one call outcome (the original POST /models/{id}/usage).

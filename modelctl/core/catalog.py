@@ -21,7 +21,9 @@ CAPABILITIES = (
 STATUSES = ("candidate", "stable", "deprecated", "disabled", "retired")
 SOURCES = ("config", "discovered", "import")
 QUERY_TYPES = ("simple", "technical", "research", "multimedia")
-ARMS = ("control", "shadow", "canary")
+# control: the incumbent serving; canary: the candidate serving; shadow: the candidate answering a
+# copy, discarded; rescue: a model asked after a failed canary call; judge: a judge model's call.
+ARMS = ("control", "shadow", "canary", "rescue", "judge")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,9 @@ USAGE_FIELDS = (
     "error_kind", "segment", "quality", "request_id", "arm", "ts", "attempt",
 )
 _KNOWN = frozenset(USAGE_FIELDS)
+# Arms whose calls observe a model rather than serve a user: their failures count against that
+# model's record only, never against production routing (cooldowns, failure streaks).
+OBSERVING_ARMS = frozenset({"shadow", "judge"})
 # Bounds no real call exceeds, so that sums over millions of rows stay finite and exact enough.
 MAX_MS = 86_400_000.0  # a day
 MAX_TOKENS = 1_000_000_000
@@ -53,6 +56,14 @@ class UsageRecord:
     arm: str = "control"
     ts: datetime | None = None
     attempt: int = 0
+
+
+def recorded_cost(priced: float | None, *, success: bool, tokens_in: int, tokens_out: int) -> float | None:
+    """What to record as a call's cost, given its price from the catalog. A failed call that
+    reported no tokens has an unknown cost (None), not a free one: a cost gate would read it as $0."""
+    if not success and not (tokens_in or tokens_out):
+        return None
+    return priced
 
 
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]  # \S: not all white space

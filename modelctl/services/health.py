@@ -5,7 +5,9 @@ Which failures rest what:
 - a 429: the model, for its Retry-After (else the configured rate-limit cooldown);
 - timeouts, 5xx, broken streams or bodies: the model, after `failure_threshold` in a row;
 - an invalid request or a prompt too long for the window: nothing, the request was at fault;
-- an unset key env var: nothing, nothing was called (routing already skips such providers).
+- an unset key env var: nothing, nothing was called (routing already skips such providers);
+- a shadow or judge call, failed or not: nothing. It observes a candidate rather than serves a
+  user; its usage row counts against that model, and production routing never hears of it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from modelctl.core.usage import OBSERVING_ARMS
 from modelctl.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -80,8 +83,12 @@ def record_outcome(
     error: ProviderError | None,
     key_missing: bool = False,
     now: datetime,
+    arm: str | None = None,
 ) -> None:
-    """Apply one call's outcome (error None = success) to the stored streaks and cooldowns."""
+    """Apply one call's outcome (error None = success) to the stored streaks and cooldowns; the
+    call's `arm` is None for calls outside any request (health probes)."""
+    if arm in OBSERVING_ARMS:
+        return
     if error is None:
         repo.mark_success(conn, provider=provider, model_id=model_id, now=now)
         return

@@ -123,7 +123,7 @@ class StoreCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         routed = GaugeMetricFamily("modelctl_routed_calls_1h", "Calls in the last hour that were the "
-                                   "router's first choice (not shadow copies).", labels=["segment", "model"])
+                                   "router's first choice (not shadow copies or judge calls).", labels=["segment", "model"])
         fallbacks = GaugeMetricFamily("modelctl_fallback_calls_1h", "Calls in the last hour made down the "
                                       "fallback chain after an earlier attempt of the same request failed.",
                                       labels=["segment", "model"])

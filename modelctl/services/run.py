@@ -4,14 +4,21 @@ Every attempt gets what is left of one overall budget, so a failing first model 
 time but never the deadline. Every attempt becomes a usage row (no query or answer text) and
 updates the model's and provider's health in the same transaction, so the next process routes
 around what just failed.
+
+A shadow call is not an attempt: it is handed back as a ShadowCall for the caller to make once the
+user has the answer (`modelctl run` hands it to a detached process, `detach_shadow`), with a budget
+of its own, and it never changes routing.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import mimetypes
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,11 +30,12 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
 from modelctl.core.routing import Decision
-from modelctl.core.usage import UsageRecord
+from modelctl.core.usage import UsageRecord, recorded_cost
 from modelctl.errors import (
     AllModelsFailed,
     ConfigError,
     InvalidInput,
+    ModelctlError,
     ProviderError,
     ProviderTimeout,
     RateLimited,
@@ -74,6 +82,48 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class ShadowCall:
+    """A shadow call still to be made: the served request, sent to the rollout's candidate once the
+    user has the answer. It gets the whole budget the served call had, not what the served call
+    left of it; its answer is discarded and only its usage row is kept."""
+
+    request: ChatRequest  # model_id is the candidate's; never streamed
+    segment: str
+    request_id: str
+    attempt: int  # its number among the request's usage rows
+    budget_s: float
+
+    def to_bytes(self, *, database_url: str) -> bytes:
+        """The call and where to record it, for the detached worker's stdin (never argv, never the database)."""
+        request = self.request
+        return json.dumps({
+            "database_url": database_url, "segment": self.segment, "request_id": self.request_id,
+            "attempt": self.attempt, "budget_s": self.budget_s, "model_id": request.model_id,
+            "prompt": request.prompt, "system": request.system, "max_tokens": request.max_tokens,
+            "attachments": [
+                {"media_type": a.media_type, "url": a.url, "name": a.name,
+                 "data": None if a.data is None else base64.b64encode(a.data).decode("ascii")}
+                for a in request.attachments
+            ],
+        }).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> tuple[ShadowCall, str]:
+        """`to_bytes` read back: the call and the database URL."""
+        data = json.loads(payload)
+        attachments = tuple(
+            Attachment(media_type=a["media_type"], url=a["url"], name=a["name"],
+                       data=None if a["data"] is None else base64.b64decode(a["data"]))
+            for a in data["attachments"]
+        )
+        request = ChatRequest(model_id=data["model_id"], prompt=data["prompt"], system=data["system"],
+                              attachments=attachments, max_tokens=data["max_tokens"])
+        call = cls(request=request, segment=data["segment"], request_id=data["request_id"],
+                   attempt=data["attempt"], budget_s=data["budget_s"])
+        return call, data["database_url"]
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     answer: str
     model_id: str
@@ -82,8 +132,8 @@ class RunResult:
     request_id: str
     segment: str
     arm: str
-    # The shadow model's call, made after the answer was delivered; its answer is discarded.
-    shadow: Attempt | None = None
+    # The shadow call the caller makes after delivering the answer (make_shadow_call, detach_shadow).
+    shadow: ShadowCall | None = None
 
     @property
     def served(self) -> Attempt:
@@ -165,8 +215,9 @@ def serve(
     """Try the decision's chain in order until one answers before `deadline` (a perf_counter time).
 
     A 429 whose Retry-After fits in the time left is waited out and the same model asked once more;
-    every other failure moves on. After `deliver` has the answer, a shadow model (if the decision
-    names one) gets the same request within what is left of the budget, and only its usage is kept.
+    every other failure moves on. The models after a failed canary candidate rescue the request:
+    their calls are the "rescue" arm, neither arm of the rollout. When the decision names a shadow
+    model, the result carries the ShadowCall still to be made; this function never makes it.
     """
     policy = policy or health_policy()
     chain = [decision.model_id, *decision.fallback_models]
@@ -180,7 +231,7 @@ def serve(
             continue
         if attempts and on_fallback is not None:
             on_fallback(attempts[-1], model_id)
-        arm = decision.arm if model_id == decision.model_id else "control"
+        arm = decision.arm if model_id == decision.model_id else _fallback_arm(decision.arm)
         waited = False
         while True:
             left = deadline - time.perf_counter()
@@ -201,9 +252,12 @@ def serve(
                 if deliver is not None:
                     deliver(served)  # the answer first; its bookkeeping does not delay it
                 _record(store, attempt, None, **record)
-                return replace(served, shadow=_shadow(
-                    store, decision, request, models=models, providers=providers, policy=policy,
-                    deadline=deadline, request_id=request_id, number=len(attempts),
+                if decision.shadow_model is None:
+                    return served
+                return replace(served, shadow=ShadowCall(
+                    request=replace(request, model_id=decision.shadow_model, stream=False),
+                    segment=decision.segment, request_id=request_id, attempt=len(attempts),
+                    budget_s=decision.budget_seconds,
                 ))
             _record(store, attempt, error, **record)
             if rests_provider(error):
@@ -216,20 +270,54 @@ def serve(
     raise _all_failed(attempts, chain, skipped, decision.budget_seconds)
 
 
-def _shadow(store: Store, decision: Decision, request: ChatRequest, *, models: Mapping[str, ModelSpec],
-            providers: Mapping[str, ProviderSettings], policy: HealthPolicy, deadline: float, request_id: str,
-            number: int) -> Attempt | None:
-    if decision.shadow_model is None:
-        return None
-    left = deadline - time.perf_counter()
-    if left < MIN_ATTEMPT_S:
-        return None
-    shadow_request = replace(request, model_id=decision.shadow_model, stream=False)
-    attempt, _, error = _call(shadow_request, models=models, providers=providers, timeout_s=left, on_token=None,
-                              arm="shadow")
-    _record(store, attempt, error, providers=providers, policy=policy, segment=decision.segment,
-            request_id=request_id, number=number)
+def _fallback_arm(served_arm: str) -> str:
+    """A model asked after the canary candidate failed rescues the request: counting it as control
+    would put the candidate's failures into the incumbent's sample."""
+    return "rescue" if served_arm == "canary" else "control"
+
+
+def make_shadow_call(store: Store, call: ShadowCall) -> Attempt:
+    """Make a shadow call and record its usage row; its outcome changes no cooldown or streak.
+
+    Nobody waits for it, so it runs without the hard-deadline thread: the adapter's timeout
+    (`budget_s`) bounds connecting and each wait, and its clock starts after the SDK is loaded.
+    """
+    from modelctl.services.routing import load_routing_config
+    from modelctl.store.catalog import get_model
+
+    spec = get_model(store, call.request.model_id)
+    models = {} if spec is None else {spec.model_id: spec}
+    providers = provider_settings(load_routing_config()["providers"])
+    attempt, _, error = _call(call.request, models=models, providers=providers, timeout_s=call.budget_s,
+                              on_token=None, arm="shadow", chat=calls.chat)
+    _record(store, attempt, error, providers=providers, policy=health_policy(), segment=call.segment,
+            request_id=call.request_id, number=call.attempt)
     return attempt
+
+
+# The detached worker's entry point (modelctl/shadow_worker.py): it reads its ShadowCall on stdin.
+SHADOW_WORKER = "modelctl.shadow_worker"
+
+
+def detach_shadow(store: Store, call: ShadowCall) -> None:
+    """Start a process that makes `call` and records it, and return without waiting for it.
+
+    The request (prompt included) goes down a pipe, never into argv or the database. The worker
+    gets no stdout or stderr of ours, so a caller reading our output to its end is not held until
+    the shadow call finishes, and a session of its own, so the terminal's Ctrl-C or hang-up does
+    not cut it short.
+    """
+    payload = call.to_bytes(database_url=store.url)
+    try:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", SHADOW_WORKER], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+        )
+        with worker.stdin:
+            worker.stdin.write(payload)
+    except OSError as exc:
+        raise ModelctlError(f"the shadow call to {call.request.model_id} was not made: "
+                            f"cannot start its worker process: {exc.strerror or exc}") from None
 
 
 def _call(
@@ -240,8 +328,9 @@ def _call(
     timeout_s: float,
     on_token: OnToken | None,
     arm: str,
+    chat: Callable[..., ChatResult] | None = None,
 ) -> tuple[Attempt, ChatResult | None, ProviderError | None]:
-    """One provider call and what it measured."""
+    """One provider call and what it measured; `chat` is `_chat_within` unless given."""
     spec = models.get(request.model_id)
     if spec is None:
         raise ConfigError(f"model {request.model_id} is not in the catalog; add it with `modelctl models import`")
@@ -251,7 +340,7 @@ def _call(
     start = time.perf_counter()
     result = error = None
     try:
-        result = _chat_within(settings, request, timeout_s=timeout_s, on_token=on_token)
+        result = (chat or _chat_within)(settings, request, timeout_s=timeout_s, on_token=on_token)
     except ProviderError as exc:
         error = exc
     tokens_in = (result.tokens_in or 0) if result else 0
@@ -267,7 +356,8 @@ def _call(
         ttft_ms=result.ttft_ms if result else None,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
-        cost_usd=spec.cost_usd(tokens_in, tokens_out),
+        cost_usd=recorded_cost(spec.cost_usd(tokens_in, tokens_out), success=error is None,
+                               tokens_in=tokens_in, tokens_out=tokens_out),
     )
     return attempt, result, error
 
@@ -286,7 +376,8 @@ def _record(store: Store, attempt: Attempt, error: ProviderError | None, *,
     with store.write() as conn:
         insert_usage(conn, [usage_tuple(record, provider=attempt.provider, cost_usd=attempt.cost_usd, ts=now)])
         record_outcome(conn, policy=policy, provider=attempt.provider, model_id=attempt.model_id, error=error,
-                       key_missing=settings.key_env is not None and settings.api_key() is None, now=now)
+                       key_missing=settings.key_env is not None and settings.api_key() is None, now=now,
+                       arm=attempt.arm)
 
 
 # Providers whose SDK is imported and client built in this process: their calls are bounded by

@@ -19,6 +19,7 @@ from modelctl.core.usage import (
     decode_usage_line,
     parse_usage_record,
     parse_window,
+    recorded_cost,
 )
 from modelctl.errors import InvalidInput
 from modelctl.services.catalog import require_model
@@ -35,7 +36,10 @@ Progress = Callable[[int, int], None]
 
 
 def _row(record: UsageRecord | UsageLine, spec: ModelSpec, ts: datetime) -> tuple:
-    cost = record.cost_usd if record.cost_usd is not None else spec.cost_usd(record.tokens_in, record.tokens_out)
+    cost = record.cost_usd
+    if cost is None:
+        cost = recorded_cost(spec.cost_usd(record.tokens_in, record.tokens_out), success=record.success,
+                             tokens_in=record.tokens_in, tokens_out=record.tokens_out)
     return repo.usage_tuple(record, provider=spec.provider, cost_usd=cost, ts=ts)
 
 

@@ -29,10 +29,10 @@ def daily_rollups(store: Store) -> list[tuple]:
 
 def attempts_since(store: Store, since: datetime) -> list[tuple]:
     """(segment, model_id, first attempts, later attempts) of usage rows since `since`, shadow copies
-    left out; found through the ts index."""
+    and judge calls left out (no routed request made them); found through the ts index."""
     return store.read(
         "SELECT segment, model_id, SUM(CASE WHEN attempt = 0 THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN attempt > 0 THEN 1 ELSE 0 END) FROM usage WHERE ts >= :since AND arm <> 'shadow' "
+        "SUM(CASE WHEN attempt > 0 THEN 1 ELSE 0 END) FROM usage WHERE ts >= :since AND arm NOT IN ('shadow', 'judge') "
         "GROUP BY segment, model_id ORDER BY 1, 2",
         {"since": sql_ts(since)},
     )
