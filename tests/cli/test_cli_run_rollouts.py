@@ -96,8 +96,10 @@ def test_a_slow_shadow_never_holds_the_answer_or_the_exit(providers, modelctl_ho
     ended = time.monotonic()
     assert proc.returncode == 0, err
     assert answer == b"Paris is the capital of France.\n" and out == b""
-    assert ended - answered < 1.5  # the shadow call has 4 s still to go
+    # the exit did not wait for the 4 s shadow call: when the process had ended its row was not
+    # there yet (the timing bound only keeps a loaded machine from hiding a wait)
     assert not [row for row in _rows("req-gateway") if row["arm"] == "shadow"]
+    assert ended - answered < 3.5
     shadow = _shadow_row("req-gateway")
     assert (shadow["model_id"], shadow["success"]) == (CANDIDATE, 1)
     assert len(fake_openai.requests) == 1
