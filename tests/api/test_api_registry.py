@@ -84,6 +84,8 @@ def test_usage_from_a_json_body_prices_it_from_the_catalog(api, cli):
     ({"latency_ms": 10, "quality": 2}, "quality"),
     ({"latency_ms": 10, "colour": "red"}, "colour"),
     ({"tokens_in": 5}, "latency_ms"),
+    ({"latency_ms": 10, "tokens_in": 2_000_000_000}, "tokens_in"),  # the bounds of `usage record` and import
+    ({"latency_ms": 10, "request_id": "   "}, "request_id"),
 ])
 def test_bad_usage_bodies_get_422_naming_the_field(api, body, field):
     response = api.client.post(f"/models/{GPT4O}/usage", json=body)
