@@ -1,7 +1,9 @@
 """Request and response bodies: what the OpenAPI schema at /docs promises.
 
 Request models check types and ranges so a bad body is a 422 naming its field; the services
-still validate what they own (query limits, capabilities, usage ranges), also answered as 422.
+still validate what they own (query limits, capabilities), also answered as 422. The catalog's and
+the usage record's schemas are not written here: ModelOut is config.CatalogModel, and UsageBody is
+generated from core.usage.UsageRecord, whose validator record_usage applies.
 """
 
 from __future__ import annotations

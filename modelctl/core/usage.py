@@ -5,8 +5,8 @@ The rules are written once, as the msgspec struct `UsageRecord`: types, bounds, 
 `decode_usage_line` applies them to an import line while msgspec decodes it in C, the import's hot
 path; `validate_usage` applies the same struct to an object already parsed (the CLI's options, the
 API's body, an import line the decoder refused) and words the first rule broken as
-`field: message`. Its one leniency, a null that stands for a field left out, is why a line spelled
-that way takes the slower path.
+`field: message`. Its leniency (a null stands for a field left out, an empty arm for control) is
+why a line spelled that way takes the slower path.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def usage_time(record: UsageRecord, *, parse_ts: Callable[[str], datetime]) -> d
         return None
     try:
         return parse_ts(record.ts)
-    except (InvalidInput, ValueError):
+    except (InvalidInput, ValueError, OverflowError):  # OverflowError: past year 9999 (or before 1) in UTC
         raise InvalidUsageRecord("ts", f"{record.ts!r} is not an ISO-8601 timestamp") from None
 
 
