@@ -7,12 +7,13 @@ as `file:line: field: message`, one line each, so a user can fix a file without 
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self, get_type_hints
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from modelctl.core.catalog import CAPABILITIES, QUERY_TYPES, ModelSpec
 from modelctl.errors import ConfigError, InvalidInput
@@ -29,41 +30,34 @@ class _Strict(BaseModel):
 # ---------------------------------------------------------------- catalog (models.yaml)
 
 
-class Performance(_Strict):
-    avg_ttft_ms: float | None = Field(default=None, ge=0)
-    avg_completion_ms: float | None = Field(default=None, ge=0)
-    success_rate: float | None = Field(default=None, ge=0, le=1)
-    quality_score: float | None = Field(default=None, ge=0, le=1)
+# How models.yaml (and the API) spell a ModelSpec, in the original registry's shape: these fields
+# sit in a group, under their name there (group -> {name in the file: ModelSpec field}); every
+# other field sits at the top level under its own name, except `source`, which the loader sets.
+CATALOG_GROUPS: dict[str, dict[str, str]] = {
+    "performance": {"avg_ttft_ms": "avg_ttft_ms", "avg_completion_ms": "avg_completion_ms",
+                    "success_rate": "success_rate", "quality_score": "quality_score"},
+    "costs": {"input_tokens_per_1k": "input_cost_per_1k", "output_tokens_per_1k": "output_cost_per_1k",
+              "currency": "currency"},
+    "limits": {"max_context_tokens": "max_context_tokens", "max_output_tokens": "max_output_tokens"},
+}
+_SET_BY_LOADER = frozenset({"source"})
+# The file writes capabilities as a map of flags (or a list), and an entry without them generates text.
+_CAPABILITIES_FIELD = (dict[str, bool], Field(default_factory=lambda: {"text_generation": True}))
 
 
-class Costs(_Strict):
-    input_tokens_per_1k: float | None = Field(default=None, ge=0)
-    output_tokens_per_1k: float | None = Field(default=None, ge=0)
-    currency: str = "USD"
+def _from_spec_field(spec_field: dataclasses.Field, kind: Any) -> tuple[Any, Any]:
+    """A ModelSpec field as pydantic declares it: its type (`choices` make it a Literal), default and rules."""
+    rules = dict(spec_field.metadata)
+    choices = rules.pop("choices", None)
+    default = ... if spec_field.default is dataclasses.MISSING else spec_field.default
+    return (Literal[choices] if choices else kind), Field(default, **rules)
 
 
-class Limits(_Strict):
-    max_context_tokens: int | None = Field(default=None, gt=0)
-    max_output_tokens: int | None = Field(default=None, gt=0)
+class _CatalogEntry(_Strict):
+    """What a catalog entry does besides holding ModelSpec's fields: read the file's spellings, and
+    convert to and from ModelSpec."""
 
-
-class CatalogModel(_Strict):
-    """One catalog entry in the original registry's schema."""
-
-    model_id: str = Field(min_length=1, max_length=200)
-    provider: str = Field(min_length=1, max_length=100)
-    family: str = ""
-    version: str = ""
-    status: Literal["candidate", "stable", "deprecated", "disabled", "retired"] = "stable"
-    capabilities: dict[str, bool] = Field(default_factory=lambda: {"text_generation": True})
-    performance: Performance = Performance()
-    costs: Costs = Costs()
-    limits: Limits = Limits()
-    is_refiner: bool = False
-    deprecation_date: date | None = None
-    successor: str | None = None
-
-    @field_validator("capabilities", mode="before")
+    @field_validator("capabilities", mode="before", check_fields=False)
     @classmethod
     def _known_capabilities(cls, value: Any) -> Any:
         if isinstance(value, (list, tuple)):
@@ -76,61 +70,54 @@ class CatalogModel(_Strict):
                 )
         return value
 
-    @field_validator("version", "family", mode="before")
+    @field_validator("version", "family", mode="before", check_fields=False)
     @classmethod
     def _text(cls, value: Any) -> Any:
         return "" if value is None else str(value)
 
     def to_spec(self, *, source: str = "config") -> ModelSpec:
-        return ModelSpec(
-            model_id=self.model_id,
-            provider=self.provider,
-            family=self.family,
-            version=self.version,
-            status=self.status,
-            capabilities=frozenset(name for name, on in self.capabilities.items() if on),
-            max_context_tokens=self.limits.max_context_tokens,
-            max_output_tokens=self.limits.max_output_tokens,
-            input_cost_per_1k=self.costs.input_tokens_per_1k,
-            output_cost_per_1k=self.costs.output_tokens_per_1k,
-            currency=self.costs.currency,
-            avg_ttft_ms=self.performance.avg_ttft_ms,
-            avg_completion_ms=self.performance.avg_completion_ms,
-            success_rate=self.performance.success_rate,
-            quality_score=self.performance.quality_score,
-            is_refiner=self.is_refiner,
-            source=source,
-            deprecation_date=self.deprecation_date,
-            successor=self.successor,
-        )
+        values = {name: getattr(self, name) for name in type(self).model_fields if name not in CATALOG_GROUPS}
+        for group, members in CATALOG_GROUPS.items():
+            part = getattr(self, group)
+            values.update({spec_name: getattr(part, name) for name, spec_name in members.items()})
+        values["capabilities"] = frozenset(name for name, on in self.capabilities.items() if on)
+        return ModelSpec(**values, source=source)
 
     @classmethod
-    def from_spec(cls, spec: ModelSpec) -> "CatalogModel":
-        return cls(
-            model_id=spec.model_id,
-            provider=spec.provider,
-            family=spec.family,
-            version=spec.version,
-            status=spec.status,
-            capabilities={name: name in spec.capabilities for name in CAPABILITIES},
-            performance=Performance(
-                avg_ttft_ms=spec.avg_ttft_ms,
-                avg_completion_ms=spec.avg_completion_ms,
-                success_rate=spec.success_rate,
-                quality_score=spec.quality_score,
-            ),
-            costs=Costs(
-                input_tokens_per_1k=spec.input_cost_per_1k,
-                output_tokens_per_1k=spec.output_cost_per_1k,
-                currency=spec.currency,
-            ),
-            limits=Limits(
-                max_context_tokens=spec.max_context_tokens, max_output_tokens=spec.max_output_tokens
-            ),
-            is_refiner=spec.is_refiner,
-            deprecation_date=spec.deprecation_date,
-            successor=spec.successor,
-        )
+    def from_spec(cls, spec: ModelSpec) -> Self:
+        values: dict[str, Any] = {name: getattr(spec, name) for name in cls.model_fields if name not in CATALOG_GROUPS}
+        values["capabilities"] = {name: name in spec.capabilities for name in CAPABILITIES}
+        for group, members in CATALOG_GROUPS.items():
+            values[group] = {name: getattr(spec, spec_name) for name, spec_name in members.items()}
+        return cls(**values)
+
+
+def _catalog_model() -> type[_CatalogEntry]:
+    """CatalogModel and its groups (Performance, Costs, Limits), generated from ModelSpec's fields."""
+    kinds = get_type_hints(ModelSpec)
+    spec_fields = {spec_field.name: spec_field for spec_field in dataclasses.fields(ModelSpec)}
+    in_group = {spec_name for members in CATALOG_GROUPS.values() for spec_name in members.values()}
+    groups = {
+        group: create_model(group.capitalize(), __base__=_Strict, __module__=__name__, **{
+            name: _from_spec_field(spec_fields[spec_name], kinds[spec_name]) for name, spec_name in members.items()
+        })
+        for group, members in CATALOG_GROUPS.items()
+    }
+    top: dict[str, Any] = {}
+    for name, spec_field in spec_fields.items():
+        if name in _SET_BY_LOADER:
+            continue
+        if name in in_group:  # the groups, in the file's order, take the place of the first grouped field
+            top.update({group: (model, model()) for group, model in groups.items() if group not in top})
+        elif name == "capabilities":
+            top[name] = _CAPABILITIES_FIELD
+        else:
+            top[name] = _from_spec_field(spec_field, kinds[name])
+    return create_model("CatalogModel", __base__=_CatalogEntry, __module__=__name__,
+                        __doc__="One catalog entry in the original registry's schema.", **top)
+
+
+CatalogModel = _catalog_model()
 
 
 class CatalogFile(_Strict):

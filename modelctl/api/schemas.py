@@ -1,18 +1,22 @@
 """Request and response bodies: what the OpenAPI schema at /docs promises.
 
 Request models check types and ranges so a bad body is a 422 naming its field; the services
-still validate what they own (query limits, capabilities, usage ranges), also answered as 422.
+still validate what they own (query limits, capabilities), also answered as 422. The catalog's and
+the usage record's schemas are not written here: ModelOut is config.CatalogModel, and UsageBody is
+generated from core.usage.UsageRecord, whose validator record_usage applies.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from modelctl.config import CatalogModel
-from modelctl.core.catalog import ARMS, CAPABILITIES
+from modelctl.core.catalog import CAPABILITIES
+from modelctl.core.usage import UsageRecord
 
 ModelOut = CatalogModel  # the original registry's schema: capabilities, performance, costs, limits
 Capability = StrEnum("Capability", {name: name for name in CAPABILITIES})
@@ -110,24 +114,43 @@ class ClassificationOut(BaseModel):
     signals: list[str]
 
 
-class UsageBody(BaseModel):
-    """The fields of `modelctl usage record` (model_id comes from the path)."""
+def _annotation(kind: msgspec.inspect.Type) -> Any:
+    """A msgspec field type, its bounds and lengths as pydantic reads them."""
+    import msgspec.inspect as mi
 
-    model_config = ConfigDict(extra="forbid")
+    if isinstance(kind, mi.UnionType):
+        [inner] = [t for t in kind.types if not isinstance(t, mi.NoneType)]
+        return _annotation(inner) | None
+    if isinstance(kind, mi.Metadata):
+        return Annotated[_annotation(kind.type), Field(**(kind.extra_json_schema or {}))]
+    if isinstance(kind, mi.FloatType):
+        return Annotated[float, Field(ge=kind.ge, le=kind.le, allow_inf_nan=False)]
+    if isinstance(kind, mi.IntType):
+        return Annotated[int, Field(ge=kind.ge, le=kind.le)]
+    if isinstance(kind, mi.StrType):
+        return Annotated[str, Field(min_length=kind.min_length, max_length=kind.max_length, pattern=kind.pattern)]
+    if isinstance(kind, mi.BoolType):
+        return bool
+    if isinstance(kind, mi.LiteralType):
+        return Literal[kind.values]
+    raise TypeError(f"no pydantic spelling for {kind}")  # a new kind of UsageRecord field: spell it here
 
-    latency_ms: float = Field(ge=0, allow_inf_nan=False)
-    ttft_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    tokens_in: int = Field(default=0, ge=0)
-    tokens_out: int = Field(default=0, ge=0)
-    cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    success: bool = True
-    error_kind: str | None = Field(default=None, max_length=100)
-    segment: str | None = Field(default=None, max_length=100)
-    quality: float | None = Field(default=None, ge=0, le=1)
-    request_id: str | None = Field(default=None, min_length=1, max_length=200)
-    arm: Literal[ARMS] = "control"
-    ts: str | None = Field(default=None, description="ISO-8601; default: now.")
-    attempt: int = Field(default=0, ge=0)
+
+def _usage_body() -> type[BaseModel]:
+    """core.usage.UsageRecord as the body FastAPI documents and checks (a bad one is a 422 naming
+    its field); model_id comes from the path. record_usage then applies the one validator."""
+    import msgspec.inspect as mi
+
+    info = mi.type_info(UsageRecord)
+    fields = {
+        field.name: (_annotation(field.type), ... if field.required else field.default)
+        for field in info.fields if field.name != "model_id"
+    }
+    return create_model("UsageBody", __config__=ConfigDict(extra="forbid"),
+                        __doc__="The fields of `modelctl usage record` (model_id comes from the path).", **fields)
+
+
+UsageBody = _usage_body()
 
 
 class UsageOut(BaseModel):

@@ -1,13 +1,14 @@
 """The catalog's vocabulary and the plain record the pure core decides on.
 
 `ModelSpec` is what routing, cost math and gates see of a model: no ORM, no I/O. The store and
-the config loader both produce it.
+the config loader both produce it, from tables and models generated from its fields.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from datetime import date
+from typing import Any
 
 CAPABILITIES = (
     "text_generation",
@@ -26,24 +27,33 @@ QUERY_TYPES = ("simple", "technical", "research", "multimedia")
 ARMS = ("control", "shadow", "canary", "rescue", "judge")
 
 
+def _rules(default: Any = MISSING, **rules: Any) -> Any:
+    """A ModelSpec field with the rules every copy of the schema takes from it (`ge`, `gt`, `le`,
+    `min_length`, `max_length`, `choices`): models.yaml's checks and the store's column sizes."""
+    return field(default=default, metadata=rules)
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    model_id: str
-    provider: str
+    """The catalog model, defined here once: config.CatalogModel (models.yaml, the API's schema) and
+    store.tables.ModelRow (the `model` table) are generated from these fields, types and rules."""
+
+    model_id: str = _rules(min_length=1, max_length=200)
+    provider: str = _rules(min_length=1, max_length=100)
     family: str = ""
     version: str = ""
-    status: str = "stable"
+    status: str = _rules("stable", choices=STATUSES)
     capabilities: frozenset[str] = field(default_factory=frozenset)
-    max_context_tokens: int | None = None
-    max_output_tokens: int | None = None
+    max_context_tokens: int | None = _rules(None, gt=0)
+    max_output_tokens: int | None = _rules(None, gt=0)
     # USD (or `currency`) per 1,000 tokens; None means unpriced, never silently zero.
-    input_cost_per_1k: float | None = None
-    output_cost_per_1k: float | None = None
+    input_cost_per_1k: float | None = _rules(None, ge=0)
+    output_cost_per_1k: float | None = _rules(None, ge=0)
     currency: str = "USD"
-    avg_ttft_ms: float | None = None
-    avg_completion_ms: float | None = None
-    success_rate: float | None = None
-    quality_score: float | None = None
+    avg_ttft_ms: float | None = _rules(None, ge=0)
+    avg_completion_ms: float | None = _rules(None, ge=0)
+    success_rate: float | None = _rules(None, ge=0, le=1)
+    quality_score: float | None = _rules(None, ge=0, le=1)
     is_refiner: bool = False
     source: str = "config"
     deprecation_date: date | None = None

@@ -1,28 +1,27 @@
-"""Validation of one usage record (a call outcome), shared by `usage record`, `usage import` and the API.
+"""A usage record (a call outcome) and its one validator, shared by `usage record`, `usage import`
+and the API.
 
-Plain Python checks rather than pydantic: an import validates a million of these, and each message
-must name the field and the rule it broke. An import first tries `decode_usage_line`, the same
-rules checked by msgspec in C while it decodes (a third of the cost); a line it refuses goes
-through the Python checks, which have the final word and the message.
+The rules are written once, as the msgspec struct `UsageRecord`: types, bounds, lengths, arms.
+`decode_usage_line` applies them to an import line while msgspec decodes it in C, the import's hot
+path; `validate_usage` applies the same struct to an object already parsed (the CLI's options, the
+API's body, an import line the decoder refused) and words the first rule broken as
+`field: message`. Its leniency (a null stands for a field left out, an empty arm for control) is
+why a line spelled that way takes the slower path.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from functools import cache
+from typing import Annotated, Any, Literal, NamedTuple, get_type_hints
 
 import msgspec
 
 from modelctl.core.catalog import ARMS
-from modelctl.errors import shown
+from modelctl.errors import InvalidInput, shown
 
-USAGE_FIELDS = (
-    "model_id", "latency_ms", "ttft_ms", "tokens_in", "tokens_out", "cost_usd", "success",
-    "error_kind", "segment", "quality", "request_id", "arm", "ts", "attempt",
-)
-_KNOWN = frozenset(USAGE_FIELDS)
 # Arms whose calls observe a model rather than serve a user: their failures count against that
 # model's record only, never against production routing (cooldowns, failure streaks).
 OBSERVING_ARMS = frozenset({"shadow", "judge"})
@@ -30,33 +29,6 @@ OBSERVING_ARMS = frozenset({"shadow", "judge"})
 MAX_MS = 86_400_000.0  # a day
 MAX_TOKENS = 1_000_000_000
 MAX_COST_USD = 1_000_000.0
-
-
-class UsageFieldError(ValueError):
-    """A record broke a rule; `field` names where."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRecord:
-    model_id: str
-    latency_ms: float
-    ttft_ms: float | None = None
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost_usd: float | None = None
-    success: bool = True
-    error_kind: str | None = None
-    segment: str | None = None
-    quality: float | None = None
-    request_id: str | None = None
-    arm: str = "control"
-    ts: datetime | None = None
-    attempt: int = 0
-
 
 def recorded_cost(priced: float | None, *, success: bool, tokens_in: int, tokens_out: int) -> float | None:
     """What to record as a call's cost, given its price from the catalog. A failed call that
@@ -66,19 +38,16 @@ def recorded_cost(priced: float | None, *, success: bool, tokens_in: int, tokens
     return priced
 
 
+
 _Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]  # \S: not all white space
 _ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
 _Ms = Annotated[float, msgspec.Meta(ge=0, le=MAX_MS)]
 _Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
 
 
-class UsageLine(msgspec.Struct, forbid_unknown_fields=True):
-    """A usage record as an import line usually spells it, `ts` still text.
-
-    Never laxer than `parse_usage_record`: msgspec takes no bool for a number, no float for a
-    count, no NaN or infinity (not JSON), no unknown field. It is stricter where the Python
-    rules are lenient (a null count or `success`, a falsy `arm`): such lines take the slow path.
-    """
+class UsageRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One call outcome. msgspec takes no bool for a number, no float for a count, no NaN or
+    infinity, no unknown field; `ts` stays text until `usage_time` reads it."""
 
     model_id: _Text
     latency_ms: _Ms
@@ -92,97 +61,112 @@ class UsageLine(msgspec.Struct, forbid_unknown_fields=True):
     quality: Annotated[float, msgspec.Meta(ge=0, le=1.0)] | None = None
     request_id: _Text | None = None
     arm: Literal[ARMS] = "control"
-    ts: str | None = None
+    ts: Annotated[str, msgspec.Meta(description="an ISO-8601 string")] | None = None
     attempt: _Count = 0
 
 
-decode_usage_line = msgspec.json.Decoder(UsageLine).decode
-"""A JSON line (bytes) as a UsageLine; raises ValueError (msgspec's errors, bad UTF-8) otherwise."""
+USAGE_FIELDS: tuple[str, ...] = UsageRecord.__struct_fields__
+# A null is the field left out (`arm` then means control), except `success`: a null there would
+# count an outcome nobody knows as a success.
+_NULL_IS_ABSENT = frozenset(USAGE_FIELDS) - {"success"}
 
 
-def _bad_number(field: str, value: Any, upper: float | None) -> UsageFieldError:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return UsageFieldError(field, f"must be a number, got {value!r}")
-    if value < 0:
-        return UsageFieldError(field, f"must not be negative, got {value!r}")
-    return UsageFieldError(field, f"must be at most {upper}, got {value!r}")
+class InvalidUsageRecord(InvalidInput):
+    """A usage record broke a rule; `field` names where."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
 
 
-def _number(data: dict, field: str, upper: float = math.inf) -> float | None:
-    value = data.get(field)
-    if value is None:
+_decode = msgspec.json.Decoder(UsageRecord).decode
+
+
+def decode_usage_line(raw: bytes) -> UsageRecord | None:
+    """A JSON line as written in the usual spelling, checked while decoded; None when the decoder
+    refuses it (bad JSON, a broken rule, or only a null), for `validate_usage` to decide."""
+    try:
+        return _decode(raw)
+    except msgspec.DecodeError:  # also msgspec.ValidationError, and bad UTF-8
         return None
-    kind = type(value)
-    if (kind is float or kind is int) and 0 <= value <= upper:  # NaN fails both comparisons
-        return float(value)
-    raise _bad_number(field, value, None if upper == math.inf else upper)
 
 
-def _count(data: dict, field: str) -> int:
-    value = data.get(field)
-    if value is None:
-        return 0
-    if type(value) is int and 0 <= value <= MAX_TOKENS:
-        return value
-    raise UsageFieldError(field, f"must be a whole number from 0 to {MAX_TOKENS:,}, got {value!r}")
-
-
-def _text(data: dict, field: str, limit: int = 200) -> str | None:
-    value = data.get(field)
-    if value is None:
-        return None
-    if type(value) is str and 0 < len(value) <= limit and not value.isspace():
-        return value
-    if isinstance(value, str) and len(value) > limit:
-        raise UsageFieldError(field, f"must be at most {limit} characters")
-    raise UsageFieldError(field, f"must be a non-empty string, got {value!r}")
-
-
-def parse_usage_record(data: Any, *, parse_ts: Any) -> UsageRecord:
-    """Validate one JSON object into a UsageRecord; `parse_ts` turns an ISO string into naive UTC.
-
-    Written for the common case first: an import checks a million of these.
-    """
+def validate_usage(data: Any) -> UsageRecord:
+    """One parsed JSON object as a UsageRecord, or InvalidUsageRecord naming the first rule it broke."""
     if type(data) is not dict:
-        raise UsageFieldError("(record)", f"must be a JSON object, got {type(data).__name__}")
-    if not _KNOWN.issuperset(data):
-        raise UsageFieldError(shown(sorted(data.keys() - _KNOWN)[0]), f"unknown field; valid: {', '.join(USAGE_FIELDS)}")
-    model_id = _text(data, "model_id")
-    if model_id is None:
-        raise UsageFieldError("model_id", "is required")
-    latency = _number(data, "latency_ms", MAX_MS)
-    if latency is None:
-        raise UsageFieldError("latency_ms", "is required")
-    success = data.get("success", True)
-    if success is not True and success is not False:
-        raise UsageFieldError("success", f"must be true or false, got {success!r}")
-    arm = data.get("arm") or "control"
-    if arm not in ARMS:
-        raise UsageFieldError("arm", f"must be one of {', '.join(ARMS)}, got {arm!r}")
-    ts = data.get("ts")
-    if ts is not None:
-        if type(ts) is not str:
-            raise UsageFieldError("ts", f"must be an ISO-8601 string, got {ts!r}")
-        try:
-            ts = parse_ts(ts)
-        except Exception:  # noqa: BLE001 - any parse failure is the same user error
-            raise UsageFieldError("ts", f"{ts!r} is not an ISO-8601 timestamp") from None
-    return UsageRecord(
-        model_id,
-        latency,
-        _number(data, "ttft_ms", MAX_MS),
-        _count(data, "tokens_in"),
-        _count(data, "tokens_out"),
-        _number(data, "cost_usd", MAX_COST_USD),
-        success,
-        _text(data, "error_kind", 100),
-        _text(data, "segment", 100),
-        _number(data, "quality", 1.0),
-        _text(data, "request_id"),
-        arm,
-        ts,
-        _count(data, "attempt"),
-    )
+        raise InvalidUsageRecord("(record)", f"must be a JSON object, got {type(data).__name__}")
+    unknown = sorted(map(str, data.keys() - _rules().keys()))
+    if unknown:
+        raise InvalidUsageRecord(shown(unknown[0]), f"unknown field; valid: {', '.join(USAGE_FIELDS)}")
+    given = {name: value for name, value in data.items() if value is not None or name not in _NULL_IS_ABSENT}
+    if given.get("arm") == "":
+        del given["arm"]
+    checked = {}
+    for name, rule in _rules().items():
+        if name in given:
+            try:
+                checked[name] = msgspec.convert(given[name], rule.hint)
+            except msgspec.ValidationError:
+                raise InvalidUsageRecord(name, _rule_broken(rule.kind, given[name])) from None
+        elif rule.required:
+            raise InvalidUsageRecord(name, "is required")
+    return UsageRecord(**checked)
+
+
+def usage_time(record: UsageRecord, *, parse_ts: Callable[[str], datetime]) -> datetime | None:
+    """The record's `ts` as naive UTC (`parse_ts` reads ISO-8601); None when it has none."""
+    if record.ts is None:
+        return None
+    try:
+        return parse_ts(record.ts)
+    except (InvalidInput, ValueError, OverflowError):  # OverflowError: past year 9999 (or before 1) in UTC
+        raise InvalidUsageRecord("ts", f"{record.ts!r} is not an ISO-8601 timestamp") from None
+
+
+class _Rule(NamedTuple):
+    hint: Any  # the field's annotation, for msgspec.convert
+    kind: msgspec.inspect.Type  # the same as msgspec describes it: bounds, lengths, values
+    required: bool
+
+
+@cache
+def _rules() -> dict[str, _Rule]:
+    """UsageRecord's fields in order, each as a rule that can be checked and worded on its own."""
+    import msgspec.inspect as mi
+
+    hints = get_type_hints(UsageRecord, include_extras=True)
+    info = mi.type_info(UsageRecord)
+    assert isinstance(info, mi.StructType)
+    return {field.name: _Rule(hints[field.name], field.type, field.required) for field in info.fields}
+
+
+def _rule_broken(rule: msgspec.inspect.Type, value: Any) -> str:
+    """How `value` breaks `rule` (one field's type as msgspec.inspect describes it), in words."""
+    import msgspec.inspect as mi
+
+    if isinstance(rule, mi.UnionType):  # `X | None`: the null was taken as absent, so X is the rule
+        rule = next(t for t in rule.types if not isinstance(t, mi.NoneType))
+    described = ""
+    if isinstance(rule, mi.Metadata):
+        described = (rule.extra_json_schema or {}).get("description", "")
+        rule = rule.type
+    if isinstance(rule, mi.FloatType):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"must be a number, got {value!r}"
+        if value < rule.ge:
+            return f"must not be negative, got {value!r}" if rule.ge == 0 else f"must be at least {rule.ge}, got {value!r}"
+        return f"must be at most {rule.le}, got {value!r}"
+    if isinstance(rule, mi.IntType):
+        return f"must be a whole number from {rule.ge} to {rule.le:,}, got {value!r}"
+    if isinstance(rule, mi.BoolType):
+        return f"must be true or false, got {value!r}"
+    if isinstance(rule, mi.LiteralType):
+        return f"must be one of {', '.join(map(str, rule.values))}, got {value!r}"
+    if isinstance(rule, mi.StrType):
+        if rule.max_length is not None and isinstance(value, str) and len(value) > rule.max_length:
+            return f"must be at most {rule.max_length} characters"
+        return f"must be {described or 'a non-empty string'}, got {value!r}"
+    return f"is not valid, got {value!r}"  # pragma: no cover - every rule above is one UsageRecord uses
 
 
 def parse_window(text: str, *, now: datetime, parse_ts: Any) -> datetime:

@@ -13,13 +13,12 @@ from typing import IO, Any
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
 from modelctl.core.usage import (
-    UsageFieldError,
-    UsageLine,
     UsageRecord,
     decode_usage_line,
-    parse_usage_record,
     parse_window,
     recorded_cost,
+    usage_time,
+    validate_usage,
 )
 from modelctl.errors import InvalidInput
 from modelctl.services.catalog import require_model
@@ -35,7 +34,7 @@ MAX_REPORTED_ERRORS = 20
 Progress = Callable[[int, int], None]
 
 
-def _row(record: UsageRecord | UsageLine, spec: ModelSpec, ts: datetime) -> tuple:
+def _row(record: UsageRecord, spec: ModelSpec, ts: datetime) -> tuple:
     cost = record.cost_usd
     if cost is None:
         cost = recorded_cost(spec.cost_usd(record.tokens_in, record.tokens_out), success=record.success,
@@ -45,12 +44,10 @@ def _row(record: UsageRecord | UsageLine, spec: ModelSpec, ts: datetime) -> tupl
 
 def record_usage(store: Store, data: dict[str, Any]) -> dict[str, Any]:
     """Validate and store one outcome; cost comes from catalog prices when not given."""
-    try:
-        record = parse_usage_record(data, parse_ts=clock.parse_timestamp)
-    except UsageFieldError as exc:
-        raise InvalidInput(str(exc)) from None
+    record = validate_usage(data)
+    ts = usage_time(record, parse_ts=clock.parse_timestamp) or clock.now()
     spec = require_model(store, record.model_id)
-    row = _row(record, spec, record.ts or clock.now())
+    row = _row(record, spec, ts)
     with store.write() as conn:
         inserted = repo.insert_usage(conn, [row])
     result = dict(zip(repo.USAGE_COLUMNS, row))
@@ -86,41 +83,30 @@ def _checked_rows(lines: Iterable[bytes], check: _Check, *, first_line: int,
     """(line number, usage row or None, error or None) for every non-blank line.
 
     msgspec checks the usual line while decoding it; a line it refuses (bad JSON, a broken rule,
-    or only an unusual spelling such as a null count) goes to `_slow_check`, which decides.
+    or only a null) is parsed by orjson and given to `validate_usage`, which decides and words it.
     """
     source, catalog, now, parse_ts = check.source, check.catalog, check.now, clock.parse_timestamp
     for number, raw in enumerate(lines, start=first_line):
+        record = decode_usage_line(raw) if len(raw) <= MAX_LINE_BYTES else None
         try:
-            if len(raw) > MAX_LINE_BYTES:
-                raise ValueError("too long for msgspec: the slow path names it")
-            record = decode_usage_line(raw)
-            ts = parse_ts(record.ts) if record.ts is not None else now
-        except Exception:  # noqa: BLE001 - whatever the fast path refuses, the slow path decides
-            checked = _slow_check(raw, number, source, now)
-            if checked is None:
-                continue
-            if isinstance(checked, str):
-                yield number, None, checked
-                continue
-            record, ts = checked
+            if record is None:
+                parsed = next(iter_json_lines((raw,), source, start=number), None)
+                if parsed is None:
+                    continue  # a blank line
+                _, data, error = parsed
+                if error:
+                    yield number, None, error
+                    continue
+                record = validate_usage(data)
+            ts = usage_time(record, parse_ts=parse_ts) or now
+        except InvalidInput as exc:
+            yield number, None, f"{source}:{number}: {exc}"
+            continue
         spec = catalog.get(record.model_id)
         if spec is None:
             yield number, None, f"{source}:{number}: model_id: unknown model {record.model_id!r}"
             continue
         yield number, _row(record, spec, ts), None
-
-
-def _slow_check(raw: bytes, number: int, source: str, now: datetime) -> tuple[UsageRecord, datetime] | str | None:
-    """orjson and parse_usage_record on one line: (record, ts), the error message, or None when blank."""
-    for _, data, error in iter_json_lines((raw,), source, start=number):
-        if error:
-            return error
-        try:
-            record = parse_usage_record(data, parse_ts=clock.parse_timestamp)
-        except UsageFieldError as exc:
-            return f"{source}:{number}: {exc}"
-        return record, record.ts or now
-    return None
 
 
 def import_usage(store: Store, path: str, *, skip_invalid: bool = False,

@@ -5,34 +5,50 @@ Timestamps are naive UTC. Money is USD floats. `usage` holds no query or answer 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
+from typing import Any, get_type_hints
 
+from pydantic import create_model
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from modelctl.core.catalog import ModelSpec
 
-class ModelRow(SQLModel, table=True):
+
+# How a catalog column differs from a plain column of its ModelSpec field's type and default
+# (its `max_length` comes from the field's rules).
+_CATALOG_COLUMNS: dict[str, dict[str, Any]] = {
+    "model_id": {"primary_key": True},
+    "provider": {"index": True},
+    "status": {"index": True},
+    "capabilities": {"sa_column": Column(JSON, nullable=False)},  # a set, stored as a JSON list
+}
+
+
+def _catalog_columns() -> type[SQLModel]:
+    """ModelSpec's fields as columns, for the `model` table to inherit."""
+    kinds = get_type_hints(ModelSpec)
+    kinds["capabilities"] = list[str]
+    columns: dict[str, Any] = {}
+    for spec_field in dataclasses.fields(ModelSpec):
+        options = dict(_CATALOG_COLUMNS.get(spec_field.name, {}))
+        if "max_length" in spec_field.metadata:
+            options["max_length"] = spec_field.metadata["max_length"]
+        if spec_field.default_factory is not dataclasses.MISSING:
+            options["default_factory"] = list
+        elif spec_field.default is not dataclasses.MISSING:
+            options["default"] = spec_field.default
+        columns[spec_field.name] = (kinds[spec_field.name], Field(**options))
+    return create_model("CatalogColumns", __base__=SQLModel, __module__=__name__, **columns)
+
+
+class ModelRow(_catalog_columns(), table=True):
+    """A catalog model (its columns generated from core.catalog.ModelSpec) and what the store keeps
+    beside it: health, timestamps, and where discovery found it."""
+
     __tablename__ = "model"
 
-    model_id: str = Field(primary_key=True, max_length=200)
-    provider: str = Field(index=True, max_length=100)
-    family: str = ""
-    version: str = ""
-    status: str = Field(default="stable", index=True)
-    capabilities: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    max_context_tokens: int | None = None
-    max_output_tokens: int | None = None
-    input_cost_per_1k: float | None = None
-    output_cost_per_1k: float | None = None
-    currency: str = "USD"
-    avg_ttft_ms: float | None = None
-    avg_completion_ms: float | None = None
-    success_rate: float | None = None
-    quality_score: float | None = None
-    is_refiner: bool = False
-    source: str = "config"
-    deprecation_date: date | None = None
-    successor: str | None = None
     consecutive_failures: int = 0
     cooldown_until: datetime | None = None
     created_at: datetime

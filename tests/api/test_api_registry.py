@@ -84,6 +84,8 @@ def test_usage_from_a_json_body_prices_it_from_the_catalog(api, cli):
     ({"latency_ms": 10, "quality": 2}, "quality"),
     ({"latency_ms": 10, "colour": "red"}, "colour"),
     ({"tokens_in": 5}, "latency_ms"),
+    ({"latency_ms": 10, "tokens_in": 2_000_000_000}, "tokens_in"),  # the bounds of `usage record` and import
+    ({"latency_ms": 10, "request_id": "   "}, "request_id"),
 ])
 def test_bad_usage_bodies_get_422_naming_the_field(api, body, field):
     response = api.client.post(f"/models/{GPT4O}/usage", json=body)
@@ -105,3 +107,21 @@ def test_providers_never_show_a_key(api, monkeypatch):
     providers = {p["name"]: p for p in api.client.get("/providers").json()}
     assert providers["openai"]["key_set"] is True and providers["anthropic"]["key_set"] is False
     assert "sk-secret-value-123" not in api.client.get("/providers").text
+
+
+def test_a_catalog_entry_with_every_field_comes_back_as_it_was_written(api, cli, tmp_path):
+    """models.yaml -> the model table -> the API: one schema, so nothing is lost or renamed on the way."""
+    entry = {
+        "model_id": "acme-chat-2026-01-01", "provider": "openai", "family": "acme-chat", "version": "2026-01-01",
+        "status": "candidate", "capabilities": {name: name in ("text_generation", "streaming") for name in (
+            "text_generation", "multimodal", "tool_use", "long_context", "streaming", "function_calling",
+            "fast_inference")},
+        "performance": {"avg_ttft_ms": 300.0, "avg_completion_ms": 1200.0, "success_rate": 0.99, "quality_score": 0.8},
+        "costs": {"input_tokens_per_1k": 0.001, "output_tokens_per_1k": 0.002, "currency": "EUR"},
+        "limits": {"max_context_tokens": 32000, "max_output_tokens": 4000},
+        "is_refiner": True, "deprecation_date": "2027-06-30", "successor": "gpt-4o-2024-08-06",
+    }
+    catalog = tmp_path / "acme.json"
+    catalog.write_text(json.dumps([entry]))
+    cli("models", "import", str(catalog))
+    assert api.client.get(f"/models/{entry['model_id']}").json() == entry

@@ -173,3 +173,18 @@ def test_an_import_leaves_no_staged_rows_behind(cli, tmp_path, monkeypatch):
     f.write_text(_batches_of_lines(100, last='{"model_id": "llama3.1:8b", "latency_ms": -1}'))
     cli("usage", "import", str(f), code=2)
     assert list(scratch.iterdir()) == []
+
+
+def test_usage_record_and_usage_import_refuse_a_bad_record_in_the_same_words(cli, tmp_path):
+    refused = cli("usage", "record", "llama3.1:8b", "--latency-ms", "5", "--quality", "1.5", code=2).stderr
+    assert "quality: must be at most 1.0, got 1.5" in refused
+    f = tmp_path / "u.jsonl"
+    f.write_text(_lines({"model_id": "llama3.1:8b", "latency_ms": 5, "quality": 1.5}))
+    assert f"{f}:1: quality: must be at most 1.0, got 1.5" in cli("usage", "import", str(f), code=2).stderr
+
+
+def test_a_time_that_leaves_the_calendar_in_utc_is_a_bad_line_not_a_crash(cli, tmp_path):
+    f = tmp_path / "u.jsonl"
+    f.write_text(_lines({"model_id": "llama3.1:8b", "latency_ms": 5, "ts": "0001-01-01T00:00:00+01:00"}))
+    result = cli("usage", "import", str(f), code=2)
+    assert f"{f}:1: ts: '0001-01-01T00:00:00+01:00' is not an ISO-8601 timestamp" in result.stderr
