@@ -1,8 +1,8 @@
 """`modelctl route`: which model should answer, its fallbacks, and why."""
 
 # No `from __future__ import annotations`: typer evaluates string annotations again each time it
-# reads a signature (several times per command), real ones once, at import. Cold `route` must stay
-# within 1.2x of a trivial typer app: python tests/benchmarks/bench_routing.py --only cold
+# reads a signature (several times per command), real ones once, at import: cold `route` has a
+# start-up budget (CONTRIBUTING.md), measured by python tests/benchmarks/bench_routing.py --only cold
 from typing import Annotated
 
 import typer
