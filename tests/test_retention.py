@@ -211,3 +211,12 @@ def test_export_holds_catalog_rollouts_gate_results_and_audit(cli, monkeypatch, 
     assert written["rollouts"] == document["rollouts"] and written["audit"] == document["audit"]
     table = cli("db", "export").stdout
     assert "gate_results" in table and "--json" in cli("db", "export").stderr
+
+
+def test_export_to_a_place_that_cannot_be_written_names_it_and_exits_1(cli, tmp_path):
+    out = tmp_path / "no such dir" / "export.json"
+
+    result = cli("db", "export", "--output", str(out), code=1)
+
+    assert result.stderr == f"error: {out}: cannot write (No such file or directory)\n"
+    assert result.stdout == "" and not out.parent.exists()

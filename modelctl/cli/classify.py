@@ -8,6 +8,7 @@ import typer
 
 from modelctl.cli.batch import run_batch
 from modelctl.cli.common import JsonOption, emit, print_table
+from modelctl.errors import InvalidInput
 
 AttachOption = Annotated[
     list[str] | None,
@@ -45,7 +46,7 @@ def classify(
                   workers=workers)
         return
     if query is None:
-        raise typer.BadParameter("give a QUERY, or --batch FILE|-", param_hint="QUERY")
+        raise InvalidInput("give a QUERY, or --batch FILE|-")
     result = classify_query(query, attach or (), config=config).as_dict()
     emit(result, as_json=as_json, table=lambda: print_table(
         ["query type", "complexity", "budget s", "confidence", "signals"],

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from modelctl.services.database import Store
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs instead of a table.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
 
 
 class ModelctlGroup(TyperGroup):
@@ -109,6 +110,11 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(width=200)  # piped to a file or a pager: don't fold at 80 columns
     console.print(table)
+
+
+def number(value: float | None, spec: str) -> str:
+    """A measured figure for a table: "-" when there is none."""
+    return "-" if value is None else format(value, spec)
 
 
 def emit(data: Any, *, as_json: bool, table: Callable[[], None]) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+from modelctl.errors import ModelctlError
 
 app = new_app("The database: its location, schema upgrades, consistency checks.")
 
@@ -101,8 +102,7 @@ def export(
             with os.fdopen(fd, "w", encoding="utf-8") as stream:
                 stream.write(text)
         except OSError as exc:
-            say(f"error: {output}: cannot write ({exc.strerror})")
-            raise typer.Exit(1) from None
+            raise ModelctlError(f"{output}: cannot write ({exc.strerror})") from None
         say(f"exported {', '.join(f'{n:,} {name}' for name, n in sections)} to {output}")
     elif as_json:
         print_json(document)

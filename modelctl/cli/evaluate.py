@@ -1,4 +1,4 @@
-"""`modelctl evaluate` (an offline suite before shadow) and `modelctl refiners sweep`."""
+"""`modelctl evaluate`: an offline suite run against a candidate and its incumbent, before shadow."""
 
 from __future__ import annotations
 
@@ -7,13 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, new_app, print_json, print_table, say, store_from
-
-refiners_app = new_app("Refiner models: keep the refinement chains ordered by measured latency.")
-
-
-def _num(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+from modelctl.cli.common import JsonOption, number, print_json, print_table, say, store_from
 
 
 def evaluate(
@@ -58,16 +52,17 @@ def evaluate(
             a = outcome.answer
             note = a.error or outcome.judge_error or "; ".join(
                 f"{c['check']}: {c['why']}" for c in outcome.checks if not c["passed"])
-            rows.append((case.id, case.segment, role, a.model_id, _num(outcome.score, ".2f"),
+            rows.append((case.id, case.segment, role, a.model_id, number(outcome.score, ".2f"),
                          f"{sum(c['passed'] for c in outcome.checks)}/{len(outcome.checks)}",
-                         _num(outcome.judge_grade, "g"), _num(a.latency_ms, ",.0f"), _num(a.cost_usd, ".6f"), note))
+                         number(outcome.judge_grade, "g"), number(a.latency_ms, ",.0f"),
+                         number(a.cost_usd, ".6f"), note))
     print_table(["case", "segment", "role", "model", "score", "checks", "judge", "ms", "cost $", "note"], rows,
                 title=f"{report.suite}: {candidate}")
     summary = report.summary()
     print_table(
         ["role", "models", "mean score", "answered", "errors", "cost $", "mean ms"],
-        [(role, ", ".join(s["model_ids"]), _num(s["mean_score"], ".3f"), s["answered"], s["errors"],
-          f"{s['cost_usd']:.6f}", _num(s["mean_latency_ms"], ",.0f"))
+        [(role, ", ".join(s["model_ids"]), number(s["mean_score"], ".3f"), s["answered"], s["errors"],
+          f"{s['cost_usd']:.6f}", number(s["mean_latency_ms"], ",.0f"))
          for role, s in (("candidate", summary["candidate"]), ("incumbent", summary["incumbent"]))],
     )
     c = summary["comparison"]
@@ -75,33 +70,3 @@ def evaluate(
         f"{c['pairs']} cases; {c['wins']} better, {c['losses']} worse, {c['ties']} tied"
         + (f"; sign test p = {c['sign_test_p']:.3g}" if c["sign_test_p"] is not None else ""))
     say(f"stored {report.stored} scores as {report.source}")
-
-
-@refiners_app.command("sweep")
-def sweep(
-    ctx: typer.Context,
-    probe: Annotated[bool, typer.Option("--probe", help="Measure with a few short real calls per refiner "
-                     "(recorded as usage) instead of the last 7 days of usage.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the new order; store nothing.")] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Measure each refiner's p50/p95 latency and put those within the refinement budget first in
-    every refinement chain, fastest p95 first (stored and audited; routing applies it)."""
-    from modelctl.services.refiners import sweep as run
-
-    report = run(store_from(ctx), probe=probe, dry_run=dry_run)
-    if as_json:
-        print_json(report.as_dict())
-        return
-    print_table(
-        ["refiner", "source", "calls", "p50 ms", "p95 ms", "note"],
-        [(m.model_id, m.source, m.calls, _num(m.p50_ms, ",.0f"), _num(m.p95_ms, ",.0f"), m.note or "")
-         for m in report.measurements],
-    )
-    for c in report.chains:
-        budget = f"p50 <= {c.budget_ms} ms, p95 <= {c.p95_budget_ms} ms"
-        if not c.changed:
-            say(f"{c.name}: unchanged ({budget}): {' -> '.join(c.after)}")
-            continue
-        verb = "would become" if dry_run else "now"
-        say(f"{c.name}: {verb} {' -> '.join(c.after)} ({budget}; was {' -> '.join(c.before)})")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, emit, new_app, print_table, say, store_from
+from modelctl.cli.common import DryRunOption, JsonOption, emit, new_app, print_table, say, store_from
 
 app = new_app("The model catalog: list, show, import, change status.")
 
@@ -79,8 +79,9 @@ def import_(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="YAML or JSON in the catalog schema, or a LiteLLM price map.")],
     fmt: Annotated[str, typer.Option("--format", help="auto (YAML/JSON by content), yaml, json, or litellm.")] = "auto",
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import the valid entries and report the rest.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid",
+                                               help="Import the valid entries and report the rest.")] = False,
+    dry_run: DryRunOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Add or update models from a file (upsert by model_id); a bad entry changes nothing.

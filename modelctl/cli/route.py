@@ -1,17 +1,16 @@
-"""`modelctl route`: which model should answer, its fallbacks, and why; `modelctl eval`: the evidence."""
+"""`modelctl route`: which model should answer, its fallbacks, and why."""
 
 # No `from __future__ import annotations`: typer evaluates string annotations again each time it
-# reads a signature (several times per command), real ones once, at import; for route's eighteen
-# options that was about 6 ms of every `modelctl route`.
+# reads a signature (several times per command), real ones once, at import: cold `route` has a
+# start-up budget (CONTRIBUTING.md), measured by python tests/benchmarks/bench_routing.py --only cold
 from typing import Annotated
 
 import typer
 
 from modelctl.cli.batch import run_batch
 from modelctl.cli.classify import AttachOption, BatchOption, WorkersOption
-from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
-
-eval_app = new_app("Scored outcomes per model and segment: what the learned objectives route on.")
+from modelctl.cli.common import JsonOption, print_json, print_table, say, store_from
+from modelctl.errors import InvalidInput
 
 
 def route(
@@ -66,7 +65,7 @@ def route(
             request_id=None if item.id is None else str(item.id), **options)), workers=workers)
         return
     if query is None:
-        raise typer.BadParameter("give a QUERY, or --batch FILE|-", param_hint="QUERY")
+        raise InvalidInput("give a QUERY, or --batch FILE|-")
     request = router.request(query, attachments=attach or (), segment=segment, request_id=request_id, **options)
     decision = router.refine(request, refinement_type) if refinement else router.decide(request)
     for warning in decision.warnings:
@@ -104,36 +103,3 @@ def _explain(result: dict) -> None:
          for c in result["reason"]],
         title="candidates",
     )
-
-
-@eval_app.command("import")
-def eval_import(
-    ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help='JSON lines {"model_id", "segment", "score" (0..1), '
-                                        '"cost_usd"?, "latency_ms"?}, or - for stdin.')],
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import valid lines and report the rest.")] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Store scored outcomes; the router learns per-segment quality from them (objectives cost/quality)."""
-    from modelctl.services.scores import import_scores
-
-    report = import_scores(store_from(ctx), file, skip_invalid=skip_invalid)
-    if as_json:
-        print_json(report.as_dict())
-        return
-    say(f"imported {report.imported:,} scores ({len(report.skipped):,} skipped)")
-    for line in report.skipped[:20]:
-        say(f"  skipped {line}")
-
-
-@eval_app.command("show")
-def eval_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """The learned quality per segment and model: mean, lower confidence bound, sample count."""
-    from modelctl.services.scores import quality_table
-
-    rows = quality_table(store_from(ctx))
-    emit(rows, as_json=as_json, table=lambda: print_table(
-        ["segment", "model", "n", "mean", "lcb", "mean cost $"],
-        [(r["segment"], r["model_id"], r["n"], r["mean"], r["lcb"], r["mean_cost_usd"]) for r in rows],
-    ))
-

@@ -1,7 +1,8 @@
 """Query classification: type, complexity, latency budget, with the reasons why.
 
-`classify(query, attachments)` is pure and fast (stdlib only, tables built at import, tens of
-microseconds per query). It never raises on any ``str``; validating input is the caller's job.
+`classify(query, attachments)` is pure (stdlib only, tables built at import); its speed is
+measured by `python tests/benchmarks/bench_classify.py`. It never raises on any ``str``;
+validating input is the caller's job.
 
 How the type is decided (first rule that applies wins):
 
@@ -66,8 +67,8 @@ _SIMPLE_PRIOR = 2.0  # what "simple" scores with no evidence: one weak technical
 
 
 def _lazy(source: str, flags: int = 0) -> Callable[[], re.Pattern[str]]:
-    """A pattern compiled on first use: compiling all of this module's at import costs about 4 ms
-    of every `modelctl route`, and one query needs few of them."""
+    """A pattern compiled on first use: compiling all of this module's at import would slow every
+    cold `modelctl route` (`bench_routing.py --only cold`), and one query needs few of them."""
     return functools.cache(lambda: re.compile(source, flags))
 
 
@@ -355,14 +356,14 @@ _FENCE = _lazy(r"```.*?(?:```|\Z)", re.S)
 _INLINE_CODE = _lazy(r"(?<!`)`[^`\n]{1,80}`(?!`)")
 # Line patterns use [ \t], never \s: \s spans newlines and makes them quadratic. They begin with
 # "\n", not ^, and scan "\n" + text (_lines): ^ under re.M is tried at every character, a leading
-# literal is found by a fast scan, three times faster; no match spans a line, so counts are the same.
+# literal is found by a fast scan (bench_classify.py); no match spans a line, so counts are the same.
 _STACK_FRAME = _lazy(
     r'\n[ \t]+at \S+[(:]|\n[ \t]*File "[^"\n]*", line \d+|\ngoroutine \d+ \[|\n[ \t]+\S+\.\w+:\d+(?::\d+)?\)?$',
     re.M,
 )
 _ERROR_NAME = _lazy(r"\b\w+(?:Error|Exception)\b|\berror(?:\[\w+\])?:|\bERR!")
 # `\w\([^()\s]*\)|\w\.\w+\(`, found from its "(" or "." with the word character behind it: a pattern that
-# starts with a literal is searched for in C, four times faster, and matches are counted the same,
+# starts with a literal is searched for in C (bench_classify.py), and matches are counted the same,
 # since no match ends in a word character
 _CALL = _lazy(r"\((?<=\w\()[^()\s]*\)|\.(?<=\w\.)\w+\(")
 _TAG = _lazy(r"</?[a-z][a-z0-9]*[ >/]")
@@ -384,7 +385,7 @@ def _lines(text: str) -> str:
 
 
 def _tokens(low: str) -> list[str]:
-    if low.isascii():  # the same mapping as bytes: bytes.translate is about ten times faster
+    if low.isascii():  # the same mapping as bytes, for bytes.translate's speed (bench_classify.py)
         return low.encode().translate(_PUNCT_ASCII, _DROP_ASCII).decode().split()
     fixed: list[str] = []
     for t in low.translate(_PUNCT).split():
@@ -410,7 +411,7 @@ def _word_count(text: str) -> int:
 def _head_end(low: str) -> int | None:
     """Where a rewrite request's instruction ends: the first colon or newline, or the whitespace
     before an opening quote (or a quote that opens the text). A scan for the marks, then a look
-    at the character before a quote, is several times faster than one regex with (?:^|\\s)."""
+    at the character before a quote, is faster than one regex with (?:^|\\s) (bench_classify.py)."""
     start = 0
     while (mark := _HEAD_MARKS().search(low, start)) is not None:
         i = mark.start()

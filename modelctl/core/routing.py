@@ -1,6 +1,6 @@
 """The routing policy: which model answers a query, which follow it, and why the others cannot.
 
-Pure and fast (a decision for a ten-model catalog takes microseconds): the service layer reads the
+Pure (`bench_routing.py --only throughput` measures decisions per second): the service layer reads the
 catalog, provider health, cooldowns, learned quality and rollouts into a `RoutingState` and calls
 `route`. Every candidate appears in `Decision.reason` with its verdict, so `modelctl route` can
 explain itself.

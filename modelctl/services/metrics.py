@@ -117,8 +117,8 @@ class StoreCollector:
         """First attempts are the router's choices; later attempts of a request are its fallbacks.
 
         The roll-ups keep no attempt numbers, so these come from raw usage rows, over the last
-        hour only (found through the ts index): counting all history scanned 1.6 s per million
-        rows at every scrape.
+        hour only (found through the ts index): counting all history would scan every row ever
+        recorded at every scrape.
         """
         from prometheus_client.core import GaugeMetricFamily
 

@@ -139,7 +139,7 @@ def run_check(check: Any, answer: str) -> tuple[bool, str | None]:  # check: con
     fenced = _FENCE.match(answer.strip())
     try:
         value = json.loads(fenced.group(1) if fenced else answer)
-    except ValueError:
+    except json.JSONDecodeError:  # a verdict on the answer, not a failure of the run
         return False, "is not JSON"
     errors = schema_errors(value, check.json_schema)
     return not errors, "; ".join(errors[:3])

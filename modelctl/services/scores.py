@@ -20,30 +20,35 @@ _FIELDS = ("model_id", "segment", "score", "cost_usd", "latency_ms")
 MAX_REPORTED_ERRORS = 20
 
 
-def _score_row(data: Any, known: set[str]) -> tuple:
+def _score_row(data: Any, known: set[str], where: str) -> tuple:
+    """The row for one line's record; InvalidInput naming `where` (file:line) and the field otherwise."""
+
+    def invalid(name: str, problem: str) -> InvalidInput:
+        return InvalidInput(f"{where}: {name}: {problem}")
+
     if not isinstance(data, dict):
-        raise ValueError("(record): must be a JSON object")
+        raise invalid("(record)", "must be a JSON object")
     unknown = sorted(data.keys() - set(_FIELDS))
     if unknown:
-        raise ValueError(f"{shown(unknown[0])}: unknown field; valid: {', '.join(_FIELDS)}")
+        raise invalid(shown(unknown[0]), f"unknown field; valid: {', '.join(_FIELDS)}")
     model_id, segment = data.get("model_id"), data.get("segment")
     for name, value in (("model_id", model_id), ("segment", segment)):
         if not isinstance(value, str) or not value.strip() or len(value) > 200:
-            raise ValueError(f"{name}: required, a non-empty string of at most 200 characters")
+            raise invalid(name, "required, a non-empty string of at most 200 characters")
     if model_id not in known:
-        raise ValueError(f"model_id: unknown model {model_id!r}")
+        raise invalid("model_id", f"unknown model {model_id!r}")
     numbers = []
     for name, upper, required in (("score", 1.0, True), ("cost_usd", None, False), ("latency_ms", None, False)):
         value = data.get(name)
         if value is None:
             if required:
-                raise ValueError(f"{name}: is required")
+                raise invalid(name, "is required")
             numbers.append(None)
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name}: must be a number >= 0, got {value!r}")
+            raise invalid(name, f"must be a number >= 0, got {value!r}")
         if upper is not None and value > upper:
-            raise ValueError(f"{name}: must be at most {upper}, got {value!r}")
+            raise invalid(name, f"must be at most {upper}, got {value!r}")
         numbers.append(float(value))
     return (model_id, segment, *numbers)
 
@@ -67,18 +72,19 @@ def import_scores(store: Store, path: str, *, source: str = "import", skip_inval
         for number, data, error in iter_json_lines(stream, name):
             if error is None:
                 try:
-                    rows.append(_score_row(data, known))
+                    rows.append(_score_row(data, known, f"{name}:{number}"))
                     continue
-                except ValueError as exc:
-                    error = f"{name}:{number}: {exc}"
+                except InvalidInput as exc:  # collected: the report names every bad line, up to a limit
+                    error = str(exc)
             report.skipped.append(error)
             if not skip_invalid and len(report.skipped) >= MAX_REPORTED_ERRORS:
                 break
     if report.skipped and not skip_invalid:
-        raise InvalidInput("\n".join(report.skipped) + "\nnothing was imported; fix the lines above or pass --skip-invalid")
+        raise InvalidInput("\n".join(report.skipped)
+                           + "\nnothing was imported; fix the lines above or pass --skip-invalid")
     now = sql_ts(clock.now())
     with store.write() as conn:
-        insert_scores(conn, [dict(zip(_FIELDS, row), ts=now, source=source) for row in rows])
+        insert_scores(conn, [dict(zip(_FIELDS, row, strict=True), ts=now, source=source) for row in rows])
         catalog_repo.write_audit(conn, actor=actor(), action="eval-import", target=path,
                                  after={"scores": len(rows), "skipped": len(report.skipped)}, now=clock.now())
     report.imported = len(rows)

@@ -209,9 +209,12 @@ def test_every_provider_failing_exits_1(cli, fakes, monkeypatch):
     for fake in (fakes.openai, fakes.anthropic, fakes.ollama, fakes.huggingface, fakes.openrouter):
         fake.fail_next("server_error", times=5)
 
-    result = cli("discover", code=1)
+    result = cli("discover", "--json", code=1)
 
-    assert "every provider failed" in result.stderr
+    assert {p["provider"] for p in json.loads(result.stdout)["providers"] if p["error"]} == {
+        "openai", "anthropic", "ollama", "huggingface", "openrouter"}
+    assert result.stderr.splitlines()[-1] == "error: every provider failed; nothing was discovered"
+    assert result.stderr.count("every provider failed") == 1 and "Traceback" not in result.stderr
     assert cli.json("candidates") == []
 
 

@@ -1,4 +1,4 @@
-"""classify, route and eval as users and gateways call them."""
+"""classify and route as users and gateways call them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from modelctl.paths import bundled_config_dir
@@ -153,10 +154,12 @@ def test_learned_cost_objective_picks_the_cheapest_good_enough_model(cli):
     assert table[("technical", "llama3.1:8b")]["n"] == 3
 
 
-def test_eval_import_validates(cli):
-    result = cli("eval", "import", "-", input=json.dumps({"model_id": "gpt-6-luna", "segment": "x", "score": 2}) + "\n",
-                 code=2)
-    assert "score" in result.stderr and "nothing was imported" in result.stderr
+@pytest.mark.parametrize("command", ["route", "classify"])
+def test_no_query_and_no_batch_is_bad_usage_named_once(cli, command):
+    result = cli(command, code=2)
+
+    assert result.stderr.splitlines()[-1] == "error: give a QUERY, or --batch FILE|-"
+    assert "Usage:" not in result.stderr and "Traceback" not in result.stderr
 
 
 def _real_process_batch(tmp_path, query: str):
