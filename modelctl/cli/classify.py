@@ -6,23 +6,12 @@ from typing import Annotated
 
 import typer
 
+from modelctl.cli.batch import BatchOption, WorkersOption, run_batch
 from modelctl.cli.common import JsonOption, emit, print_table
-from modelctl.cli.batch import run_batch
 
 AttachOption = Annotated[
     list[str] | None,
     typer.Option("--attach", metavar="PATH|URL", help="A file or URL the model must see or hear (repeatable)."),
-]
-BatchOption = Annotated[
-    str | None,
-    typer.Option("--batch", metavar="FILE|-", help='JSON lines in ({"id", "query", "attachments": [...]}), '
-                 "one JSON line out per input, same order."),
-]
-
-
-WorkersOption = Annotated[
-    int | None,
-    typer.Option("--workers", min=1, max=64, help="Processes for --batch (default: the number of CPUs)."),
 ]
 
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.batch import run_batch
-from modelctl.cli.classify import AttachOption, BatchOption, WorkersOption
+from modelctl.cli.batch import BatchOption, WorkersOption, run_batch
+from modelctl.cli.classify import AttachOption
 from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
 
 eval_app = new_app("Scored outcomes per model and segment: what the learned objectives route on.")
