@@ -6,24 +6,13 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.batch import run_batch
+from modelctl.cli.batch import BatchOption, WorkersOption, run_batch
 from modelctl.cli.common import JsonOption, emit, print_table
 from modelctl.errors import InvalidInput
 
 AttachOption = Annotated[
     list[str] | None,
     typer.Option("--attach", metavar="PATH|URL", help="A file or URL the model must see or hear (repeatable)."),
-]
-BatchOption = Annotated[
-    str | None,
-    typer.Option("--batch", metavar="FILE|-", help='JSON lines in ({"id", "query", "attachments": [...]}), '
-                 "one JSON line out per input, same order."),
-]
-
-
-WorkersOption = Annotated[
-    int | None,
-    typer.Option("--workers", min=1, max=64, help="Processes for --batch (default: the number of CPUs)."),
 ]
 
 

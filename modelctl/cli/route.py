@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.batch import run_batch
-from modelctl.cli.classify import AttachOption, BatchOption, WorkersOption
+from modelctl.cli.batch import BatchOption, WorkersOption, run_batch
+from modelctl.cli.classify import AttachOption
 from modelctl.cli.common import JsonOption, print_json, print_table, say, store_from
 from modelctl.errors import InvalidInput
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -97,7 +98,6 @@ def quality_and_cost(modelctl: str, env: dict, bench: Path) -> None:
 def throughput(modelctl: str, env: dict, bench: Path, n: int, runs: int) -> None:
     """Medians of `runs` interleaved runs with --workers 1 and 2, and the load average around them
     (the machine is shared, so a figure without its load says little)."""
-    import os
     import statistics
 
     _, train, test = load_bench(bench)
@@ -155,8 +155,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="modelctl-bench-"))
     env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "MODELCTL_HOME": str(work / "home"),
            "HOME": str(work)}
+    if "PYTHONPATH" in os.environ:  # measure a work tree other than the installed one
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     try:
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[2] / "modelctl")],
+        tree = Path(os.environ.get("PYTHONPATH") or Path(__file__).resolve().parents[2])
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "modelctl")],
                        check=True, env=env)  # what `pip install` does for an installed package
         run([modelctl, "init"], env)
         if args.only in (None, "quality"):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -160,46 +158,6 @@ def test_no_query_and_no_batch_is_bad_usage_named_once(cli, command):
 
     assert result.stderr.splitlines()[-1] == "error: give a QUERY, or --batch FILE|-"
     assert "Usage:" not in result.stderr and "Traceback" not in result.stderr
-
-
-def _real_process_batch(tmp_path, query: str):
-    """The environment of a fresh home with no keys, and a batch of 4,500 queries (three chunks,
-    so it runs on workers): `query` with the line's number in place of {}."""
-    env = {"PATH": "/usr/bin:/bin", "MODELCTL_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)}
-    batch = tmp_path / "b.jsonl"
-    batch.write_text("".join(json.dumps({"id": i, "query": query.format(i)}) + "\n" for i in range(4500)))
-    return env, batch
-
-
-def test_parallel_batch_in_a_real_process_writes_a_file_and_a_pipe_alike(tmp_path):
-    """Workers spool their answers and the parent sends them on with sendfile, which only a real
-    file descriptor takes; nothing stays behind in the temporary directory."""
-    env, batch = _real_process_batch(tmp_path, "question {} about `ls`?")
-    env["TMPDIR"] = str(tmp_path / "tmp")
-    (tmp_path / "tmp").mkdir()
-    command = [sys.executable, "-m", "modelctl", "route", "--batch", str(batch), "--ignore-keys", "--workers"]
-    serial = subprocess.run([*command, "1"], env=env, capture_output=True, timeout=300)
-    with (tmp_path / "out.jsonl").open("wb") as out:
-        to_file = subprocess.run([*command, "2"], env=env, stdout=out, stderr=subprocess.PIPE, timeout=300)
-    to_pipe = subprocess.run([*command, "2"], env=env, capture_output=True, timeout=300)
-    assert serial.returncode == to_file.returncode == to_pipe.returncode == 0, to_file.stderr
-    assert (tmp_path / "out.jsonl").read_bytes() == to_pipe.stdout == serial.stdout
-    assert len(serial.stdout.splitlines()) == 4500
-    assert list((tmp_path / "tmp").iterdir()) == []
-
-
-def test_a_batch_whose_spool_cannot_be_written_says_so(tmp_path):
-    """A file-size limit (as a full disk would) stops a worker's spool file: one clear error."""
-    import resource
-
-    env, batch = _real_process_batch(tmp_path, "why does `ls` fail?")
-    limit = 2_000_000  # room for the database, not for 2,000 decisions (about 3 MB)
-    done = subprocess.run([sys.executable, "-m", "modelctl", "route", "--batch", str(batch), "--ignore-keys",
-                           "--workers", "2"], env=env, capture_output=True, text=True, timeout=300,
-                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
-    assert done.returncode == 1
-    assert "cannot write the batch's answers to" in done.stderr and "TMPDIR" in done.stderr
-    assert "Traceback" not in done.stderr
 
 
 def test_parallel_batch_gives_the_same_lines_in_the_same_order(cli, tmp_path):
