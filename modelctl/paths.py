@@ -45,6 +45,12 @@ def config_path(name: str) -> Path:
     return user if user.is_file() else bundled_config_dir() / name
 
 
+def default_database_path() -> Path:
+    """<home>/modelctl.db: the one database location created with its directory on first use;
+    a path the user names must be in a directory that exists."""
+    return home_dir() / "modelctl.db"
+
+
 def database_url(db: str | None = None) -> str:
     """`--db PATH` (or URL) > $MODELCTL_DATABASE_URL > <home>/modelctl.db."""
     if db:
@@ -52,7 +58,7 @@ def database_url(db: str | None = None) -> str:
     env = os.environ.get("MODELCTL_DATABASE_URL")
     if env:
         return env
-    return f"sqlite:///{home_dir() / 'modelctl.db'}"
+    return f"sqlite:///{default_database_path()}"
 
 
 def actor() -> str:

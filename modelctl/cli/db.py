@@ -17,10 +17,15 @@ def init(
     force_reseed: Annotated[bool, typer.Option("--force-reseed", help="Reload the bundled catalog and "
                                                "providers over the stored ones (statuses are kept).")] = False,
 ) -> None:
-    """Create, migrate and seed the database (done automatically on first use)."""
-    from modelctl.services.catalog import seed_catalog
+    """Create, migrate and seed the database (done automatically on first use), with its
+    directory when that does not exist yet.
 
-    store = store_from(ctx)
+    Example: modelctl --db ~/projects/bot/modelctl.db init
+    """
+    from modelctl.services.catalog import seed_catalog
+    from modelctl.services.database import open_database
+
+    store = open_database((ctx.find_root().obj or {}).get("db"), create_parents=True)
     if force_reseed:
         changed = seed_catalog(store, action="reseed", reseed=True)
         say(f"reseeded {changed} models from the bundled catalog")

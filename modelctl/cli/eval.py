@@ -27,7 +27,7 @@ def eval_import(
     if as_json:
         print_json(report.as_dict())
         return
-    say(f"imported {report.imported:,} scores ({len(report.skipped):,} skipped)")
+    say(report.summary())
     for line in report.skipped[:20]:
         say(f"  skipped {line}")
 

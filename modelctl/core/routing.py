@@ -355,9 +355,8 @@ def _model_facts(state: RoutingState, spec: ModelSpec, today: date, ignore_keys:
         unroutable = f"status is {spec.status}; only stable and deprecated models are routed"
     no_provider, provider_until = None, None
     provider = state.providers.get(spec.provider)
-    if provider is None:
-        if not ignore_keys:
-            no_provider = f"provider {spec.provider} is not configured"
+    if provider is None:  # not in providers.yaml: nothing could call it, keys or not
+        no_provider = f"provider {spec.provider} is not configured"
     else:
         if not provider.key_present and not ignore_keys:
             where = f": set {provider.key_env}" if provider.key_env else " in its environment variable"

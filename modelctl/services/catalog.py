@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -121,14 +121,30 @@ class ImportReport:
                 "skipped": self.skipped}
 
 
-def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool) -> tuple[list[ModelSpec], list[str]]:
-    """Parse a catalog file (yaml/json in our schema, or a LiteLLM price map) into specs.
+def configured_providers() -> list[str]:
+    """The providers providers.yaml (the user's, else the bundled one) configures: the only ones
+    modelctl can call, so the only ones a catalog model may name."""
+    from modelctl.config import load_providers
 
-    All-or-nothing unless `skip_invalid`: then each bad entry is reported and left out.
+    return sorted(load_providers())
+
+
+def _unconfigured(provider: str, configured: Collection[str]) -> str:
+    return (f"provider {provider!r} is not configured; configured: {', '.join(configured)} "
+            "(add it to providers.yaml in the config directory)")
+
+
+def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool,
+                      providers: Collection[str]) -> tuple[list[ModelSpec], list[str]]:
+    """Parse a catalog file (yaml/json in our schema, or a LiteLLM price map) into specs of the
+    configured `providers`.
+
+    All-or-nothing unless `skip_invalid`: then each bad entry is reported and left out. A price
+    map's entries for other providers are left out with a reason (the map prices every reseller).
     """
     from pydantic import ValidationError
 
-    from modelctl.config import CatalogModel, format_validation_error, parse_yaml_text
+    from modelctl.config import CatalogModel, format_validation_error, line_of, parse_yaml_text
 
     text = read_text(path)
 
@@ -136,7 +152,10 @@ def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool) -> tuple[list
         from modelctl.core import pricemap
 
         raw = pricemap.load_json_map(text, source=str(path))
-        return pricemap.specs_from_map(raw, skip_invalid=skip_invalid, source=str(path))
+        specs, skipped = pricemap.specs_from_map(raw, skip_invalid=skip_invalid, source=str(path))
+        skipped += [f"{path}: {spec.model_id!r} skipped: {_unconfigured(spec.provider, providers)}"
+                    for spec in specs if spec.provider not in providers]
+        return [spec for spec in specs if spec.provider in providers], skipped
     if fmt not in ("auto", "yaml", "json"):
         raise InvalidInput(f"unknown format {fmt!r}; valid: auto, yaml, json, litellm")
     # YAML is a superset of JSON, and its node tree gives line numbers for both
@@ -149,20 +168,26 @@ def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool) -> tuple[list
         raise InvalidInput(f"{path}: expected a list of models (or a `models:` list)")
     specs, skipped = [], []
     for index, entry in enumerate(entries):
+        sub = entries_node.value[index] if entries_node is not None else None
         try:
-            specs.append(CatalogModel.model_validate(entry).to_spec(source="import"))
+            spec = CatalogModel.model_validate(entry).to_spec(source="import")
         except ValidationError as exc:
-            sub = entries_node.value[index] if entries_node is not None else None
             message = format_validation_error(exc, source=str(path), node=sub)
-            if not skip_invalid:
-                raise InvalidInput(message) from None
-            skipped.append(message)
+        else:
+            if spec.provider in providers:
+                specs.append(spec)
+                continue
+            at = line_of(sub, ("provider",))
+            message = f"{path}{f':{at}' if at else ''}: provider: {_unconfigured(spec.provider, providers)}"
+        if not skip_invalid:
+            raise InvalidInput(message) from None
+        skipped.append(message)
     return specs, skipped
 
 
 def import_models(store: Store, path: Path, *, fmt: str = "auto", skip_invalid: bool = False,
                   dry_run: bool = False) -> ImportReport:
-    specs, skipped = read_catalog_file(path, fmt=fmt, skip_invalid=skip_invalid)
+    specs, skipped = read_catalog_file(path, fmt=fmt, skip_invalid=skip_invalid, providers=configured_providers())
     current = {spec.model_id: spec for spec in repo.list_models(store)}
     # an import updates facts; the lifecycle status of a known model is the store's to decide
     specs = [replace(s, status=current[s.model_id].status, source=current[s.model_id].source)

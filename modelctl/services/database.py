@@ -14,9 +14,10 @@ from modelctl.store.db import Store, open_store, schema_history
 __all__ = ["Store", "latest_schema", "open_database"]
 
 
-def open_database(url: str | None = None, *, migrate: bool = True) -> Store:
-    """The database at `url` (or the configured one); `migrate=False` only checks the schema."""
-    return open_store(url, migrate=migrate, seed=_seed_new_database)
+def open_database(url: str | None = None, *, migrate: bool = True, create_parents: bool = False) -> Store:
+    """The database at `url` (or the configured one); `migrate=False` only checks the schema;
+    `create_parents` lets a new SQLite file's directory be created (`modelctl init`)."""
+    return open_store(url, migrate=migrate, create_parents=create_parents, seed=_seed_new_database)
 
 
 def _seed_new_database(conn: Any) -> None:

@@ -14,14 +14,17 @@ from modelctl.paths import actor
 from modelctl.services.jsonl import iter_json_lines, open_input
 from modelctl.store import catalog as catalog_repo
 from modelctl.store.db import Store, sql_ts
-from modelctl.store.scores import insert_scores, score_totals
+from modelctl.store.scores import content_key, explicit_key, insert_scores, record_content, score_totals
 
-_FIELDS = ("model_id", "segment", "score", "cost_usd", "latency_ms")
+_FIELDS = ("model_id", "segment", "score", "cost_usd", "latency_ms", "id")
+_ROW_COLUMNS = ("model_id", "segment", "score", "cost_usd", "latency_ms", "record_key")
 MAX_REPORTED_ERRORS = 20
+MAX_ID_CHARS = 200
 
 
-def _score_row(data: Any, known: set[str], where: str) -> tuple:
-    """The row for one line's record; InvalidInput naming `where` (file:line) and the field otherwise."""
+def _score_row(data: Any, known: set[str], where: str) -> tuple[tuple, str | None]:
+    """(model_id, segment, score, cost_usd, latency_ms) of a valid record, and its id if it gives
+    one; InvalidInput naming `where` (file:line) and the field otherwise."""
 
     def invalid(name: str, problem: str) -> InvalidInput:
         return InvalidInput(f"{where}: {name}: {problem}")
@@ -50,29 +53,59 @@ def _score_row(data: Any, known: set[str], where: str) -> tuple:
         if upper is not None and value > upper:
             raise invalid(name, f"must be at most {upper}, got {value!r}")
         numbers.append(float(value))
-    return (model_id, segment, *numbers)
+    record_id = data.get("id")
+    if record_id is not None and (isinstance(record_id, bool) or not isinstance(record_id, (str, int))
+                                  or not str(record_id).strip() or len(str(record_id)) > MAX_ID_CHARS):
+        raise invalid("id", f"a non-empty string or an integer of at most {MAX_ID_CHARS} characters")
+    return (model_id, segment, *numbers), None if record_id is None else str(record_id)
+
+
+class _RecordKeys:
+    """The key of each record of one input: its id, else its content and its occurrence number
+    among identical records (so 30 identical lines stay 30 scores, and import again as none)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, int] = {}
+
+    def key(self, row: tuple, record_id: str | None) -> str:
+        if record_id is not None:
+            return explicit_key(record_id)
+        content = record_content(*row)
+        occurrence = self._seen[content] = self._seen.get(content, 0) + 1
+        return content_key(content, occurrence)
 
 
 @dataclass
 class EvalImportReport:
     imported: int = 0
+    already_imported: int = 0
     skipped: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"imported": self.imported, "skipped": len(self.skipped),
-                "skipped_lines": self.skipped[:MAX_REPORTED_ERRORS]}
+        return {"imported": self.imported, "already_imported": self.already_imported,
+                "skipped": len(self.skipped), "skipped_lines": self.skipped[:MAX_REPORTED_ERRORS]}
+
+    def summary(self) -> str:
+        return (f"imported {self.imported:,} new scores, {self.already_imported:,} already imported "
+                f"({len(self.skipped):,} skipped)")
 
 
 def import_scores(store: Store, path: str, *, source: str = "import", skip_invalid: bool = False) -> EvalImportReport:
-    """All-or-nothing unless `skip_invalid`: the whole file is checked before anything is written."""
+    """All-or-nothing unless `skip_invalid`: the whole file is checked before anything is written.
+
+    Idempotent: a record whose key (its `id`, or its content and occurrence) was imported before
+    is counted as already imported, not stored again.
+    """
     known = set(catalog_repo.model_ids(store))
     report = EvalImportReport()
+    keys = _RecordKeys()
     rows = []
     with open_input(path) as (stream, name):
         for number, data, error in iter_json_lines(stream, name):
             if error is None:
                 try:
-                    rows.append(_score_row(data, known, f"{name}:{number}"))
+                    row, record_id = _score_row(data, known, f"{name}:{number}")
+                    rows.append((*row, keys.key(row, record_id)))
                     continue
                 except InvalidInput as exc:  # collected: the report names every bad line, up to a limit
                     error = str(exc)
@@ -84,10 +117,12 @@ def import_scores(store: Store, path: str, *, source: str = "import", skip_inval
                            + "\nnothing was imported; fix the lines above or pass --skip-invalid")
     now = sql_ts(clock.now())
     with store.write() as conn:
-        insert_scores(conn, [dict(zip(_FIELDS, row, strict=True), ts=now, source=source) for row in rows])
+        report.imported = insert_scores(conn, [dict(zip(_ROW_COLUMNS, row, strict=True), ts=now, source=source)
+                                               for row in rows])
+        report.already_imported = len(rows) - report.imported
         catalog_repo.write_audit(conn, actor=actor(), action="eval-import", target=path,
-                                 after={"scores": len(rows), "skipped": len(report.skipped)}, now=clock.now())
-    report.imported = len(rows)
+                                 after={"scores": report.imported, "already_imported": report.already_imported,
+                                        "skipped": len(report.skipped)}, now=clock.now())
     return report
 
 

@@ -19,8 +19,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from modelctl.errors import StoreError
-from modelctl.paths import database_url
+from modelctl.errors import InvalidInput, StoreError
+from modelctl.paths import database_url, default_database_path
 
 
 def schema_history() -> tuple[str, ...]:
@@ -108,12 +108,60 @@ def _fix_hint(path: Path) -> str:
     )
 
 
+def _backend_engine(url: str):  # noqa: ANN202 - SQLAlchemy types stay lazy
+    """The engine of a database server URL: PostgreSQL, the one server backend the store speaks,
+    through an installed driver; anything else is refused in one line that names the fix."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    scheme = url.split("://", 1)[0]
+    postgres = "postgresql+psycopg://USER@HOST:PORT/DB (pip install 'modelctl[postgres]')"
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise InvalidInput(f"{scheme}://...: not a database URL; give a file path or {postgres}") from None
+    if backend != "postgresql":
+        raise InvalidInput(f"{scheme}://...: {backend} is not supported; modelctl keeps its data in SQLite "
+                           f"(give a file path) or PostgreSQL: {postgres}")
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ImportError as exc:
+        raise StoreError(f"{scheme}://...: the database driver {exc.name or ''} is not installed; "
+                         f"use {postgres}") from None
+
+
 class Store:
     """A handle on one database. Cheap to create; connections are opened lazily."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.path = _sqlite_path(url)
+
+    @cached_property
+    def read_only(self) -> str | None:
+        """Why an existing SQLite database cannot be written (read-only storage, permissions), or
+        None. Reads then open it read-only; writes fail saying so."""
+        if self.path is None or not self.path.exists():
+            return None
+        if not os.access(self.path, os.W_OK):
+            return f"{self.path} is read-only"
+        if not os.access(self.path.parent, os.W_OK):
+            return f"its directory {self.path.parent} is read-only"
+        return None
+
+    def open_sqlite(self) -> sqlite3.Connection:
+        """A new sqlite3 connection in autocommit mode; read-only when the database is (`read_only`)."""
+        target, uri = self.path, False
+        if self.read_only:
+            from urllib.parse import quote
+
+            # Nothing can write it, so nothing can change it: immutable needs no -shm file (which
+            # read-only storage could not hold); a WAL left behind by a crash is read with mode=ro.
+            wal = self.path.with_name(self.path.name + "-wal")
+            target, uri = f"file:{quote(str(self.path))}?{'mode=ro' if wal.exists() else 'immutable=1'}", True
+        return sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False,
+                               uri=uri)
 
     @property
     def is_sqlite(self) -> bool:
@@ -128,7 +176,7 @@ class Store:
     @cached_property
     def _sqlite(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            conn = self.open_sqlite()
             conn.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
             raise self._translate(exc) from None
@@ -170,25 +218,27 @@ class Store:
 
     @cached_property
     def engine(self):
+        if not self.is_sqlite:
+            return _backend_engine(self.url)
         from sqlalchemy import create_engine, event
 
-        if self.is_sqlite:
-            engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        if self.read_only:  # reads work (export, backup); a write fails in _translate's words
+            return create_engine("sqlite://", creator=self.open_sqlite)
+        engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
-            @event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
-                dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
-                for pragma in SQLITE_PRAGMAS:
-                    dbapi_conn.execute(pragma)
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+            for pragma in SQLITE_PRAGMAS:
+                dbapi_conn.execute(pragma)
 
-            @event.listens_for(engine, "begin")
-            def _begin(conn):  # noqa: ANN001
-                # Take the write lock up front: a deferred BEGIN that later upgrades to a write
-                # can fail with "database is locked" without waiting for the busy timeout.
-                _begin_immediate(conn.connection.dbapi_connection)
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # noqa: ANN001
+            # Take the write lock up front: a deferred BEGIN that later upgrades to a write
+            # can fail with "database is locked" without waiting for the busy timeout.
+            _begin_immediate(conn.connection.dbapi_connection)
 
-            return engine
-        return create_engine(self.url, pool_pre_ping=True)
+        return engine
 
     @contextmanager
     def write(self) -> Iterator[Any]:
@@ -232,14 +282,28 @@ class Store:
                 "aside and run `modelctl init` to start a new one"
             )
         if self.path and ("unable to open" in lowered or "readonly" in lowered or "read-only" in lowered):
+            if self.read_only:
+                return StoreError(
+                    f"{where}: this command writes to the database, and {self.read_only}; make it writable, "
+                    "or copy it somewhere writable (`modelctl db backup COPY`) and use that with --db COPY"
+                )
             return StoreError(f"{where}: cannot write the database ({text}); {_fix_hint(self.path)}")
         if "locked" in lowered or "busy" in lowered:
             return StoreError(f"{where}: the database stayed locked by another modelctl process ({text}); try again")
         return StoreError(f"{where}: database error: {text}")
 
 
-def _create_sqlite_file(path: Path) -> None:
-    """Create the file 0600 before SQLite does, so the key-free but private data stays private."""
+def _create_sqlite_file(path: Path, *, create_parents: bool) -> None:
+    """Create the file 0600 before SQLite does, so the key-free but private data stays private.
+
+    Its directory is created only when asked (`init`) or for the default location: a mistyped
+    `--db` path should not silently start a new, empty history somewhere else.
+    """
+    if not path.parent.is_dir() and not create_parents:
+        raise StoreError(
+            f"{path.parent}: no such directory for the database {path.name}; create it, or run "
+            f"`modelctl --db {path} init` to create it, or choose another location with --db PATH"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
@@ -274,19 +338,21 @@ def _migration_lock(store: Store) -> Iterator[None]:
         os.close(fd)
 
 
-def open_store(url: str | None = None, *, migrate: bool = True,
+def open_store(url: str | None = None, *, migrate: bool = True, create_parents: bool = False,
                seed: Callable[[Any], object] | None = None) -> Store:
     """Open (creating and migrating on first use) the database at `url`.
 
     `seed(conn)` fills a database that had no schema, in the transaction that creates it: the
     store knows no catalog, so the service layer passes it (services/database.py).
     `migrate=False` only checks, and raises StoreError naming `modelctl db upgrade` when behind.
+    `create_parents` creates a new SQLite file's missing directories (the default location's
+    always are).
     """
     store = Store(database_url(url))
     if store.is_sqlite and not store.path.exists():
         if not migrate:
             raise StoreError(f"{store.path}: no database here yet; run `modelctl init`")
-        _create_sqlite_file(store.path)
+        _create_sqlite_file(store.path, create_parents=create_parents or store.path == default_database_path())
     version = store.schema_version()
     history = schema_history()
     if version == history[-1]:
@@ -299,6 +365,9 @@ def open_store(url: str | None = None, *, migrate: bool = True,
     if not migrate:
         raise StoreError(f"{store.path or store.url}: schema {version or 'empty'} is behind {history[-1]}; "
                          "run `modelctl db upgrade`")
+    if store.read_only:
+        raise StoreError(f"{store.path}: schema {version or 'empty'} is behind {history[-1]}, and "
+                         f"{store.read_only}; make it writable and run `modelctl db upgrade`")
     from modelctl.store.migrate import upgrade_to_head
 
     with _migration_lock(store):

@@ -152,7 +152,7 @@ def backup_sqlite(store: Store, destination: Path, *, force: bool) -> int:
         raise StoreError(f"{destination.parent}: cannot write the backup there ({exc.strerror})") from None
     os.close(fd)
     try:
-        source = sqlite3.connect(store.path, timeout=15)
+        source = store.open_sqlite()  # read-only storage too
         target = sqlite3.connect(partial)
         try:
             source.backup(target)

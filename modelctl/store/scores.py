@@ -1,30 +1,55 @@
 """Evaluation scores: scored outcomes per model and segment, imported or from `modelctl evaluate`.
 
+An imported score carries a `record_key`, unique in the table, so importing the same records
+again adds nothing; scores from `modelctl evaluate` have none (each run is new evidence).
+
 `score_totals` is read by every `route` (learned quality), so this module imports no SQLAlchemy
 at load time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from modelctl.store.db import Store
 
-SCORE_COLUMNS = ("ts", "model_id", "segment", "score", "cost_usd", "latency_ms", "source")
+SCORE_COLUMNS = ("ts", "model_id", "segment", "score", "cost_usd", "latency_ms", "source", "record_key")
 BATCH_ROWS = 10_000
 
 
-def insert_scores(conn, rows: Sequence[Mapping[str, Any]]) -> None:  # noqa: ANN001
-    """Insert score rows (dicts keyed by SCORE_COLUMNS, `ts` as sql_ts text) in the caller's transaction."""
-    from sqlalchemy import text
+def record_content(model_id: str, segment: str, score: float, cost_usd: float | None,
+                   latency_ms: float | None) -> bytes:
+    """A score's field values as canonical bytes: equal for equal values (numbers as floats)."""
+    return orjson.dumps([model_id, segment, score, cost_usd, latency_ms])
 
-    insert = text(
-        f"INSERT INTO evaluation_score ({', '.join(SCORE_COLUMNS)}) "
-        f"VALUES ({', '.join(':' + c for c in SCORE_COLUMNS)})"
-    )
+
+def content_key(content: bytes, occurrence: int) -> str:
+    """The record key of a record without an id: a digest of its `record_content` and which of
+    the identical records in its input it is (1, 2, ...)."""
+    return "sha256:" + hashlib.sha256(content + b"#%d" % occurrence).hexdigest()
+
+
+def explicit_key(record_id: str) -> str:
+    """The record key of a record that names its own id."""
+    return f"id:{record_id}"
+
+
+def insert_scores(conn, rows: Sequence[Mapping[str, Any]]) -> int:  # noqa: ANN001
+    """Insert score rows (dicts keyed by SCORE_COLUMNS, `ts` as sql_ts text, `record_key` optional)
+    in the caller's transaction; a row whose record_key is already stored is skipped. Returns how
+    many rows went in."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    insert = (f"INSERT INTO evaluation_score ({', '.join(SCORE_COLUMNS)}) "
+              f"VALUES ({', '.join(mark for _ in SCORE_COLUMNS)}) ON CONFLICT DO NOTHING")
+    inserted = 0
     for start in range(0, len(rows), BATCH_ROWS):
-        conn.execute(insert, list(rows[start:start + BATCH_ROWS]))
+        batch = [tuple(row.get(column) for column in SCORE_COLUMNS) for row in rows[start:start + BATCH_ROWS]]
+        inserted += conn.exec_driver_sql(insert, batch).rowcount
+    return inserted
 
 
 def score_totals(store: Store) -> list[tuple[str, str, float, float, int, float | None]]:

@@ -149,8 +149,14 @@ class AuditRow(SQLModel, table=True):
 
 
 class EvaluationScoreRow(SQLModel, table=True):
+    """`record_key` (migration 0009): an imported record's id, or a digest of its content and
+    occurrence, unique so that importing the same file again adds nothing (store/scores.py)."""
+
     __tablename__ = "evaluation_score"
-    __table_args__ = (Index("ix_evaluation_score_segment_model", "segment", "model_id"),)
+    __table_args__ = (
+        Index("ix_evaluation_score_segment_model", "segment", "model_id"),
+        Index("uq_evaluation_score_record_key", "record_key", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     ts: datetime
@@ -160,6 +166,7 @@ class EvaluationScoreRow(SQLModel, table=True):
     cost_usd: float | None = None
     latency_ms: float | None = None
     source: str = "import"
+    record_key: str | None = Field(default=None, max_length=210)
 
 
 class DiscoveryRunRow(SQLModel, table=True):

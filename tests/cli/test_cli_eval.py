@@ -16,7 +16,7 @@ def test_imported_scores_show_as_learned_quality(cli, tmp_path):
 
     report = cli.json("eval", "import", str(scores))
 
-    assert report == {"imported": 3, "skipped": 0, "skipped_lines": []}
+    assert report == {"imported": 3, "already_imported": 0, "skipped": 0, "skipped_lines": []}
     [row] = cli.json("eval", "show")
     assert (row["segment"], row["model_id"], row["n"], row["mean"]) == ("technical", "gpt-6-luna", 3, 0.75)
 
@@ -36,7 +36,7 @@ def test_a_bad_line_names_file_line_and_field_and_nothing_is_imported(cli, tmp_p
 
     assert result.stderr.splitlines() == [
         f"error: {scores}:2: model_id: unknown model 'ghost'",
-        f"  {scores}:3: mood: unknown field; valid: model_id, segment, score, cost_usd, latency_ms",
+        f"  {scores}:3: mood: unknown field; valid: model_id, segment, score, cost_usd, latency_ms, id",
         "  nothing was imported; fix the lines above or pass --skip-invalid",
     ]
     assert cli.json("eval", "show") == []
@@ -47,4 +47,5 @@ def test_skip_invalid_imports_the_rest_and_reports_each_bad_line(cli):
 
     report = cli.json("eval", "import", "-", "--skip-invalid", input=lines)
 
-    assert report == {"imported": 1, "skipped": 1, "skipped_lines": ["<stdin>:2: score: is required"]}
+    assert report == {"imported": 1, "already_imported": 0, "skipped": 1,
+                      "skipped_lines": ["<stdin>:2: score: is required"]}

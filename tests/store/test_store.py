@@ -132,3 +132,35 @@ def test_check_only_open_says_to_upgrade(tmp_path):
 def test_in_memory_database_is_refused_with_a_reason():
     with pytest.raises(StoreError, match="in-memory"):
         open_store("sqlite:///:memory:")
+
+
+def test_scores_imported_before_record_keys_are_not_imported_again(tmp_path, monkeypatch):
+    """Migration 0009 gives the scores imported before it the keys an import computes now, so
+    re-importing the file adds nothing; scores from `modelctl evaluate` get none."""
+    from typer.testing import CliRunner
+
+    from modelctl.cli.main import app
+    from modelctl.store.db import Store
+    from modelctl.store.migrate import upgrade
+
+    path = tmp_path / "scores.db"
+    old = Store(f"sqlite:///{path}")
+    upgrade(old, "0007")
+    line = '{"model_id": "m1", "segment": "s", "score": 1}\n'
+    with old.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO model (model_id, provider, capabilities, created_at, updated_at) "
+            "VALUES ('m1', 'openai', '[\"text_generation\"]', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')")
+        for source in ("import", "import", "evaluate:smoke"):
+            conn.exec_driver_sql("INSERT INTO evaluation_score (ts, model_id, segment, score, source) "
+                                 "VALUES ('2026-01-01 00:00:00.000000', 'm1', 's', 1, ?)", (source,))
+    old.dispose()
+    store = open_store(str(path))
+    assert store.schema_version() == schema_history()[-1]
+    keys = store.read("SELECT source, record_key FROM evaluation_score ORDER BY id")
+    assert [source for source, _ in keys] == ["import", "import", "evaluate:smoke"]
+    assert keys[0][1] != keys[1][1] and None not in (keys[0][1], keys[1][1]) and keys[2][1] is None
+
+    result = CliRunner().invoke(app, ["--db", str(path), "eval", "import", "-"], input=line * 3)
+    assert "imported 1 new scores, 2 already imported" in result.stderr, result.stderr
+    assert store.read("SELECT COUNT(*) FROM evaluation_score") == [(4,)]

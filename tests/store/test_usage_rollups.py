@@ -120,10 +120,14 @@ def test_daily_roll_ups_are_backfilled_from_hourly_ones_on_upgrade(db_url):
         compact_rollups(conn, day=datetime(2026, 10, 28).date())
     folded = sorted(store.read("SELECT * FROM usage_rollup_daily"))
     assert len(folded) > 20
-    with store.write() as conn:  # back to the schema before 0007, hourly roll-ups only
-        conn.exec_driver_sql("DROP TABLE usage_rollup_daily")
-        conn.exec_driver_sql("ALTER TABLE gate_result DROP COLUMN segment")  # and before 0008
-        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0006'")
+    from alembic import command
+
+    from modelctl.store.migrate import _alembic_config
+
+    with store.engine.connect() as conn:  # back to the schema before 0007, hourly roll-ups only
+        command.downgrade(_alembic_config(conn), "0006")
+        conn.commit()
+    assert store.schema_version() == "0006"
     store.dispose()
     upgraded = open_database(db_url)
     assert sorted(upgraded.read("SELECT * FROM usage_rollup_daily")) == folded

@@ -194,6 +194,7 @@ def test_missing_key_drops_the_provider_unless_keys_are_ignored():
 def test_unconfigured_provider_is_dropped():
     state = replace(STATE, providers={"openai": KEYS["openai"]})
     assert dropped_reason(state) == "provider anthropic is not configured"
+    assert decide(state, ignore_keys=True).model_id != SONNET  # ignoring keys cannot call it either
 
 
 def test_provider_cooldown_says_until_when_and_expires():
