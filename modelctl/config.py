@@ -7,6 +7,7 @@ as `file:line: field: message`, one line each, so a user can fix a file without 
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -322,6 +323,7 @@ class UpgradeFile(_Strict):
     gates: GateSettings = GateSettings()
     latency_sample: int = Field(default=20_000, ge=100)
     notify: NotifySettings = Field(default_factory=lambda: NotifySettings())  # defined below
+    autopilot: AutopilotSettings = Field(default_factory=lambda: AutopilotSettings())  # defined below
 
     @field_validator("phases")
     @classmethod
@@ -365,6 +367,21 @@ class NotifySettings(_Strict):
 
     def resolved_url(self) -> str | None:
         return os.environ.get(self.webhook_url_env) or self.webhook_url
+
+
+class AutopilotSettings(_Strict):
+    """What `upgrade tick` may start by itself (services/autopilot.py); off unless `enabled`.
+
+    A candidate must pass `eval_suite` (a file, or NAME for config/eval/NAME.yaml) offline first;
+    at most `max_active_rollouts` rollouts run at once; a chain model retiring within
+    `retirement_horizon_days` gets a rollout of its catalog successor.
+    """
+
+    enabled: bool = False
+    max_active_rollouts: int = Field(default=2, ge=1)
+    price_ratio_max: float = Field(default=1.0, gt=0)
+    retirement_horizon_days: int = Field(default=30, ge=0)
+    eval_suite: str = Field(default="smoke", min_length=1)
 
 
 # ---------------------------------------------------------------- discovery.yaml

@@ -97,9 +97,12 @@ class PhaseEstimate:
         """What to change when an equal candidate would likely time out; None when it would not."""
         if not self.too_slow:
             return None
-        needed = "never (no measured traffic)" if math.isinf(self.hours) else f"about {self.hours:,.0f} h"
-        return (f"{self.phase} on {self.segment} ({self.requests_per_hour:,.1f} requests/h) needs {needed} for an "
-                f"equal candidate to pass ({POWER:.0%} of the time), more than its max_hours "
+        if math.isinf(self.hours):
+            needed = "has no measured traffic, so an equal candidate cannot pass within"
+        else:
+            needed = (f"({self.requests_per_hour:,.1f} requests/h) needs about {self.hours:,.0f} h for an equal "
+                      f"candidate to pass ({POWER:.0%} of the time), more than")
+        return (f"{self.phase} on {self.segment} {needed} its max_hours "
                 f"{self.max_hours:g}: raise the phase's traffic_pct or max_hours, or widen gates.success_margin "
                 "in upgrade.yaml")
 
