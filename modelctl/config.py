@@ -358,7 +358,8 @@ class NotifySettings(_Strict):
     """Where rollout events are posted (services/notify.py); no URL, no notifications.
 
     The env var named by `webhook_url_env` wins over `webhook_url`: a Slack webhook URL is itself a
-    credential, better kept out of files. `max_seconds` caps all attempts of one notification.
+    credential, better kept out of files. `max_seconds` caps all notifications of one command together
+    (every attempt and wait; services.upgrade.announce).
     """
 
     webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")

@@ -83,7 +83,8 @@ def mismatches(candidate: ModelSpec, incumbent: ModelSpec, *, price_ratio_max: f
         failed["newer"] = (f"version {version_of(candidate) or '(none)'} is not newer than "
                            f"{incumbent.model_id}'s {version_of(incumbent) or '(none)'}")
     if not (candidate.priced and incumbent.priced):
-        failed["price"] = f"cannot compare prices: {(incumbent if candidate.priced else candidate).model_id} is unpriced"
+        unpriced = incumbent if candidate.priced else candidate
+        failed["price"] = f"cannot compare prices: {unpriced.model_id} is unpriced"
     elif (candidate.input_cost_per_1k > price_ratio_max * incumbent.input_cost_per_1k
           or candidate.output_cost_per_1k > price_ratio_max * incumbent.output_cost_per_1k):
         failed["price"] = (f"price {candidate.input_cost_per_1k:g}/{candidate.output_cost_per_1k:g} per 1k tokens is "

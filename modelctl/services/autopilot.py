@@ -317,9 +317,9 @@ def _candidates(store: Store, world: _World, *, config: AutopilotSettings, now: 
                 continue  # tried once already: a person decides about another go
             failed = mismatches(candidate, incumbent, price_ratio_max=config.price_ratio_max)
             if failed:
-                actions.append(AutoAction("skip", rule, incumbent.model_id,
-                                          f"{candidate.model_id} vs {incumbent.model_id}: " + "; ".join(failed.values()),
-                                          candidate.model_id, evidence={"failed_rules": sorted(failed)}))
+                why = f"{candidate.model_id} vs {incumbent.model_id}: " + "; ".join(failed.values())
+                actions.append(AutoAction("skip", rule, incumbent.model_id, why, candidate.model_id,
+                                          evidence={"failed_rules": sorted(failed)}))
                 continue
             why = (f"{candidate.model_id} is a newer {family} than {incumbent.model_id} (version "
                    f"{candidate.version or '?'} vs {incumbent.version or '?'}), priced within "

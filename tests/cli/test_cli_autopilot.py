@@ -298,9 +298,9 @@ def test_a_hanging_webhook_holds_the_tick_at_most_max_seconds_in_all(cli, monkey
 
 def test_promote_and_status_estimate_the_time_to_decision_and_warn_when_too_slow(cli, monkeypatch):
     at(monkeypatch, 0)
-    lines = "".join(
-        f'{{"model_id": "{GPT4O}", "segment": "technical", "ts": "{(T0 - timedelta(hours=48) + timedelta(minutes=30 * i)).isoformat()}Z", '
-        f'"latency_ms": 900, "success": true, "request_id": "r{i}"}}\n' for i in range(96))  # 2 requests/hour
+    stamps = [(T0 - timedelta(hours=48) + timedelta(minutes=30 * i)).isoformat() + "Z" for i in range(96)]
+    lines = "".join(f'{{"model_id": "{GPT4O}", "segment": "technical", "ts": "{ts}", "latency_ms": 900, '
+                    f'"success": true, "request_id": "r{i}"}}\n' for i, ts in enumerate(stamps))  # 2 requests/hour
     cli("usage", "import", "-", input=lines)
     result = cli("promote", "claude-sonnet-5-5", "--segments", "technical")
     assert "shadow: an equal candidate needs" in result.stderr
