@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Self, get_type_hints
 
@@ -309,6 +310,7 @@ class UpgradeFile(_Strict):
     gates: GateSettings = GateSettings()
     latency_sample: int = Field(default=20_000, ge=100)
     notify: NotifySettings = Field(default_factory=lambda: NotifySettings())  # defined below
+    autopilot: AutopilotSettings = Field(default_factory=lambda: AutopilotSettings())  # defined below
 
     @field_validator("phases")
     @classmethod
@@ -343,7 +345,8 @@ class NotifySettings(_Strict):
     """Where rollout events are posted (services/notify.py); no URL, no notifications.
 
     The env var named by `webhook_url_env` wins over `webhook_url`: a Slack webhook URL is itself a
-    credential, better kept out of files. `max_seconds` caps all attempts of one notification.
+    credential, better kept out of files. `max_seconds` caps all notifications of one command together
+    (every attempt and wait; services.upgrade.announce).
     """
 
     webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
@@ -352,6 +355,21 @@ class NotifySettings(_Strict):
 
     def resolved_url(self) -> str | None:
         return os.environ.get(self.webhook_url_env) or self.webhook_url
+
+
+class AutopilotSettings(_Strict):
+    """What `upgrade tick` may start by itself (services/autopilot.py); off unless `enabled`.
+
+    A candidate must pass `eval_suite` (a file, or NAME for config/eval/NAME.yaml) offline first;
+    at most `max_active_rollouts` rollouts run at once; a chain model retiring within
+    `retirement_horizon_days` gets a rollout of its catalog successor.
+    """
+
+    enabled: bool = False
+    max_active_rollouts: int = Field(default=2, ge=1)
+    price_ratio_max: float = Field(default=1.0, gt=0)
+    retirement_horizon_days: int = Field(default=30, ge=0)
+    eval_suite: str = Field(default="smoke", min_length=1)
 
 
 # ---------------------------------------------------------------- discovery.yaml

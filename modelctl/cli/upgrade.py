@@ -20,6 +20,26 @@ def _segments(values: list[str]) -> tuple[str, ...]:
     return tuple(s.strip() for value in values for s in value.split(",") if s.strip())
 
 
+def _hours(value: float | None) -> str:
+    return "never" if value is None else f"~{value:,.0f} h"
+
+
+def _say_estimates(estimates: list[dict]) -> None:
+    """Time to decision of each phase ahead, and what to change when it exceeds the phase's maximum."""
+    for e in estimates:
+        say(f"  {e['phase']}: an equal candidate needs {_hours(e['hours'])} to pass (median "
+            f"{_hours(e['median_hours'])}; max {e['max_hours']:g} h; {e['segment']} at "
+            f"{e['requests_per_hour']:,.1f} requests/h)")
+        if e["warning"]:
+            say(f"  warning: {e['warning']}")
+
+
+def _say_notification(evidence: dict) -> None:
+    warning = (evidence.get("notification") or {}).get("warning")
+    if warning:
+        say(f"  warning: {warning}")
+
+
 def _say_transitions(transitions: Sequence[Transition]) -> None:
     for t in transitions:
         r = t.rollout
@@ -27,6 +47,8 @@ def _say_transitions(transitions: Sequence[Transition]) -> None:
         say(f"{r.candidate_id} vs {r.incumbent_id} [{', '.join(r.segments)}]: {t.action} {r.phase} -> "
             f"{t.phase} at {t.traffic_pct:g}%{state}")
         say(f"  {t.reason}")
+        _say_estimates(t.evidence.get("time_to_decision", []))
+        _say_notification(t.evidence)
 
 
 def promote(
@@ -81,15 +103,34 @@ def status(
     active: Annotated[bool, typer.Option("--active", help="Only shadow, canary (and discovered) rollouts.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Rollouts, oldest first: phase, traffic share, since when, and why."""
-    from modelctl.services.upgrade import rollout_status
+    """Rollouts, oldest first: phase, traffic share, since when, why (for those the autopilot
+    started), the estimated time to decision of a shadow or canary, and the latest state."""
+    from modelctl.services.autopilot import substitutions
+    from modelctl.services.upgrade import status_rows
 
-    rollouts = rollout_status(store_from(ctx), active_only=active)
-    emit([r.as_dict() for r in rollouts], as_json=as_json, table=lambda: print_table(
-        ["candidate", "incumbent", "segments", "phase", "traffic %", "phase since", "reason"],
-        [(r.candidate_id, r.incumbent_id, ", ".join(r.segments), r.phase, f"{r.traffic_pct:g}",
-          f"{r.phase_started_at:%Y-%m-%d %H:%M}", r.reason) for r in rollouts],
-    ))
+    store = store_from(ctx)
+    rows = status_rows(store, active_only=active)
+    if as_json:
+        print_json(rows)
+        return
+
+    def decision_in(row: dict) -> str:
+        current = (row.get("time_to_decision") or [None])[0]
+        if current is None:
+            return ""
+        return f"{_hours(current['hours'])} (max {current['max_hours']:g} h)"
+
+    print_table(
+        ["candidate", "incumbent", "segments", "phase", "traffic %", "phase since", "decision in", "why", "reason"],
+        [(r["candidate_id"], r["incumbent_id"], ", ".join(r["segments"]), r["phase"], f"{r['traffic_pct']:g}",
+          r["phase_started_at"][:16].replace("T", " "), decision_in(r), r["why"] or "", r["reason"]) for r in rows],
+    )
+    for r in rows:
+        for e in r.get("time_to_decision", []):
+            if e["warning"]:
+                say(f"warning: {r['candidate_id']} vs {r['incumbent_id']}: {e['warning']}")
+    for sub in substitutions(store):
+        say(f"autopilot ({sub['rule']}): {sub['why']}")
 
 
 @app.command("tick")
@@ -98,7 +139,9 @@ def tick(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what it would do; change nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Judge every active rollout and promote, roll back, reject or wait (run from cron every 15 minutes)."""
+    """Judge every active rollout and promote, roll back, reject or wait (run from cron every 15 minutes);
+    with autopilot enabled in upgrade.yaml, also start rollouts of newer candidates and retiring models'
+    successors."""
     from modelctl.services.upgrade import tick as run
 
     report = run(store_from(ctx), dry_run=dry_run)
@@ -116,6 +159,12 @@ def tick(
         say(f"{r.candidate_id} vs {r.incumbent_id}: {prefix}{t.action} ({r.phase} -> {t.phase}, {t.traffic_pct:g}%)")
         for gate in t.evidence.get("gates", []):
             say(f"  {gate['summary']}")
+        _say_notification(t.evidence)
+    for a in report.autopilot:
+        if a.action == "skip":
+            continue  # the rules a candidate misses are in --json
+        say(f"autopilot: {prefix}{a.action} ({a.rule}): {a.why}")
+        _say_notification(a.evidence)
 
 
 def evaluations(

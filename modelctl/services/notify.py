@@ -24,7 +24,8 @@ from modelctl.errors import ModelctlError
 if TYPE_CHECKING:
     from modelctl.config import NotifySettings
 
-EventKind = Literal["rollout_started", "phase_changed", "rolled_back", "rejected", "retirement_without_successor"]
+EventKind = Literal["rollout_started", "phase_changed", "rolled_back", "rejected", "retirement_without_successor",
+                    "successor_took_over"]
 RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 FIRST_BACKOFF_S = 0.25
 REDACTED = "[redacted]"
@@ -58,6 +59,7 @@ class RolloutEvent:
             "rejected": f"rollout of {candidate} against {self.incumbent}{where} rejected",
             "retirement_without_successor": f"{self.incumbent} retires soon and has no passing successor "
                                             f"({candidate})",
+            "successor_took_over": f"{self.incumbent} retired; {candidate} took its place{where}",
         }[self.event]
         number = f" #{self.rollout}" if self.rollout is not None else ""
         return f"modelctl{number}: {what}" + (f": {self.reason}" if self.reason else "")

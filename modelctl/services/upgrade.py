@@ -166,6 +166,26 @@ def rollout_status(store: Store, *, active_only: bool = False) -> list[Rollout]:
     return repo.list_rollouts(store, phases=ACTIVE_PHASES if active_only else None)
 
 
+def status_rows(store: Store, *, active_only: bool = False) -> list[dict[str, Any]]:
+    """`upgrade status`: each rollout with, when the autopilot started it, why, and for a shadow or
+    canary the estimated time to decision of the phases ahead (see time_to_decision)."""
+    from modelctl.services.autopilot import explanations
+
+    settings = load_settings()
+    now = clock.now()
+    started_by_autopilot = explanations(store)
+    rows = []
+    for rollout in rollout_status(store, active_only=active_only):
+        row = rollout.as_dict()
+        auto = started_by_autopilot.get((rollout.candidate_id, rollout.incumbent_id, rollout.started_at))
+        row["why"] = f"autopilot ({auto['rule']}): {auto['why']}" if auto else None
+        if rollout.phase in ("shadow", "canary"):
+            row["time_to_decision"] = [e.as_dict() for e in
+                                       time_to_decision(store, rollout, settings=settings, now=now)]
+        rows.append(row)
+    return rows
+
+
 def evaluations(store: Store, *, candidate_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     if limit < 1:
         raise InvalidInput(f"--limit must be at least 1, got {limit}")
@@ -269,6 +289,7 @@ def promote(store: Store, candidate_id: str, *, replaces: str | None = None, seg
                 _insert(conn, store, transition, now=now, who=who)
             else:
                 transition.applied = _apply(conn, store, transition, now=now, who=who)
+    _after_transitions(store, transitions, now=now, who=who, settings=settings)
     return transitions
 
 
@@ -344,6 +365,7 @@ def rollback(store: Store, candidate_id: str, *, reason: str | None = None,
     with store.write() as conn:
         for transition in transitions:
             transition.applied = _apply(conn, store, transition, now=now, who=who)
+    announce(store, transition_events(transitions), now=now, who=who)
     return transitions
 
 
@@ -356,10 +378,12 @@ class TickReport:
     dry_run: bool
     lease: str  # "taken", "dry-run", or who holds it
     transitions: list[Transition]
+    autopilot: list[Any] = field(default_factory=list)  # services.autopilot.AutoAction
 
     def as_dict(self) -> dict[str, Any]:
         return {"now": self.now.isoformat(), "dry_run": self.dry_run, "lease": self.lease,
-                "rollouts": [t.as_dict() for t in self.transitions]}
+                "rollouts": [t.as_dict() for t in self.transitions],
+                "autopilot": [a.as_dict() for a in self.autopilot]}
 
 
 def tick(store: Store, *, dry_run: bool = False) -> TickReport:
@@ -397,9 +421,116 @@ def tick(store: Store, *, dry_run: bool = False) -> TickReport:
                     repo.set_reason(conn, rollout.id, decision.reason)
                 else:
                     transition.applied = _apply(conn, store, transition, now=now, who=f"upgrade tick ({holder})")
+        if not dry_run:
+            announce(store, transition_events(transitions), now=now, who=f"upgrade tick ({holder})")
+        actions = _autopilot(store, now=now, dry_run=dry_run, settings=settings)
     finally:
         if not dry_run:
             with store.write() as conn:
                 repo.release_lease(conn, holder=holder, now=now)
-    return TickReport(now, dry_run, lease, transitions)
+    return TickReport(now, dry_run, lease, transitions, actions)
 
+
+
+def _autopilot(store: Store, *, now: datetime, dry_run: bool, settings: Settings) -> list[Any]:
+    """The autopilot's actions of this tick, under its lease, after the active rollouts were judged."""
+    from modelctl.services.autopilot import run_autopilot
+
+    return run_autopilot(store, now=now, dry_run=dry_run, settings=settings)
+
+
+# --------------------------------------------------------------------------- notifications
+
+_EVENTS = {"start": "rollout_started", "promote": "phase_changed", "advance": "phase_changed",
+           "rollback": "rolled_back", "reject": "rejected"}
+
+
+def transition_events(transitions: list[Transition]) -> list[tuple[Any, dict[str, Any]]]:
+    """(services.notify.RolloutEvent, where its outcome is shown) for each applied transition worth a message."""
+    from modelctl.services.notify import RolloutEvent
+
+    events = []
+    for t in transitions:
+        kind = _EVENTS.get(t.action)
+        if kind is None or not t.applied:
+            continue
+        r = t.rollout
+        event = RolloutEvent(kind, incumbent=r.incumbent_id, candidate=r.candidate_id, rollout=r.id or None,
+                             phase=t.phase, segments=r.segments, traffic_pct=t.traffic_pct, reason=t.reason)
+        events.append((event, t.evidence))
+    return events
+
+
+def announce(store: Store, events: list[tuple[Any, dict[str, Any]]], *, now: datetime, who: str) -> None:
+    """Post each event to the webhook, all together within notify.max_seconds, so a dead webhook never
+    holds a command; each outcome goes under "notification" of its dict, and a warning is audited."""
+    import time
+
+    from modelctl.config import load_upgrade
+    from modelctl.services.notify import NotifyOutcome, notify
+
+    if not events:
+        return
+    settings = load_upgrade().notify
+    if not settings.resolved_url():
+        return
+    deadline = time.monotonic() + settings.max_seconds
+    warnings = []
+    for event, shown in events:
+        left = deadline - time.monotonic()
+        if left < 0.05:
+            outcome = NotifyOutcome(False, warning=f"notification {event.event} not sent: this command's "
+                                                   f"{settings.max_seconds:g} s for notifications were used up")
+        else:
+            outcome = notify(event, settings.model_copy(update={"max_seconds": left}))
+        shown["notification"] = outcome.as_dict()
+        if outcome.warning:
+            warnings.append((event, outcome.warning))
+    if warnings:
+        with store.write() as conn:
+            for event, warning in warnings:
+                catalog_repo.write_audit(conn, actor=who, action="notify-failed",
+                                         target=event.candidate or event.incumbent,
+                                         after={"event": event.event, "rollout": event.rollout, "warning": warning},
+                                         now=now)
+
+
+# --------------------------------------------------------------------------- time to decision
+
+# How far back a segment's measured traffic is read for the estimate.
+TRAFFIC_LOOKBACK = timedelta(days=7)
+
+
+def time_to_decision(store: Store, rollout: Rollout, *, settings: Settings, now: datetime) -> list[Any]:
+    """core.planning.PhaseEstimate for the rollout's current phase and those after it, from the
+    segments' measured requests per hour (the current phase at the rollout's own traffic share)."""
+    from modelctl.core.planning import PhasePlan, SegmentTraffic, estimate_phase
+
+    measured = repo.segment_traffic(store, segments=rollout.segments, start=now - TRAFFIC_LOOKBACK, end=now)
+    traffic = []
+    for segment in rollout.segments:
+        requests, ok, first = measured.get(segment, (0, 0, None))
+        span_h = max(1.0, (now - first).total_seconds() / 3600) if first else 1.0
+        traffic.append(SegmentTraffic(segment, requests / span_h, (ok + 1) / (requests + 2)))
+    gates = settings.config.gates
+    estimates = []
+    for phase in ("shadow", "canary"):
+        if _ORDER[phase] < _ORDER.get(rollout.phase, 0):
+            continue
+        p = settings.config.phases[phase]
+        share = rollout.traffic_pct if phase == rollout.phase else p.traffic_pct
+        plan = PhasePlan(phase, share, p.min_duration.total_seconds() / 3600, p.max_duration.total_seconds() / 3600,
+                         max(p.min_samples, gates.min_samples), gates.alpha, gates.success_margin)
+        estimates.append(estimate_phase(plan, traffic))
+    return estimates
+
+
+def _after_transitions(store: Store, transitions: list[Transition], *, now: datetime, who: str,
+                       settings: Settings) -> None:
+    """A promote's estimate of each phase still ahead, then its notifications."""
+    for t in transitions:
+        if t.applied and t.phase in ("shadow", "canary"):
+            rollout = replace(t.rollout, phase=t.phase, traffic_pct=t.traffic_pct)
+            t.evidence["time_to_decision"] = [e.as_dict() for e in
+                                              time_to_decision(store, rollout, settings=settings, now=now)]
+    announce(store, transition_events(transitions), now=now, who=who)

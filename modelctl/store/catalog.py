@@ -165,3 +165,18 @@ def provider_states(store: Store) -> dict[str, dict[str, Any]]:
         }
         for name, health, failures, cooldown, last_check in rows
     }
+
+
+def find_audit(store: Store, *, action: str, target: str | None = None, since: datetime | None = None,
+               ) -> list[dict[str, Any]]:
+    """Audit entries of one action (and target), oldest first: what was already done and when."""
+    rows = store.read(
+        "SELECT ts, actor, action, target, before, after FROM audit WHERE action = :action "
+        "AND (:target IS NULL OR target = :target) AND ts >= :since ORDER BY id",
+        {"action": action, "target": target, "since": sql_ts(since or datetime(1970, 1, 1))},
+    )
+    return [
+        {"ts": as_datetime(ts), "actor": who, "action": what, "target": on,
+         "before": json.loads(before) if before else None, "after": json.loads(after) if after else None}
+        for ts, who, what, on, before, after in rows
+    ]

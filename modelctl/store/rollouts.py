@@ -305,3 +305,25 @@ def release_lease(conn, *, holder: str, now: datetime) -> None:  # noqa: ANN001
 def lease_holder(store: Store) -> tuple[str | None, datetime | None]:
     rows = store.read("SELECT holder, expires_at FROM lease WHERE name = :name", {"name": TICK_LEASE})
     return (rows[0][0], as_datetime(rows[0][1])) if rows else (None, None)
+
+
+# --------------------------------------------------------------------------- time to decision
+
+
+def segment_traffic(store: Store, *, segments: tuple[str, ...], start: datetime, end: datetime,
+                    ) -> dict[str, tuple[int, int, datetime | None]]:
+    """Per segment: (requests, successful requests, first request's time) served in the window.
+
+    A request is its first attempt (number 0) served to the user (arms control and canary); shadow, rescue and
+    judge calls are extra calls, not traffic. Segments without requests are left out.
+    """
+    if not segments:
+        return {}
+    marks = ", ".join(f":s{i}" for i in range(len(segments)))
+    rows = store.read(
+        "SELECT segment, COUNT(*), SUM(CASE WHEN success THEN 1 ELSE 0 END), MIN(ts) FROM usage "
+        f"WHERE segment IN ({marks}) AND arm IN ('control', 'canary') AND attempt = 0 "
+        "AND ts >= :start AND ts <= :end GROUP BY segment",
+        {**{f"s{i}": s for i, s in enumerate(segments)}, "start": sql_ts(start), "end": sql_ts(end)},
+    )
+    return {segment: (int(n), int(ok or 0), as_datetime(first)) for segment, n, ok, first in rows}

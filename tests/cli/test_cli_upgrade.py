@@ -53,11 +53,14 @@ def audit_actions(cli):
 def test_promote_starts_a_shadow_rollout_against_the_chain_head(cli, monkeypatch):
     at(monkeypatch, 0)
     cli("promote", CANDIDATE, "--segments", "technical")
-    assert status(cli) == [{
+    rows = status(cli)
+    assert [e["phase"] for e in rows[0].pop("time_to_decision")] == ["shadow", "canary"]
+    assert rows == [{
         "candidate_id": CANDIDATE, "incumbent_id": INCUMBENT, "segments": ["technical"], "phase": "shadow",
         "traffic_pct": 5.0, "phase_started_at": "2026-12-01T00:00:00",
         "reason": f"started by {os.environ.get('MODELCTL_ACTOR') or __import__('getpass').getuser()}: "
                   f"{CANDIDATE} challenges {INCUMBENT} on technical at shadow",
+        "why": None,
     }]
     assert audit_actions(cli) == ["rollout-start"]
     err = cli("promote", "gpt-6.1-sol", "--segments", "technical", code=2).stderr
