@@ -322,6 +322,8 @@ class UpgradeFile(_Strict):
     gates: GateSettings = GateSettings()
     latency_sample: int = Field(default=20_000, ge=100)
     notify: NotifySettings = Field(default_factory=lambda: NotifySettings())  # defined below
+    judge: JudgeSettings | None = None  # defined below; no judge, no judging
+    require_offline_eval: bool = False
 
     @field_validator("phases")
     @classmethod
@@ -365,6 +367,23 @@ class NotifySettings(_Strict):
 
     def resolved_url(self) -> str | None:
         return os.environ.get(self.webhook_url_env) or self.webhook_url
+
+
+class JudgeSettings(_Strict):
+    """The model that judges rollouts' answers (services/judge.py), how much of the traffic, and its cap.
+
+    `shadow_share` of shadow requests get the incumbent's and the candidate's answers compared;
+    `canary_share` of canary and control answers get a 0..1 score. `margin` is the shadow quality
+    gate's tolerance on the candidate's loss rate minus its win rate. Nothing is judged once the
+    day's judge calls have cost `daily_budget_usd`.
+    """
+
+    model: str = Field(min_length=1)
+    shadow_share: float = Field(default=0.5, ge=0, le=1)
+    canary_share: float = Field(default=0.1, ge=0, le=1)
+    daily_budget_usd: float = Field(default=5.0, ge=0)
+    margin: float = Field(default=0.05, gt=0, lt=1)
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
 
 
 # ---------------------------------------------------------------- discovery.yaml

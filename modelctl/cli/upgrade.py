@@ -27,6 +27,15 @@ def _say_transitions(transitions: Sequence[Transition]) -> None:
         say(f"{r.candidate_id} vs {r.incumbent_id} [{', '.join(r.segments)}]: {t.action} {r.phase} -> "
             f"{t.phase} at {t.traffic_pct:g}%{state}")
         say(f"  {t.reason}")
+        if "offline_evaluation" in t.evidence:
+            e = t.evidence["offline_evaluation"]
+            say("  offline evaluation: none (`modelctl evaluate` checks a candidate before shadow)" if e is None
+                else f"  offline evaluation: {e['verdict']} on {e['suite']} ({e['pairs']} cases, mean paired "
+                     f"difference {e['mean_difference']:+.3f}, p={_p(e['p_value'])}) at {e['ts'][:16]}")
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
 
 
 def promote(
@@ -82,14 +91,24 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Rollouts, oldest first: phase, traffic share, since when, and why."""
-    from modelctl.services.upgrade import rollout_status
+    from modelctl.services.upgrade import judge_budget, rollout_status
 
-    rollouts = rollout_status(store_from(ctx), active_only=active)
-    emit([r.as_dict() for r in rollouts], as_json=as_json, table=lambda: print_table(
-        ["candidate", "incumbent", "segments", "phase", "traffic %", "phase since", "reason"],
-        [(r.candidate_id, r.incumbent_id, ", ".join(r.segments), r.phase, f"{r.traffic_pct:g}",
-          f"{r.phase_started_at:%Y-%m-%d %H:%M}", r.reason) for r in rollouts],
-    ))
+    store = store_from(ctx)
+    rollouts = rollout_status(store, active_only=active)
+    judge = judge_budget(store)
+
+    def table() -> None:
+        print_table(
+            ["candidate", "incumbent", "segments", "phase", "traffic %", "phase since", "reason"],
+            [(r.candidate_id, r.incumbent_id, ", ".join(r.segments), r.phase, f"{r.traffic_pct:g}",
+              f"{r.phase_started_at:%Y-%m-%d %H:%M}", r.reason) for r in rollouts],
+        )
+        if judge is not None:
+            say(f"judge {judge['model']}: ${judge['spent_today_usd']:.4f} spent today (UTC) of its "
+                f"${judge['daily_budget_usd']:g} daily cap")
+
+    # The JSON stays a list of rollouts: the judge, its spend today and its cap ride on each one.
+    emit([{**r.as_dict(), **({"judge": judge} if judge else {})} for r in rollouts], as_json=as_json, table=table)
 
 
 @app.command("tick")
