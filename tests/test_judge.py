@@ -179,3 +179,16 @@ def test_no_prompt_or_answer_text_reaches_the_database(env):
     assert CANDIDATE.encode() in stored  # the file is read: the model ids are there
     for text in (PROMPT, CANDIDATE_ANSWER, INCUMBENT_ANSWER, "Zarnovica"):
         assert text.encode() not in stored
+
+
+def test_the_shadow_phase_is_gated_on_the_verdicts(env):
+    store, fake_openai, _ = env
+    fake_openai.answer_model(JUDGE, lambda prompt: "B" if CANDIDATE_ANSWER in _ANSWER_A.search(prompt).group(1)
+                             else "A")  # the incumbent's answer wins every look
+    call = _shadow(store)
+    for n in range(25):
+        follow_up(store, FollowUp(shadow=ShadowCall(**{**_fields(call), "request_id": f"req-{n}"})))
+    [transition] = upgrade.tick(store, dry_run=True).transitions
+    [gate] = [g for g in transition.evidence["gates"] if g["gate"] == "judged_quality"]
+    assert gate["segment"] == "simple" and gate["verdict"] == "fail" and "lost 25 of 25" in gate["summary"]
+    assert transition.action == "rollback"
