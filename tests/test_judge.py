@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from modelctl import clock
 from modelctl.errors import ConfigError
 from modelctl.paths import config_dir, config_path
 from modelctl.providers.base import ChatRequest
@@ -101,7 +102,6 @@ def test_position_bias_cancels_and_a_garbled_reply_is_an_error_no_gate_counts(en
     follow_up(store, FollowUp(shadow=ShadowCall(**{**_fields(call), "request_id": "req-2"})))
     assert [row[4] for row in _verdicts(store)] == ["tie", "error"]
     [rollout] = upgrade.rollout_status(store, active_only=True)
-    from modelctl import clock
     counts = verdict_counts(store, rollout_id=rollout.id, segments=("simple",), start=rollout.started_at,
                             end=clock.now())
     assert (counts["simple"].wins, counts["simple"].ties, counts["simple"].losses) == (0, 1, 0)
@@ -120,7 +120,7 @@ def test_verdicts_from_both_orders():
 
 
 def test_the_judge_is_never_the_candidate_or_the_incumbent(env):
-    store, fake_openai, fake_anthropic = env
+    store, fake_openai, _ = env
     call = _shadow(store)
     for model in (CANDIDATE, INCUMBENT):
         _configure(model=model)

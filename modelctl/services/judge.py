@@ -173,7 +173,7 @@ def judge_pair(store: Store, call: ShadowCall, *, candidate_answer: str,
         choices.append(None if reply is None else parse_choice(reply))
         if choices[-1] is None:
             break
-    first, second = (choices + [None])[:2]
+    first, second = [*choices, None][:2]
     verdict = "error" if first is None or second is None else combine(first, second)
     with store.write() as conn:
         repo.insert_verdict(conn, rollout_id=rollout.id, candidate_id=rollout.candidate_id,

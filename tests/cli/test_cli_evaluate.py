@@ -244,7 +244,8 @@ def test_promote_shows_and_can_require_a_passing_evaluation(cli, providers, suit
     cli("rollback", "gpt-6-luna")
 
     config_dir().mkdir(parents=True, exist_ok=True)
-    strict = config_path("upgrade.yaml").read_text().replace("require_offline_eval: false", "require_offline_eval: true")
+    strict = config_path("upgrade.yaml").read_text().replace("require_offline_eval: false",
+                                                             "require_offline_eval: true")
     (config_dir() / "upgrade.yaml").write_text(strict)
     refused = cli("promote", CANDIDATE, "--segments", "research", code=2)
     assert "requires a passing offline evaluation" in refused.stderr and "it has none" in refused.stderr
