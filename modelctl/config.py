@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Self, get_type_hints
 
@@ -311,6 +310,8 @@ class UpgradeFile(_Strict):
     latency_sample: int = Field(default=20_000, ge=100)
     notify: NotifySettings = Field(default_factory=lambda: NotifySettings())  # defined below
     autopilot: AutopilotSettings = Field(default_factory=lambda: AutopilotSettings())  # defined below
+    judge: JudgeSettings | None = None  # defined below; no judge, no judging
+    require_offline_eval: bool = False
 
     @field_validator("phases")
     @classmethod
@@ -370,6 +371,23 @@ class AutopilotSettings(_Strict):
     price_ratio_max: float = Field(default=1.0, gt=0)
     retirement_horizon_days: int = Field(default=30, ge=0)
     eval_suite: str = Field(default="smoke", min_length=1)
+
+
+class JudgeSettings(_Strict):
+    """The model that judges rollouts' answers (services/judge.py), how much of the traffic, and its cap.
+
+    `shadow_share` of shadow requests get the incumbent's and the candidate's answers compared;
+    `canary_share` of canary and control answers get a 0..1 score. `margin` is the shadow quality
+    gate's tolerance on the candidate's loss rate minus its win rate. Nothing is judged once the
+    day's judge calls have cost `daily_budget_usd`.
+    """
+
+    model: str = Field(min_length=1)
+    shadow_share: float = Field(default=0.5, ge=0, le=1)
+    canary_share: float = Field(default=0.1, ge=0, le=1)
+    daily_budget_usd: float = Field(default=5.0, ge=0)
+    margin: float = Field(default=0.05, gt=0, lt=1)
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
 
 
 # ---------------------------------------------------------------- discovery.yaml

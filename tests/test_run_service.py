@@ -19,7 +19,7 @@ from modelctl.errors import (
 )
 from modelctl.services.health import HealthPolicy, provider_settings, record_outcome
 from modelctl.services.routing import load_routing_config
-from modelctl.services.run import ShadowCall, make_shadow_call, serve
+from modelctl.services.run import FollowUp, ScoreCall, ShadowCall, make_shadow_call, serve
 from modelctl.providers.base import Attachment, ChatRequest
 from modelctl.store import catalog as catalog_repo
 from modelctl.services.database import open_database
@@ -76,8 +76,8 @@ def test_canary_serves_and_hands_back_the_shadow_call(env):
     call = result.shadow
     assert (call.request.model_id, call.request.stream, call.attempt, call.budget_s) == (
         "claude-haiku-5-5", False, 1, 5.0)
-    attempt = make_shadow_call(store, call)
-    assert attempt.outcome == "ok" and attempt.arm == "shadow"
+    attempt, answer = make_shadow_call(store, call)
+    assert attempt.outcome == "ok" and attempt.arm == "shadow" and answer == fake_anthropic.answer_text
     assert _rows(store) == [("gpt-6-luna", "canary", 0, 1), ("claude-haiku-5-5", "shadow", 1, 1)]
     assert fake_anthropic.requests[0].json["messages"][-1]["content"] == "hi"
 
@@ -89,7 +89,7 @@ def test_the_shadow_call_gets_the_whole_budget_whatever_the_served_call_left(env
     result = _serve(store, _decision(budget_seconds=budget),
                     deliver=lambda r: time.sleep(max(0.0, start + budget - time.perf_counter())))
     assert result.shadow.budget_s == budget
-    assert make_shadow_call(store, result.shadow).outcome == "ok"
+    assert make_shadow_call(store, result.shadow)[0].outcome == "ok"
 
 
 def test_the_shadow_call_travels_to_its_worker_whole(env):
@@ -97,9 +97,12 @@ def test_the_shadow_call_travels_to_its_worker_whole(env):
         request=ChatRequest(model_id="claude-haiku-5-5", prompt="what is this?", system="be brief", max_tokens=9,
                             attachments=(Attachment(media_type="image/png", data=b"\x89PNG\x00", name="a.png"),
                                          Attachment(media_type="image/jpeg", url="https://e.test/b.jpg"))),
-        segment="multimedia", request_id="req-9", attempt=2, budget_s=10.0,
+        segment="multimedia", request_id="req-9", attempt=2, budget_s=10.0, incumbent_answer="a png",
     )
-    assert ShadowCall.from_bytes(call.to_bytes(database_url="sqlite:///x.db")) == (call, "sqlite:///x.db")
+    score = ScoreCall(request=ChatRequest(model_id="gpt-6-luna", prompt="hi", system=None), answer="hello",
+                      segment="simple", request_id="req-9", attempt=1)
+    for job in (FollowUp(shadow=call), FollowUp(score=score), FollowUp(shadow=call, score=score)):
+        assert FollowUp.from_bytes(job.to_bytes(database_url="sqlite:///x.db")) == (job, "sqlite:///x.db")
 
 
 def test_a_failed_canary_is_rescued_outside_both_arms(env):
@@ -115,7 +118,7 @@ def test_a_slow_shadow_is_cut_at_its_budget_and_rests_nothing(env):
     fake_anthropic.fail_next("delay", delay_s=5)
     result = _serve(store, _decision())
     start = time.perf_counter()
-    attempt = make_shadow_call(store, replace(result.shadow, budget_s=1.5))
+    attempt, _ = make_shadow_call(store, replace(result.shadow, budget_s=1.5))
     assert time.perf_counter() - start < 1.5 + 0.5
     assert attempt.error_kind == "timeout" and attempt.cost_usd is None
     assert [(row[1], row[3]) for row in _rows(store)] == [("canary", 1), ("shadow", 0)]

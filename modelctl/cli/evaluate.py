@@ -20,13 +20,16 @@ def evaluate(
     segment: Annotated[str | None, typer.Option("--segment", help="Segment of cases that name none "
                        "(default: the prompt's query type).")] = None,
     judge: Annotated[str | None, typer.Option("--judge", metavar="MODEL", help="Also have this model grade "
-                     "each answer 0..10; the grade / 10 is averaged with the checks' score.")] = None,
+                     "each answer 0..10; the grade / 10 is averaged with the checks' score. Never the "
+                     "candidate or the incumbent.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Send a suite's prompts to a candidate and its incumbent, score the answers, store the scores.
 
     Each answer scores the fraction of its checks that pass; scores are stored as evaluation scores
-    (source evaluate:SUITE, see `modelctl eval show`) and calls are recorded as usage.
+    (source evaluate:SUITE, see `modelctl eval show`) and calls are recorded as usage. The verdict is
+    a paired test: "candidate not worse" only when shown at 5% (one-sided) within the 0.05 margin;
+    `promote` shows the latest verdict (and requires a pass with upgrade.yaml require_offline_eval).
 
     Example: modelctl evaluate claude-sonnet-5-5 --suite smoke --against gpt-4o-2024-08-06
     """
@@ -66,7 +69,8 @@ def evaluate(
          for role, s in (("candidate", summary["candidate"]), ("incumbent", summary["incumbent"]))],
     )
     c = summary["comparison"]
-    say(f"{c['verdict']}: mean paired difference {c['mean_difference']:+.3f} (margin -{c['margin']:g}) over "
-        f"{c['pairs']} cases; {c['wins']} better, {c['losses']} worse, {c['ties']} tied"
+    say(f"{c['verdict']}: mean paired difference {c['mean_difference']:+.3f} (margin -{c['margin']:g}, "
+        + ("too few cases to test" if c["p_value"] is None else f"one-sided p = {c['p_value']:.3g} at {c['alpha']:g}")
+        + f") over {c['pairs']} cases; {c['wins']} better, {c['losses']} worse, {c['ties']} tied"
         + (f"; sign test p = {c['sign_test_p']:.3g}" if c["sign_test_p"] is not None else ""))
     say(f"stored {report.stored} scores as {report.source}")

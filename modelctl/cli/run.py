@@ -41,7 +41,7 @@ def run(
       modelctl run "What does this receipt say?" --attach receipt.jpg --json
     """
     from modelctl.errors import AllModelsFailed, ModelctlError
-    from modelctl.services.run import detach_shadow, run_query
+    from modelctl.services.run import detach_followup, run_query
 
     if stream is None:
         stream = sys.stdout.isatty()
@@ -86,8 +86,8 @@ def run(
         if as_json:
             print_json({"answer": None, "model_id": None, "attempts": exc.attempts})
         raise
-    if result.shadow is not None:
+    if result.followup is not None:
         try:
-            detach_shadow(store, result.shadow)
+            detach_followup(store, result.followup)
         except ModelctlError as exc:  # the user has the answer: this is a warning, not a failure
             say(f"warning: {exc}")

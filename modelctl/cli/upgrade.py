@@ -49,6 +49,15 @@ def _say_transitions(transitions: Sequence[Transition]) -> None:
         say(f"  {t.reason}")
         _say_estimates(t.evidence.get("time_to_decision", []))
         _say_notification(t.evidence)
+        if "offline_evaluation" in t.evidence:
+            e = t.evidence["offline_evaluation"]
+            say("  offline evaluation: none (`modelctl evaluate` checks a candidate before shadow)" if e is None
+                else f"  offline evaluation: {e['verdict']} on {e['suite']} ({e['pairs']} cases, mean paired "
+                     f"difference {e['mean_difference']:+.3f}, p={_p(e['p_value'])}) at {e['ts'][:16]}")
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
 
 
 def promote(
@@ -104,14 +113,17 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Rollouts, oldest first: phase, traffic share, since when, why (for those the autopilot
-    started), the estimated time to decision of a shadow or canary, and the latest state."""
+    started), the estimated time to decision of a shadow or canary, and the latest state; with a
+    judge configured, its spend today against its daily cap."""
     from modelctl.services.autopilot import substitutions
-    from modelctl.services.upgrade import status_rows
+    from modelctl.services.upgrade import judge_budget, status_rows
 
     store = store_from(ctx)
     rows = status_rows(store, active_only=active)
+    judge = judge_budget(store)
     if as_json:
-        print_json(rows)
+        # The JSON stays a list of rollouts: the judge, its spend today and its cap ride on each one.
+        print_json([{**r, **({"judge": judge} if judge else {})} for r in rows])
         return
 
     def decision_in(row: dict) -> str:
@@ -131,6 +143,9 @@ def status(
                 say(f"warning: {r['candidate_id']} vs {r['incumbent_id']}: {e['warning']}")
     for sub in substitutions(store):
         say(f"autopilot ({sub['rule']}): {sub['why']}")
+    if judge is not None:
+        say(f"judge {judge['model']}: ${judge['spent_today_usd']:.4f} spent today (UTC) of its "
+            f"${judge['daily_budget_usd']:g} daily cap")
 
 
 @app.command("tick")

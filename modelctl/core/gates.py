@@ -47,7 +47,7 @@ from modelctl.core import histogram
 from modelctl.errors import InvalidInput
 
 VERDICTS = ("pass", "fail", "inconclusive")
-GATES = ("success_rate", "latency_p95", "cost_per_call", "quality")
+GATES = ("success_rate", "latency_p95", "cost_per_call", "quality", "judged_quality")
 
 _SQRT2 = math.sqrt(2.0)
 # "fail" mixes effects of 1, 4 and 16 times the tolerance: quick on large regressions, sure on small.
@@ -591,6 +591,62 @@ def _quality(control: ArmSample, candidate: ArmSample, config: GateConfig) -> Ga
         "mean_control": c.mean,
         "mean_candidate": t.mean,
         "difference": t.mean - c.mean,
+        "z": z,
+    }
+    return GateResult(gate, verdict, summary, figures, p)
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictCounts:
+    """A judge's verdicts for the candidate on shadow pairs (the same request answered by both)."""
+
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("wins", "ties", "losses"):
+            _check_count(name, getattr(self, name))
+
+    @property
+    def pairs(self) -> int:
+        return self.wins + self.ties + self.losses
+
+
+def judged_quality(verdicts: VerdictCounts, *, margin: float, config: GateConfig) -> GateResult:
+    """Paired non-inferiority on judged pairs: the candidate's loss rate minus its win rate within `margin`.
+
+    Each pair scores +1 (win), 0 (tie) or -1 (loss); the mean is the win rate minus the loss rate,
+    and non-inferiority is mean > -margin, tested sequentially like every gate here. One win and one
+    loss are added (as Agresti-Caffo adds to proportions) so that all-tie windows keep a variance
+    and small ones stay conservative.
+    """
+    gate = "judged_quality"
+    n = verdicts.pairs
+    if not 0.0 < margin < 1.0:
+        raise InvalidInput(f"margin must be in (0, 1), got {margin!r}")
+    short = _too_few(gate, "judged pairs", n, n, config)
+    if short:
+        return short
+    adjusted = n + 2
+    mean = (verdicts.wins - verdicts.losses) / adjusted
+    variance = (verdicts.wins + verdicts.losses + 2) / adjusted - mean * mean
+    se = math.sqrt(variance / adjusted)
+    z = _z(mean + margin, se)
+    verdict, p = _verdict(z, margin, se, config)
+    win_rate, loss_rate = verdicts.wins / n, verdicts.losses / n
+    summary = (
+        f"judged_quality {verdict}: candidate won {verdicts.wins:,}, tied {verdicts.ties:,}, lost "
+        f"{verdicts.losses:,} of {n:,} judged pairs (loss rate - win rate {loss_rate - win_rate:+.3f}, "
+        f"tolerance {margin:g}), p={p:.2g}"
+    )
+    figures = {
+        "n_control": n,
+        "n_candidate": n,
+        "wins": verdicts.wins,
+        "ties": verdicts.ties,
+        "losses": verdicts.losses,
+        "difference": win_rate - loss_rate,
         "z": z,
     }
     return GateResult(gate, verdict, summary, figures, p)

@@ -6,7 +6,9 @@ is budgeted, recorded as usage and updates health as `modelctl run` does; its us
 segment `evaluate:<suite>`, so they never enter a rollout's gate window. Each answer scores the
 fraction of its checks that pass (averaged with a judge's 0..10 grade over 10 when `--judge` is
 given), and the scores are stored as evaluation scores with source `evaluate:<suite>`, the evidence
-learned routing reads.
+learned routing reads. The verdict comes from a paired non-inferiority test on the per-case
+differences (`paired_test`), never from the mean alone, and is stored for `promote` to show (and,
+with `require_offline_eval`, to require). The judge is never the candidate or an incumbent.
 """
 
 from __future__ import annotations
@@ -28,16 +30,10 @@ from modelctl.paths import actor, config_path
 from modelctl.providers.base import ProviderSettings
 from modelctl.store.db import Store, sql_ts
 
-# The candidate is "not worse" while its mean paired difference stays above minus this margin.
+# The candidate is "not worse" when its mean paired difference is shown, at ALPHA one-sided, to be
+# above minus this margin; "worse" when it is shown to be below it; else "inconclusive".
 MARGIN = 0.05
-JUDGE_SYSTEM = "You grade answers to questions. Reply with one integer from 0 to 10 and nothing else."
-JUDGE_PROMPT = (
-    "Grade the answer to the question below from 0 (wrong or useless) to 10 (correct, complete and "
-    "concise).\n\nQuestion:\n{prompt}\n\nAnswer:\n{answer}\n\n"
-    "Reply with the grade only: a single integer from 0 to 10."
-)
-# A grade alone, perhaps labelled, bolded or out of 10: "7", "Score: 7/10", "**8**". Anything else is reported.
-_GRADE = re.compile(r"^[\W_]*(?:grade|score)?[\W_]*?(\d+(?:\.\d+)?)\s*(?:/\s*10|out of 10)?[\W_]*$", re.IGNORECASE)
+ALPHA = 0.05
 _FENCE = re.compile(r"^```[a-zA-Z]*\n(.*)\n```$", re.DOTALL)
 
 Progress = Callable[[int, int], None]
@@ -145,15 +141,6 @@ def run_check(check: Any, answer: str) -> tuple[bool, str | None]:  # check: con
     return not errors, "; ".join(errors[:3])
 
 
-def parse_grade(text: str) -> float | None:
-    """The judge's 0..10 grade, or None when its answer is not a grade alone."""
-    match = _GRADE.match(text.strip())
-    if match is None:
-        return None
-    grade = float(match.group(1))
-    return grade if 0 <= grade <= 10 else None
-
-
 # --------------------------------------------------------------------------- the suite run
 
 
@@ -218,15 +205,40 @@ def _sign_test(wins: int, losses: int) -> float | None:
     return round(min(1.0, 2 * tail), 4)
 
 
+def paired_test(diffs: Sequence[float], *, margin: float = MARGIN, alpha: float = ALPHA) -> tuple[str, float | None]:
+    """(verdict, one-sided p-value) of a paired non-inferiority z-test on candidate - incumbent differences.
+
+    One evaluation is one look, so a fixed-sample test is right here (the rollout gates, looked at
+    every tick, are sequential). With no spread at all the difference alone decides, as in the
+    gates; with fewer than two pairs nothing is shown.
+    """
+    n = len(diffs)
+    if n < 2:
+        return "inconclusive", None
+    mean = sum(diffs) / n
+    variance = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    se = math.sqrt(variance / n)
+    shift = mean + margin
+    z = shift / se if se > 0 else (math.inf if shift > 0 else -math.inf)
+    p_not_worse = 0.5 * math.erfc(z / math.sqrt(2))
+    p_worse = 0.5 * math.erfc(-z / math.sqrt(2))
+    if p_not_worse < alpha:
+        return "candidate not worse", p_not_worse
+    if p_worse < alpha:
+        return "candidate worse", p_worse
+    return "inconclusive", p_not_worse
+
+
 def compare(cases: Sequence[CaseResult]) -> dict[str, Any]:
-    """A paired comparison per case; a model that failed to answer scores 0 for that case."""
+    """A paired comparison per case, decided by `paired_test`; a model that failed to answer scores 0."""
     diffs = [(c.candidate.score or 0.0) - (c.incumbent.score or 0.0) for c in cases]
     wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
     mean = sum(diffs) / len(diffs)
+    verdict, p_value = paired_test(diffs)
     return {
         "pairs": len(diffs), "mean_difference": round(mean, 4), "wins": wins, "losses": losses,
         "ties": len(diffs) - wins - losses, "sign_test_p": _sign_test(wins, losses), "margin": MARGIN,
-        "verdict": "candidate not worse" if mean >= -MARGIN else "candidate worse",
+        "alpha": ALPHA, "p_value": None if p_value is None else float(f"{p_value:.4g}"), "verdict": verdict,
     }
 
 
@@ -284,6 +296,10 @@ def evaluate(store: Store, candidate_id: str, *, suite: str, against: str | None
             require_model(store, other)
     if against == candidate_id:
         raise InvalidInput("--against names the candidate itself; name another model")
+    if judge_id is not None and judge_id in (candidate_id, against):
+        role = "candidate" if judge_id == candidate_id else "incumbent"
+        raise InvalidInput(f"--judge {judge_id} is the {role}; a model cannot grade its own answers: "
+                           "name another --judge")
     config = load_routing_config()
     policies = config["policy"]["segments"]
     providers = provider_settings(config["providers"])
@@ -303,6 +319,9 @@ def evaluate(store: Store, candidate_id: str, *, suite: str, against: str | None
                 raise InvalidInput(f"case {case.id}: segment {seg!r} has no policy chain with a serving model "
                                    "to compare against; name one with --against")
         budget = (policies.get(seg) or {}).get("budget_seconds") or classified.budget_seconds
+        if incumbent == judge_id:
+            raise InvalidInput(f"--judge {judge_id} is the incumbent of case {case.id} (the head of the "
+                               f"{seg} chain); a model cannot grade its own answers: name another --judge")
         plan.append((case, seg, incumbent, float(budget)))
     require_keys([candidate_id, *(p[2] for p in plan), *([judge_id] if judge_id else [])],
                  models=models, providers=providers)
@@ -337,8 +356,10 @@ def evaluate(store: Store, candidate_id: str, *, suite: str, against: str | None
 
 def _judge(store: Store, outcome: Outcome, prompt: str, *, judge_id: str, budget_s: float,
            call: dict[str, Any]) -> None:
-    graded = call_model(store, judge_id, JUDGE_PROMPT.format(prompt=prompt, answer=outcome.answer.text),
-                        system=JUDGE_SYSTEM, budget_s=budget_s, **call)
+    from modelctl.services.judge import GRADE_PROMPT, GRADE_SYSTEM, parse_grade
+
+    graded = call_model(store, judge_id, GRADE_PROMPT.format(prompt=prompt, answer=outcome.answer.text),
+                        system=GRADE_SYSTEM, budget_s=budget_s, **call)
     if graded.error is not None:
         outcome.judge_error = f"judge {judge_id} failed: {graded.error}"
         return
@@ -350,11 +371,18 @@ def _judge(store: Store, outcome: Outcome, prompt: str, *, judge_id: str, budget
 
 def _store(store: Store, report: EvaluateReport, rows: list[dict[str, Any]], *, now) -> None:  # noqa: ANN001
     from modelctl.store.catalog import write_audit
+    from modelctl.store.judge import OfflineEvaluation, insert_offline_evaluation
     from modelctl.store.scores import insert_scores
 
     summary = report.summary()
+    comparison = summary["comparison"]
     with store.write() as conn:
         insert_scores(conn, rows)
+        insert_offline_evaluation(conn, OfflineEvaluation(
+            ts=now, candidate_id=report.candidate_id, incumbents=tuple(summary["incumbent"]["model_ids"]),
+            suite=report.suite, judge_model=report.judge_id, pairs=comparison["pairs"],
+            mean_difference=comparison["mean_difference"], p_value=comparison["p_value"],
+            verdict=comparison["verdict"]))
         write_audit(conn, actor=actor(), action="evaluate", target=report.candidate_id,
                     after={"suite": report.path, "judge": report.judge_id, "scores": len(rows),
                            "incumbents": summary["incumbent"]["model_ids"], **summary["comparison"]},

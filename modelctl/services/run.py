@@ -6,7 +6,7 @@ updates the model's and provider's health in the same transaction, so the next p
 around what just failed.
 
 A shadow call is not an attempt: it is handed back as a ShadowCall for the caller to make once the
-user has the answer (`modelctl run` hands it to a detached process, `detach_shadow`), with a budget
+user has the answer (`modelctl run` hands it to a detached process, `detach_followup`), with a budget
 of its own, and it never changes routing.
 """
 
@@ -29,7 +29,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
-from modelctl.core.routing import Decision
+from modelctl.core.routing import Decision, RolloutArm
 from modelctl.core.usage import UsageRecord, recorded_cost
 from modelctl.errors import (
     AllModelsFailed,
@@ -81,46 +81,98 @@ class Attempt:
         }
 
 
+def _request_json(request: ChatRequest) -> dict[str, Any]:
+    return {
+        "model_id": request.model_id, "prompt": request.prompt, "system": request.system,
+        "max_tokens": request.max_tokens,
+        "attachments": [
+            {"media_type": a.media_type, "url": a.url, "name": a.name,
+             "data": None if a.data is None else base64.b64encode(a.data).decode("ascii")}
+            for a in request.attachments
+        ],
+    }
+
+
+def _request_from_json(data: Mapping[str, Any]) -> ChatRequest:
+    attachments = tuple(
+        Attachment(media_type=a["media_type"], url=a["url"], name=a["name"],
+                   data=None if a["data"] is None else base64.b64decode(a["data"]))
+        for a in data["attachments"]
+    )
+    return ChatRequest(model_id=data["model_id"], prompt=data["prompt"], system=data["system"],
+                       attachments=attachments, max_tokens=data["max_tokens"])
+
+
 @dataclass(frozen=True, slots=True)
 class ShadowCall:
     """A shadow call still to be made: the served request, sent to the rollout's candidate once the
     user has the answer. It gets the whole budget the served call had, not what the served call
-    left of it; its answer is discarded and only its usage row is kept."""
+    left of it; its answer is discarded and only its usage row is kept (and the judge's verdict
+    when `incumbent_answer` is set: the served answer, for the judge to compare, services/judge.py)."""
 
     request: ChatRequest  # model_id is the candidate's; never streamed
     segment: str
     request_id: str
     attempt: int  # its number among the request's usage rows
     budget_s: float
+    incumbent_answer: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"request": _request_json(self.request), "segment": self.segment, "request_id": self.request_id,
+                "attempt": self.attempt, "budget_s": self.budget_s, "incumbent_answer": self.incumbent_answer}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ShadowCall:
+        return cls(request=_request_from_json(data["request"]), segment=data["segment"],
+                   request_id=data["request_id"], attempt=data["attempt"], budget_s=data["budget_s"],
+                   incumbent_answer=data["incumbent_answer"])
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreCall:
+    """A served answer for the judge to grade once the user has it: evidence for the canary's
+    quality gate (services/judge.py)."""
+
+    request: ChatRequest  # the served request; model_id is the model that answered
+    answer: str
+    segment: str
+    request_id: str
+    attempt: int  # the judge call's number among the request's usage rows
+
+    def as_json(self) -> dict[str, Any]:
+        return {"request": _request_json(self.request), "answer": self.answer, "segment": self.segment,
+                "request_id": self.request_id, "attempt": self.attempt}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ScoreCall:
+        return cls(request=_request_from_json(data["request"]), answer=data["answer"], segment=data["segment"],
+                   request_id=data["request_id"], attempt=data["attempt"])
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """What is left to do once the user has the answer, for the detached worker: a shadow call
+    (perhaps judged against the served answer) and/or a judge's score of the served answer."""
+
+    shadow: ShadowCall | None = None
+    score: ScoreCall | None = None
 
     def to_bytes(self, *, database_url: str) -> bytes:
-        """The call and where to record it, for the detached worker's stdin (never argv, never the database)."""
-        request = self.request
+        """The work and where to record it, for the worker's stdin (never argv, never the database):
+        it holds the request and answers, which are never stored."""
         return json.dumps({
-            "database_url": database_url, "segment": self.segment, "request_id": self.request_id,
-            "attempt": self.attempt, "budget_s": self.budget_s, "model_id": request.model_id,
-            "prompt": request.prompt, "system": request.system, "max_tokens": request.max_tokens,
-            "attachments": [
-                {"media_type": a.media_type, "url": a.url, "name": a.name,
-                 "data": None if a.data is None else base64.b64encode(a.data).decode("ascii")}
-                for a in request.attachments
-            ],
+            "database_url": database_url,
+            "shadow": None if self.shadow is None else self.shadow.as_json(),
+            "score": None if self.score is None else self.score.as_json(),
         }).encode("utf-8")
 
     @classmethod
-    def from_bytes(cls, payload: bytes) -> tuple[ShadowCall, str]:
-        """`to_bytes` read back: the call and the database URL."""
+    def from_bytes(cls, payload: bytes) -> tuple[FollowUp, str]:
+        """`to_bytes` read back: the work and the database URL."""
         data = json.loads(payload)
-        attachments = tuple(
-            Attachment(media_type=a["media_type"], url=a["url"], name=a["name"],
-                       data=None if a["data"] is None else base64.b64decode(a["data"]))
-            for a in data["attachments"]
-        )
-        request = ChatRequest(model_id=data["model_id"], prompt=data["prompt"], system=data["system"],
-                              attachments=attachments, max_tokens=data["max_tokens"])
-        call = cls(request=request, segment=data["segment"], request_id=data["request_id"],
-                   attempt=data["attempt"], budget_s=data["budget_s"])
-        return call, data["database_url"]
+        job = cls(shadow=None if data["shadow"] is None else ShadowCall.from_json(data["shadow"]),
+                  score=None if data["score"] is None else ScoreCall.from_json(data["score"]))
+        return job, data["database_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +184,21 @@ class RunResult:
     request_id: str
     segment: str
     arm: str
-    # The shadow call the caller makes after delivering the answer (make_shadow_call, detach_shadow).
+    # The shadow call the caller makes after delivering the answer (make_shadow_call, detach_followup).
     shadow: ShadowCall | None = None
+    # The judge's grading of this answer, also the caller's to hand off (services/judge.py).
+    score: ScoreCall | None = None
 
     @property
     def served(self) -> Attempt:
         return self.attempts[-1]
+
+    @property
+    def followup(self) -> FollowUp | None:
+        """What the caller hands to `detach_followup` once the user has the answer, if anything."""
+        if self.shadow is None and self.score is None:
+            return None
+        return FollowUp(shadow=self.shadow, score=self.score)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -191,11 +252,42 @@ def run_query(
     decision = router.decide(routed)
     chat = ChatRequest(model_id=decision.model_id, prompt=query, system=system,
                        attachments=load_attachments(routed.attachments), max_tokens=max_tokens, stream=stream)
-    return serve(
+    result = serve(
         store, decision, chat, request_id=request_id, models=router.state.models,
         providers=provider_settings(router.config["providers"]), deadline=started + decision.budget_seconds,
         on_token=on_token, on_fallback=on_fallback, deliver=deliver,
     )
+    return _judged(result, chat, rollouts=router.state.rollouts)
+
+
+def _judged(result: RunResult, request: ChatRequest, *, rollouts: Iterable[RolloutArm]) -> RunResult:
+    """`result` with what the judge is to see (services/judge.py), decided after delivery.
+
+    A sampled shadow pair carries the incumbent's answer to the worker; a sampled canary or control
+    answer of a canary rollout becomes a ScoreCall. upgrade.yaml is read only when a rollout
+    covers the request's segment, so routing without rollouts pays nothing.
+    """
+    rollout = next((r for r in rollouts if result.segment in r.segments), None)
+    if rollout is None:
+        return result
+    pair = (result.shadow is not None and rollout.phase == "shadow" and result.arm == "control"
+            and result.model_id == rollout.incumbent_id)
+    graded = (rollout.phase == "canary" and result.arm in ("canary", "control")
+              and result.model_id in (rollout.candidate_id, rollout.incumbent_id))
+    if not (pair or graded):
+        return result
+    from modelctl.services.judge import load_judge, sampled
+
+    judge = load_judge()
+    if judge is None or judge.model in (rollout.candidate_id, rollout.incumbent_id):
+        return result
+    if pair and result.shadow is not None and sampled(result.request_id, judge.shadow_share, purpose="shadow"):
+        return replace(result, shadow=replace(result.shadow, incumbent_answer=result.answer))
+    if graded and sampled(result.request_id, judge.canary_share, purpose="canary"):
+        return replace(result, score=ScoreCall(
+            request=replace(request, model_id=result.model_id, stream=False), answer=result.answer,
+            segment=result.segment, request_id=result.request_id, attempt=len(result.attempts)))
+    return result
 
 
 def serve(
@@ -276,8 +368,16 @@ def _fallback_arm(served_arm: str) -> str:
     return "rescue" if served_arm == "canary" else "control"
 
 
-def make_shadow_call(store: Store, call: ShadowCall) -> Attempt:
-    """Make a shadow call and record its usage row; its outcome changes no cooldown or streak.
+def make_shadow_call(store: Store, call: ShadowCall) -> tuple[Attempt, str | None]:
+    """Make a shadow call and record its usage row: (the attempt, its answer or None)."""
+    return observe_call(store, call.request, arm="shadow", segment=call.segment, request_id=call.request_id,
+                        number=call.attempt, budget_s=call.budget_s)
+
+
+def observe_call(store: Store, request: ChatRequest, *, arm: str, segment: str, request_id: str, number: int,
+                 budget_s: float) -> tuple[Attempt, str | None]:
+    """A call that serves nobody (a shadow or judge call), recorded as a usage row of `arm`: its
+    outcome changes no cooldown or streak. Returns the attempt and the answer (None if it failed).
 
     Nobody waits for it, so it runs without the hard-deadline thread: the adapter's timeout
     (`budget_s`) bounds connecting and each wait, and its clock starts after the SDK is loaded.
@@ -285,29 +385,29 @@ def make_shadow_call(store: Store, call: ShadowCall) -> Attempt:
     from modelctl.services.routing import load_routing_config
     from modelctl.store.catalog import get_model
 
-    spec = get_model(store, call.request.model_id)
+    spec = get_model(store, request.model_id)
     models = {} if spec is None else {spec.model_id: spec}
     providers = provider_settings(load_routing_config()["providers"])
-    attempt, _, error = _call(call.request, models=models, providers=providers, timeout_s=call.budget_s,
-                              on_token=None, arm="shadow", chat=calls.chat)
-    _record(store, attempt, error, providers=providers, policy=health_policy(), segment=call.segment,
-            request_id=call.request_id, number=call.attempt)
-    return attempt
+    attempt, result, error = _call(request, models=models, providers=providers, timeout_s=budget_s,
+                                   on_token=None, arm=arm, chat=calls.chat)
+    _record(store, attempt, error, providers=providers, policy=health_policy(), segment=segment,
+            request_id=request_id, number=number)
+    return attempt, None if result is None else result.text
 
 
-# The detached worker's entry point (modelctl/shadow_worker.py): it reads its ShadowCall on stdin.
+# The detached worker's entry point (modelctl/shadow_worker.py): it reads its FollowUp on stdin.
 SHADOW_WORKER = "modelctl.shadow_worker"
 
 
-def detach_shadow(store: Store, call: ShadowCall) -> None:
-    """Start a process that makes `call` and records it, and return without waiting for it.
+def detach_followup(store: Store, job: FollowUp) -> None:
+    """Start a process that does `job` and records it, and return without waiting for it.
 
-    The request (prompt included) goes down a pipe, never into argv or the database. The worker
+    The request and answers go down a pipe, never into argv or the database. The worker
     gets no stdout or stderr of ours, so a caller reading our output to its end is not held until
     the shadow call finishes, and a session of its own, so the terminal's Ctrl-C or hang-up does
     not cut it short.
     """
-    payload = call.to_bytes(database_url=store.url)
+    payload = job.to_bytes(database_url=store.url)
     try:
         worker = subprocess.Popen(
             [sys.executable, "-m", SHADOW_WORKER], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -316,8 +416,9 @@ def detach_shadow(store: Store, call: ShadowCall) -> None:
         with worker.stdin:
             worker.stdin.write(payload)
     except OSError as exc:
-        raise ModelctlError(f"the shadow call to {call.request.model_id} was not made: "
-                            f"cannot start its worker process: {exc.strerror or exc}") from None
+        what = "the shadow call" if job.shadow is not None else "the judge's score"
+        raise ModelctlError(f"{what} was not made: cannot start its worker process: "
+                            f"{exc.strerror or exc}") from None
 
 
 def _call(

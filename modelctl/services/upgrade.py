@@ -13,11 +13,11 @@ import secrets
 import socket
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
-from modelctl.core.gates import GateResult, evaluate_gates
+from modelctl.core.gates import GateResult, evaluate_gates, judged_quality
 from modelctl.core.rollout import (
     ACTIVE_PHASES,
     Decision,
@@ -30,10 +30,15 @@ from modelctl.core.routing import ROUTABLE_STATUSES
 from modelctl.errors import InvalidInput, NotFound
 from modelctl.paths import actor
 from modelctl.services.catalog import require_model
+from modelctl.services.judge import check_judge, judge_status
 from modelctl.store import catalog as catalog_repo
 from modelctl.store import rollouts as repo
 from modelctl.store.db import Store
+from modelctl.store.judge import OfflineEvaluation
 from modelctl.store.rollouts import Rollout
+
+if TYPE_CHECKING:
+    from modelctl.config import JudgeSettings
 
 # Shorter than the 15-minute cron step, longer than a tick takes; a tick releases it when done.
 LEASE = timedelta(minutes=10)
@@ -45,13 +50,15 @@ _ORDER = {phase: index for index, phase in enumerate(("discovered", "shadow", "c
 class Settings:
     config: RolloutConfig
     latency_sample: int
+    judge: JudgeSettings | None = None  # with a judge, shadow is also gated on its verdicts
+    require_offline_eval: bool = False
 
 
 def load_settings() -> Settings:
     from modelctl.config import load_upgrade
 
     upgrade = load_upgrade()
-    return Settings(upgrade.rollout_config(), upgrade.latency_sample)
+    return Settings(upgrade.rollout_config(), upgrade.latency_sample, upgrade.judge, upgrade.require_offline_eval)
 
 
 @dataclass(frozen=True)
@@ -113,17 +120,30 @@ def judge(store: Store, rollout: Rollout, *, now: datetime, settings: Settings) 
               "latency_sample": settings.latency_sample}
     control = repo.arm_samples(store, model_id=rollout.incumbent_id, arm="control", **common)
     candidate = repo.arm_samples(store, model_id=rollout.candidate_id, arm=rollout.phase, **common)
+    judged = _judged_quality(store, rollout, window=window, settings=settings)
     evidence = tuple(
         SegmentEvidence(
             segment,
-            tuple(evaluate_gates(control=control[segment], candidate=candidate[segment],
-                                 config=settings.config.gates)),
+            (*evaluate_gates(control=control[segment], candidate=candidate[segment], config=settings.config.gates),
+             *judged.get(segment, ())),
             (control[segment].calls, candidate[segment].calls),
         )
         for segment in rollout.segments
     )
     decision = decide(rollout=rollout.view(), evidence=evidence, now=now, config=settings.config)
     return Judgement(decision, evidence, window)
+
+
+def _judged_quality(store: Store, rollout: Rollout, *, window: tuple[datetime, datetime],
+                    settings: Settings) -> dict[str, tuple[GateResult, ...]]:
+    """The shadow quality gate per segment, on the judge's verdicts in the window; none without a judge."""
+    if settings.judge is None or rollout.phase != "shadow":
+        return {}
+    from modelctl.store.judge import verdict_counts
+
+    counts = verdict_counts(store, rollout_id=rollout.id, segments=rollout.segments, start=window[0], end=window[1])
+    return {segment: (judged_quality(counts[segment], margin=settings.judge.margin, config=settings.config.gates),)
+            for segment in rollout.segments}
 
 
 def _apply(conn, store: Store, transition: Transition, *, now: datetime, who: str) -> bool:  # noqa: ANN001
@@ -184,6 +204,13 @@ def status_rows(store: Store, *, active_only: bool = False) -> list[dict[str, An
                                        time_to_decision(store, rollout, settings=settings, now=now)]
         rows.append(row)
     return rows
+
+
+def judge_budget(store: Store) -> dict[str, Any] | None:
+    """The configured judge with today's spend and its daily cap; None without a judge."""
+    from modelctl.config import load_upgrade
+
+    return judge_status(store, load_upgrade().judge)
 
 
 def evaluations(store: Store, *, candidate_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -280,8 +307,12 @@ def promote(store: Store, candidate_id: str, *, replaces: str | None = None, seg
         transitions = [_advance(store, r, to=to, traffic_pct=traffic_pct, yes=yes, now=now, settings=settings)
                        for r in active]
     else:
+        evaluation = _require_offline_eval(store, candidate_id, settings=settings)
         transitions = _start(store, candidate_id, replaces=replaces, segments=segments, to=to or "shadow",
                              traffic_pct=traffic_pct, yes=yes, now=now, settings=settings)
+        for transition in transitions:  # shown, and audited with the start
+            transition.evidence["offline_evaluation"] = None if evaluation is None else evaluation.as_dict()
+    check_judge(settings.judge, [t.rollout for t in transitions])
     who = actor()
     with store.write() as conn:
         for transition in transitions:
@@ -291,6 +322,24 @@ def promote(store: Store, candidate_id: str, *, replaces: str | None = None, seg
                 transition.applied = _apply(conn, store, transition, now=now, who=who)
     _after_transitions(store, transitions, now=now, who=who, settings=settings)
     return transitions
+
+
+def offline_evaluation(store: Store, candidate_id: str) -> OfflineEvaluation | None:
+    """The candidate's latest `modelctl evaluate` verdict, which `promote` shows."""
+    from modelctl.store.judge import latest_offline_evaluation
+
+    return latest_offline_evaluation(store, candidate_id)
+
+
+def _require_offline_eval(store: Store, candidate_id: str, *, settings: Settings) -> OfflineEvaluation | None:
+    """The candidate's latest offline evaluation; with `require_offline_eval: true`, refused unless it passed."""
+    latest = offline_evaluation(store, candidate_id)
+    if settings.require_offline_eval and (latest is None or not latest.passed):
+        found = ("it has none" if latest is None else
+                 f"its latest ({latest.suite}, {latest.ts:%Y-%m-%d %H:%M}) says {latest.verdict!r}")
+        raise InvalidInput(f"upgrade.yaml requires a passing offline evaluation before a rollout and {found}; "
+                           f"run `modelctl evaluate {candidate_id} --suite smoke` first")
+    return latest
 
 
 def _traffic(settings: Settings, phase: str, traffic_pct: float | None) -> float:
@@ -406,7 +455,9 @@ def tick(store: Store, *, dry_run: bool = False) -> TickReport:
         lease = "taken"
     transitions = []
     try:
-        for rollout in repo.list_rollouts(store, phases=ACTIVE_PHASES):
+        active = repo.list_rollouts(store, phases=ACTIVE_PHASES)
+        check_judge(settings.judge, active)
+        for rollout in active:
             judgement = judge(store, rollout, now=now, settings=settings)
             decision = judgement.decision
             transition = Transition(rollout, decision.action, decision.next_phase, decision.next_traffic_pct,

@@ -35,8 +35,10 @@ class ServedAttempt:
     quality: float | None
 
 
-def score_served_attempt(conn, *, request_id: str, score: float) -> ServedAttempt | None:  # noqa: ANN001
+def score_served_attempt(conn, *, request_id: str, score: float,  # noqa: ANN001
+                         keep_existing: bool = False) -> ServedAttempt | None:
     """Set the served attempt's quality to `score`, roll-ups included; None when nothing was served.
+    With `keep_existing` (the judge's scores), a quality already set (a user's) is left as it is.
 
     The served attempt is the request's last successful call outside UNSERVED_ARMS (control,
     canary, or the incumbent's rescue after a failed canary call).
@@ -58,6 +60,8 @@ def score_served_attempt(conn, *, request_id: str, score: float) -> ServedAttemp
     assert ts is not None  # usage.ts is NOT NULL
     served = ServedAttempt(int(row[0]), ts, row[2], row[3], row[4], row[5], int(row[6]),
                            None if row[7] is None else float(row[7]))
+    if keep_existing and served.quality is not None:
+        return served
     conn.execute(text("UPDATE usage SET quality = :score WHERE id = :id"), {"score": score, "id": served.usage_id})
     _shift_quality_sums(conn, served, added=score - (served.quality or 0.0), counted=served.quality is None)
     return served

@@ -259,3 +259,40 @@ class UsagePrunedRow(SQLModel, table=True):
     day: date = Field(primary_key=True)
     calls: int = Field(sa_column=Column(BigInteger, nullable=False))
     pruned_at: datetime
+
+
+class JudgeVerdictRow(SQLModel, table=True):
+    """The judge's verdict for the candidate on one shadow pair (services/judge.py): win, tie or
+    loss against the incumbent's answer to the same request. Never the prompt or the answers."""
+
+    __tablename__ = "judge_verdict"
+    __table_args__ = (Index("ix_judge_verdict_rollout_ts", "rollout_id", "ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rollout_id: int = Field(foreign_key="rollout.id")
+    candidate_id: str = Field(max_length=200)
+    incumbent_id: str = Field(max_length=200)
+    segment: str
+    request_id: str = Field(max_length=200)
+    verdict: str  # "win" | "tie" | "loss", for the candidate
+    judge_model: str = Field(max_length=200)
+    cost_usd: float | None = None
+    ts: datetime
+
+
+class OfflineEvaluationRow(SQLModel, table=True):
+    """The verdict of one `modelctl evaluate` run, which `promote` shows (and may require)."""
+
+    __tablename__ = "offline_evaluation"
+    __table_args__ = (Index("ix_offline_evaluation_candidate_ts", "candidate_id", "ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime
+    candidate_id: str = Field(max_length=200)
+    incumbents: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    suite: str
+    judge_model: str | None = None
+    pairs: int
+    mean_difference: float
+    p_value: float | None = None
+    verdict: str  # "candidate not worse" | "candidate worse" | "inconclusive"

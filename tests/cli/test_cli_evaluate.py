@@ -103,7 +103,8 @@ def test_each_check_type_scores_the_fraction_that_passes(cli, providers, suite):
     comparison = summary["comparison"]
     assert comparison["mean_difference"] == pytest.approx(-0.2)
     assert (comparison["wins"], comparison["losses"], comparison["ties"]) == (1, 2, 2)
-    assert comparison["verdict"] == "candidate worse"
+    # Worse by the point estimate, but 1 loss more than wins in 5 cases shows nothing either way.
+    assert comparison["verdict"] == "inconclusive" and comparison["p_value"] > comparison["alpha"]
     assert summary["candidate"]["cost_usd"] > 0 and summary["candidate"]["mean_latency_ms"] > 0
 
 
@@ -213,3 +214,49 @@ def test_bad_models_and_missing_keys(cli, providers, suite, monkeypatch):
     result = cli("evaluate", CANDIDATE, "--against", INCUMBENT, "--suite", str(suite), code=2)
     assert "set ANTHROPIC_API_KEY" in result.stderr and KEY not in result.stderr
     assert cli.json("stats") == []  # no call was made
+
+
+def test_a_judge_that_is_the_candidate_or_the_incumbent_is_refused(cli, providers, suite):
+    for judge, role in ((CANDIDATE, "candidate"), (INCUMBENT, "incumbent")):
+        result = cli("evaluate", CANDIDATE, "--against", INCUMBENT, "--suite", str(suite), "--judge", judge, code=2)
+        assert f"is the {role}" in result.stderr and "another --judge" in result.stderr
+    incumbent = cli.json("route", "hi")["model_id"]  # the default incumbent, from the chain
+    result = cli("evaluate", CANDIDATE, "--suite", str(suite), "--segment", "simple", "--judge", incumbent, code=2)
+    assert "is the incumbent of case contains" in result.stderr
+    assert cli.json("stats") == []  # refused before any call
+
+
+def test_the_verdict_needs_significance_not_a_point_estimate():
+    from modelctl.services.offline_eval import paired_test
+
+    assert paired_test([0.0] * 8)[0] == "candidate not worse"  # identical answers, no spread at all
+    # a mean of -0.02, inside the 0.05 margin, but from a spread no 6 cases can pin down
+    assert paired_test([0.5, -0.5, 0.4, -0.6, 0.3, -0.22])[0] == "inconclusive"
+    assert paired_test([-0.5, -0.4, -0.6, -0.5, -0.45, -0.55])[0] == "candidate worse"
+    assert paired_test([0.1])[0] == "inconclusive"
+
+
+def test_promote_shows_and_can_require_a_passing_evaluation(cli, providers, suite):
+    from modelctl.paths import config_dir, config_path
+
+    shown = cli("promote", "gpt-6-luna", "--segments", "research")
+    assert "offline evaluation: none" in shown.stderr
+    cli("rollback", "gpt-6-luna")
+
+    config_dir().mkdir(parents=True, exist_ok=True)
+    strict = config_path("upgrade.yaml").read_text().replace("require_offline_eval: false",
+                                                             "require_offline_eval: true")
+    (config_dir() / "upgrade.yaml").write_text(strict)
+    refused = cli("promote", CANDIDATE, "--segments", "research", code=2)
+    assert "requires a passing offline evaluation" in refused.stderr and "it has none" in refused.stderr
+    assert f"modelctl evaluate {CANDIDATE}" in refused.stderr
+
+    cli.json("evaluate", CANDIDATE, "--against", INCUMBENT, "--suite", str(suite), "--segment", "research")
+    refused = cli("promote", CANDIDATE, "--segments", "research", code=2)
+    assert "says 'inconclusive'" in refused.stderr
+
+    cli.json("evaluate", "gpt-6-luna", "--against", INCUMBENT, "--suite", str(suite), "--segment", "research")
+    [started] = cli.json("promote", "gpt-6-luna", "--segments", "research")
+    evaluation = started["offline_evaluation"]
+    assert evaluation["verdict"] == "candidate not worse" and evaluation["passed"]
+    assert evaluation["suite"] == "mini" and evaluation["incumbents"] == [INCUMBENT]

@@ -55,7 +55,7 @@ class AnthropicFake(FakeProvider):
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": self.answer_text}],
+                "content": [{"type": "text", "text": self.answer_for(request)}],
                 "stop_reason": "end_turn",
                 "stop_sequence": None,
                 "usage": {"input_tokens": self.tokens_in, "output_tokens": self.tokens_out},

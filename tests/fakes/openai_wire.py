@@ -42,7 +42,7 @@ class OpenAIFake(FakeProvider):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": self.answer_text, "refusal": None},
+                        "message": {"role": "assistant", "content": self.answer_for(request), "refusal": None},
                         "logprobs": None,
                         "finish_reason": "stop",
                     }

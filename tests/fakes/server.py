@@ -125,7 +125,8 @@ Route = Callable[[Recorded, Reply], None]
 class FakeProvider:
     """Base of the fakes. Subclasses fill `routes`, the sample model list, and the error body shape.
 
-    Knobs a test turns: `set_answer`, `set_usage`, `set_models` (with a page size for the paginated
+    Knobs a test turns: `set_answer`, `answer_model` (one model answers from the request's last
+    message, a judge say), `set_usage`, `set_models` (with a page size for the paginated
     list endpoints), `fail_next` and `fail_model`. `requests` is every request received, in order.
     """
 
@@ -135,6 +136,7 @@ class FakeProvider:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.answer_text = "Paris is the capital of France."
+        self._answerers: dict[str, Callable[[str], str]] = {}
         self.tokens_in = 14
         self.tokens_out = 7
         sample = load_sample(self.models_sample)
@@ -162,6 +164,20 @@ class FakeProvider:
 
     def set_answer(self, text: str) -> None:
         self.answer_text = text
+
+    def answer_model(self, model_id: str, answerer: Callable[[str], str]) -> None:
+        """`model_id` answers `answerer(the request's last message text)` instead of `answer_text`."""
+        self._answerers[model_id] = answerer
+
+    def answer_for(self, request: Recorded) -> str:
+        """The (unstreamed) answer to a chat request: its model's answerer's, else `answer_text`."""
+        answerer = self._answerers.get(request.json.get("model"))
+        if answerer is None:
+            return self.answer_text
+        content = request.json["messages"][-1]["content"]
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        return answerer(content)
 
     def set_usage(self, tokens_in: int, tokens_out: int) -> None:
         self.tokens_in, self.tokens_out = tokens_in, tokens_out

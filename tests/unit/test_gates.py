@@ -14,7 +14,9 @@ from modelctl.core.gates import (
     ArmSample,
     LatencyHistogram,
     Moments,
+    VerdictCounts,
     evaluate_gates,
+    judged_quality,
     latency_bucket,
     mann_whitney_u,
 )
@@ -394,3 +396,49 @@ def test_a_candidate_exactly_at_the_tolerance_passes_at_most_alpha_of_the_time_o
     # ... and not by never passing anything: an equal candidate is passed, not failed.
     true_pass, false_fail = _looks(rng, control, equal, WIDE, gate, rollouts=50)
     assert true_pass >= 0.5 and false_fail <= 0.02
+
+
+# --- the shadow quality gate on the judge's verdicts ---------------------------------------------
+
+JUDGE_MARGIN = 0.1
+
+
+def _judged_looks(rng, *, win, loss, rollouts, per_look=40):
+    """Like _looks, for judged_quality on pairs won / lost with these chances (the rest tied)."""
+    passed = failed = 0
+    for _ in range(rollouts):
+        wins = ties = losses = 0
+        for _ in range(LOOKS):
+            for _ in range(per_look):
+                u = rng.random()
+                wins, losses, ties = wins + (u < win), losses + (win <= u < win + loss), ties + (u >= win + loss)
+            verdict = judged_quality(VerdictCounts(wins, ties, losses), margin=JUDGE_MARGIN, config=CONFIG).verdict
+            if verdict != "inconclusive":
+                passed += verdict == "pass"
+                failed += verdict == "fail"
+                break
+    return passed / rollouts, failed / rollouts
+
+
+def test_judged_quality_at_the_margin_passes_at_most_alpha_of_the_time_over_50_looks():
+    """The candidate loses exactly `margin` more often than it wins: the gate must hold alpha however often it looks."""
+    import random
+
+    rng = random.Random(20260317)
+    false_pass, _ = _judged_looks(rng, win=0.2, loss=0.2 + JUDGE_MARGIN, rollouts=300)
+    assert false_pass <= CONFIG.alpha
+    true_pass, false_fail = _judged_looks(rng, win=0.25, loss=0.25, rollouts=50)
+    assert true_pass >= 0.5 and false_fail <= 0.02
+    _, caught = _judged_looks(rng, win=0.1, loss=0.5, rollouts=50)
+    assert caught >= 0.9
+
+
+def test_judged_quality_waits_for_pairs_and_keeps_a_variance_when_all_tie():
+    few = judged_quality(VerdictCounts(wins=3, ties=2, losses=0), margin=JUDGE_MARGIN, config=CONFIG)
+    assert few.verdict == "inconclusive" and "too few judged pairs" in few.summary
+    ties = judged_quality(VerdictCounts(ties=25), margin=JUDGE_MARGIN, config=CONFIG)
+    assert ties.verdict == "inconclusive" and ties.p_value > CONFIG.alpha  # 25 ties are not proof yet
+    many = judged_quality(VerdictCounts(wins=300, ties=400, losses=300), margin=JUDGE_MARGIN, config=CONFIG)
+    assert many.verdict == "pass" and many.figures["n_candidate"] == 1000
+    with pytest.raises(InvalidInput):
+        VerdictCounts(wins=-1)
