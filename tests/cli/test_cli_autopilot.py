@@ -26,13 +26,14 @@ KEY = "sk-test-autopilot-7d2e9c41b6a0f358"
 GPT4O = "gpt-4o-2024-08-06"
 NEW_GPT4O = "gpt-4o-2024-11-20"
 BUNDLED = Path(__file__).parent.parent.parent / "config" / "upgrade.yaml"
-SUITE = """\
-- id: capital
+# Three cases: `evaluate` decides with a paired test, which one case cannot pass.
+SUITE = "".join(f"""\
+- id: capital-{n}
   segment: research
-  prompt: What is the capital of France?
+  prompt: What is the capital of France? ({n})
   checks:
     - contains: Paris
-"""
+""" for n in range(3))
 # The bundled gpt-4o-2024-08-06's facts, which a matching candidate of its family equals or beats.
 GPT4O_FACTS = {
     "provider": "openai", "family": "gpt-4o", "status": "candidate",
