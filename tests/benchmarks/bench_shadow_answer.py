@@ -74,7 +74,7 @@ def main() -> None:
             times[name].append(_time_to_answer(envs[name]))
     time.sleep(3)  # let the last detached workers finish before the fakes go away
     medians = {name: statistics.median(t) for name, t in times.items()}
-    shadowed = len([r for r in anthropic_fake.requests])
+    shadowed = len(anthropic_fake.requests)
     judged = len([r for r in openai_fake.requests if "gpt-6-luna" in str(r.json)])
     print(f"{args.runs} runs per condition, interleaved; time from start to the printed answer")
     for name, t in times.items():

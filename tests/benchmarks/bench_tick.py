@@ -51,7 +51,7 @@ def _rows(rng: random.Random, n: int, rollouts: int):
                f"bench-{i}", 0)
 
 
-def build(store, *, rows: int, rollouts: int, seed: int) -> None:  # noqa: ANN001
+def build(store, *, rows: int, rollouts: int, seed: int) -> None:
     from modelctl.core.catalog import ModelSpec
     from modelctl.services import upgrade
     from modelctl.store import catalog as catalog_repo

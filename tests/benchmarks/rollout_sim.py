@@ -30,16 +30,16 @@ import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from modelctl.config import load_upgrade  # noqa: E402
-from modelctl.core import histogram  # noqa: E402
-from modelctl.core.gates import ArmSample, LatencyHistogram, Moments, evaluate_gates  # noqa: E402
-from modelctl.core.rollout import RolloutConfig, RolloutView, SegmentEvidence, decide  # noqa: E402
+from modelctl.config import load_upgrade
+from modelctl.core import histogram
+from modelctl.core.gates import ArmSample, LatencyHistogram, Moments, evaluate_gates
+from modelctl.core.rollout import RolloutConfig, RolloutView, SegmentEvidence, decide
 
 DEFAULT_ROLLOUT_CONFIG = load_upgrade().rollout_config()  # the shipped config/upgrade.yaml
 
@@ -52,7 +52,7 @@ REQUESTS_PER_HOUR = 2000
 TICK = timedelta(minutes=15)
 SUCCESS_DELTAS = (-0.10, -0.05, -0.02, 0.0, 0.02)
 LATENCY_FACTORS = (0.8, 1.0, 1.3)
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ _COST_VAR = (math.exp(COST_SIGMA**2) - 1) * _COST_MEAN**2
 _COST_KURTOSIS = sum(c * math.exp(k * COST_SIGMA**2) for c, k in ((1, 4), (2, 3), (3, 2))) - 3
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bucket_plan(latency_factor: float, expected_ok: float) -> tuple[list, list, list, float]:
     """Buckets expecting more than 3 calls per window, drawn one by one; the rest pooled.
 
@@ -398,7 +398,7 @@ class Case:
     kind: str = "equal"  # "equal" | "worse" (than a margin) | "near" (within or at a margin)
 
 
-def real_cases(gates) -> list[Case]:  # noqa: ANN001
+def real_cases(gates) -> list[Case]:
     """The issue's truths; "worse" is beyond the configured margin, "near" within or at it."""
     cases = [Case("equal")]
     for points in (0.5, 1, 2, 5, 10):
@@ -552,11 +552,11 @@ def run_real(*, cases: list[Case], per_case: int, seed: int, requests_per_hour: 
                                                quality=None, ts=ts, rng=rng))
                         if served[0] and shadow[0] and sampled(rid, JUDGE["shadow_share"], purpose="shadow"):
                             truth = ("tie" if shadow[1] == served[1] else "win" if shadow[1] else "loss")
-                            verdicts.append(dict(rollout_id=rollout_ids[answer["shadow_model"]],
-                                                 candidate_id=answer["shadow_model"], incumbent_id=answer["model_id"],
-                                                 segment=segment, request_id=rid,
-                                                 verdict=_judged(rng, truth, ("win", "tie", "loss")),
-                                                 judge_model=JUDGE["model"], cost_usd=0.0, now=ts))
+                            verdicts.append({"rollout_id": rollout_ids[answer["shadow_model"]],
+                                                 "candidate_id": answer["shadow_model"], "incumbent_id": answer["model_id"],
+                                                 "segment": segment, "request_id": rid,
+                                                 "verdict": _judged(rng, truth, ("win", "tie", "loss")),
+                                                 "judge_model": JUDGE["model"], "cost_usd": 0.0, "now": ts})
         with store.write() as conn:
             insert_usage(conn, rows)
             for verdict in verdicts:
@@ -572,7 +572,7 @@ def run_real(*, cases: list[Case], per_case: int, seed: int, requests_per_hour: 
     return [outcomes[k] for k in sorted(outcomes)]
 
 
-def _usage_row(record_type, usage_tuple, *, model_id: str, arm: str, segment: str, rid: str, attempt: int,  # noqa: ANN001
+def _usage_row(record_type, usage_tuple, *, model_id: str, arm: str, segment: str, rid: str, attempt: int,
                outcome: tuple[bool, bool, float], quality: float | None, ts: datetime, rng: random.Random) -> tuple:
     """One call as `run` records it (services.run._record's UsageRecord and usage_tuple)."""
     ok, _, latency_ms = outcome
