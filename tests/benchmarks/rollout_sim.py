@@ -553,7 +553,8 @@ def run_real(*, cases: list[Case], per_case: int, seed: int, requests_per_hour: 
                         if served[0] and shadow[0] and sampled(rid, JUDGE["shadow_share"], purpose="shadow"):
                             truth = ("tie" if shadow[1] == served[1] else "win" if shadow[1] else "loss")
                             verdicts.append({"rollout_id": rollout_ids[answer["shadow_model"]],
-                                                 "candidate_id": answer["shadow_model"], "incumbent_id": answer["model_id"],
+                                                 "candidate_id": answer["shadow_model"],
+                                                 "incumbent_id": answer["model_id"],
                                                  "segment": segment, "request_id": rid,
                                                  "verdict": _judged(rng, truth, ("win", "tie", "loss")),
                                                  "judge_model": JUDGE["model"], "cost_usd": 0.0, "now": ts})
