@@ -79,6 +79,9 @@ class UsageRow(SQLModel, table=True):
         UniqueConstraint("request_id", "attempt", name="uq_usage_request_attempt"),
         Index("ix_usage_model_ts", "model_id", "ts"),
         Index("ix_usage_ts", "ts"),
+        # upgrade tick's gate reads, index-only (migration 0011, tests/benchmarks/bench_tick.py)
+        Index("ix_usage_rollout_window", "model_id", "arm", "segment", "ts", "success", "latency_ms", "cost_usd",
+              "quality"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
