@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Literal, Self, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Self, get_type_hints
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
@@ -21,6 +21,10 @@ from modelctl.files import read_text
 from modelctl.paths import config_path
 from modelctl.providers.base import ProviderSettings
 from modelctl.providers.registry import kind_names
+
+if TYPE_CHECKING:  # built on demand: their cores load only for the commands that use them
+    from modelctl.core.discovery import StabilityRules
+    from modelctl.core.rollout import RolloutConfig
 
 
 class _Strict(BaseModel):
@@ -61,7 +65,7 @@ class _CatalogEntry(_Strict):
     @classmethod
     def _known_capabilities(cls, value: Any) -> Any:
         if isinstance(value, (list, tuple)):
-            value = {name: True for name in value}
+            value = dict.fromkeys(value, True)
         if isinstance(value, dict):
             unknown = sorted(set(value) - set(CAPABILITIES))
             if unknown:
@@ -203,7 +207,7 @@ def parse_yaml_text(text: str, *, source: str) -> tuple[Any, yaml.Node | None]:
     """Safe-load YAML and keep the node tree so validation errors can name a line."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+        data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -321,7 +325,7 @@ class UpgradeFile(_Strict):
             raise ValueError(f"every phase needs settings; missing: {', '.join(missing)}")
         return value
 
-    def rollout_config(self):  # noqa: ANN201 - core.rollout.RolloutConfig
+    def rollout_config(self) -> RolloutConfig:
         from datetime import timedelta
 
         from modelctl.core.gates import GateConfig
@@ -412,7 +416,7 @@ class StabilityRulesConfig(_Strict):
                 raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
         return value
 
-    def rules(self):  # noqa: ANN201 - core.discovery.StabilityRules
+    def rules(self) -> StabilityRules:
         from modelctl.core.discovery import DEFAULT_RULES, StabilityRules
 
         return StabilityRules(
@@ -507,7 +511,7 @@ class EvalCheck(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_test(self) -> "EvalCheck":
+    def _one_test(self) -> EvalCheck:
         given = [name for name in EVAL_CHECK_KINDS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"a check has exactly one of {', '.join(EVAL_CHECK_KINDS)}; got {len(given)}")

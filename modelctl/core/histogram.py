@@ -12,8 +12,8 @@ gates' SQL (store.rollouts, generated from GROWTH) all use it. Bucket b >= 1 hol
 from __future__ import annotations
 
 import math
-from math import ceil, log  # names, not attributes: bucket_of runs twice per imported row
 from collections.abc import Iterable, Mapping
+from math import ceil, log  # names, not attributes: bucket_of runs twice per imported row
 
 import orjson
 

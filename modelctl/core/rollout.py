@@ -13,9 +13,9 @@ the service applies the decision and records it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Mapping, Sequence
 
 from modelctl.core.gates import GateConfig, GateResult
 from modelctl.errors import ConfigError, InvalidInput

@@ -154,7 +154,9 @@ def _rule_broken(rule: msgspec.inspect.Type, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return f"must be a number, got {value!r}"
         if value < rule.ge:
-            return f"must not be negative, got {value!r}" if rule.ge == 0 else f"must be at least {rule.ge}, got {value!r}"
+            if rule.ge == 0:
+                return f"must not be negative, got {value!r}"
+            return f"must be at least {rule.ge}, got {value!r}"
         return f"must be at most {rule.le}, got {value!r}"
     if isinstance(rule, mi.IntType):
         return f"must be a whole number from {rule.ge} to {rule.le:,}, got {value!r}"

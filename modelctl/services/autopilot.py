@@ -39,6 +39,7 @@ from modelctl.store.rollouts import Rollout
 
 if TYPE_CHECKING:
     from modelctl.config import AutopilotSettings
+    from modelctl.services.notify import EventKind, RolloutEvent
     from modelctl.services.upgrade import Settings
 
 ACTOR = "autopilot"
@@ -207,10 +208,10 @@ def _warn_retirement(store: Store, spec: ModelSpec, successor_id: str | None, wh
     return action
 
 
-def _event(kind: str, incumbent: str, candidate: str | None, segments: tuple[str, ...], why: str) -> Any:
+def _event(kind: EventKind, incumbent: str, candidate: str | None, segments: tuple[str, ...], why: str) -> RolloutEvent:
     from modelctl.services.notify import RolloutEvent
 
-    return RolloutEvent(kind, incumbent=incumbent, candidate=candidate, segments=segments, reason=why)  # type: ignore[arg-type]
+    return RolloutEvent(kind, incumbent=incumbent, candidate=candidate, segments=segments, reason=why)
 
 
 # --------------------------------------------------------------------------- starting a rollout

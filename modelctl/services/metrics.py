@@ -20,12 +20,15 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.core import histogram
 from modelctl.store import metrics as repo
 from modelctl.store.catalog import as_datetime, model_cooldowns
 from modelctl.store.db import Store
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 # Prometheus bucket bounds in seconds: sub-second refiners up to minute-long research answers.
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 30.0, 60.0)
@@ -123,7 +126,8 @@ class StoreCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         routed = GaugeMetricFamily("modelctl_routed_calls_1h", "Calls in the last hour that were the "
-                                   "router's first choice (not shadow copies or judge calls).", labels=["segment", "model"])
+                                   "router's first choice (not shadow copies or judge calls).",
+                                   labels=["segment", "model"])
         fallbacks = GaugeMetricFamily("modelctl_fallback_calls_1h", "Calls in the last hour made down the "
                                       "fallback chain after an earlier attempt of the same request failed.",
                                       labels=["segment", "model"])
@@ -237,7 +241,7 @@ def _json_field(text: str | None, name: str) -> str:
     return str(value) if value is not None else "-"
 
 
-def registry_for(store: Store, *, now: Callable[[], datetime], extra: Iterable[Any] = ()):  # noqa: ANN201
+def registry_for(store: Store, *, now: Callable[[], datetime], extra: Iterable[Any] = ()) -> CollectorRegistry:
     """A CollectorRegistry holding the store's figures (and `extra` collectors, e.g. a server's own)."""
     from prometheus_client import CollectorRegistry
 

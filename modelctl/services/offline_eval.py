@@ -327,7 +327,7 @@ def evaluate(store: Store, candidate_id: str, *, suite: str, against: str | None
                  models=models, providers=providers)
 
     usage_segment = f"evaluate:{path.stem}"
-    call = dict(models=models, providers=providers, segment=usage_segment)
+    call = {"models": models, "providers": providers, "segment": usage_segment}
     results = []
     for done, (case, seg, incumbent, budget) in enumerate(plan):
         outcomes = []

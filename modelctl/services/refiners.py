@@ -107,8 +107,8 @@ def measure_from_usage(store: Store, model_ids: Iterable[str], *, now: datetime)
 def measure_by_probing(store: Store, model_ids: Iterable[str], *, calls: int = PROBE_CALLS) -> list[Measurement]:
     """A few short real calls per model through run's path (recorded as usage like any call)."""
     from modelctl.core import histogram
-    from modelctl.services.offline_eval import call_model
     from modelctl.services.health import provider_settings
+    from modelctl.services.offline_eval import call_model
     from modelctl.store import catalog as catalog_repo
 
     providers = provider_settings(load_routing_config()["providers"])

@@ -26,10 +26,10 @@ from modelctl.core.routing import (
     RouteRequest,
     RoutingState,
     SegmentPolicy,
+    latency_budget_s,
     route,
     route_many,
     route_refinement,
-    latency_budget_s,
     validate_objective,
     validate_query,
 )

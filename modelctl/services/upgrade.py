@@ -2,8 +2,8 @@
 
 The decisions are core.rollout.decide over core.gates.evaluate_gates, judged per segment; this
 module reads each rollout's window from the usage rows (grouped by segment), applies the decision
-(phase, traffic, catalog statuses) and audits it with its evidence. Time comes only from `clock.now()`, so MODELCTL_NOW can step a
-simulation through days of phases.
+(phase, traffic, catalog statuses) and audits it with its evidence. Time comes only from
+`clock.now()`, so MODELCTL_NOW can step a simulation through days of phases.
 """
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ from modelctl.store.judge import OfflineEvaluation
 from modelctl.store.rollouts import Rollout
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from modelctl.config import JudgeSettings
+    from modelctl.services.notify import EventKind
 
 # Shorter than the 15-minute cron step, longer than a tick takes; a tick releases it when done.
 LEASE = timedelta(minutes=10)
@@ -146,7 +149,7 @@ def _judged_quality(store: Store, rollout: Rollout, *, window: tuple[datetime, d
             for segment in rollout.segments}
 
 
-def _apply(conn, store: Store, transition: Transition, *, now: datetime, who: str) -> bool:  # noqa: ANN001
+def _apply(conn: Connection, store: Store, transition: Transition, *, now: datetime, who: str) -> bool:
     """Write one transition with its audit row; False when the rollout changed meanwhile."""
     rollout = transition.rollout
     moved = transition.phase != rollout.phase
@@ -368,7 +371,7 @@ def _start(store: Store, candidate_id: str, *, replaces: str | None, segments: t
     return transitions
 
 
-def _insert(conn, store: Store, transition: Transition, *, now: datetime, who: str) -> None:  # noqa: ANN001
+def _insert(conn: Connection, store: Store, transition: Transition, *, now: datetime, who: str) -> None:
     r = transition.rollout
     rollout_id = repo.insert_rollout(
         conn, candidate_id=r.candidate_id, incumbent_id=r.incumbent_id, segments=r.segments,
@@ -492,7 +495,7 @@ def _autopilot(store: Store, *, now: datetime, dry_run: bool, settings: Settings
 
 # --------------------------------------------------------------------------- notifications
 
-_EVENTS = {"start": "rollout_started", "promote": "phase_changed", "advance": "phase_changed",
+_EVENTS: dict[str, EventKind] = {"start": "rollout_started", "promote": "phase_changed", "advance": "phase_changed",
            "rollback": "rolled_back", "reject": "rejected"}
 
 

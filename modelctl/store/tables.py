@@ -15,7 +15,6 @@ from sqlmodel import Field, SQLModel
 
 from modelctl.core.catalog import ModelSpec
 
-
 # How a catalog column differs from a plain column of its ModelSpec field's type and default
 # (its `max_length` comes from the field's rules).
 _CATALOG_COLUMNS: dict[str, dict[str, Any]] = {
