@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, get_type_hints
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
@@ -61,6 +61,9 @@ class _CatalogEntry(_Strict):
     """What a catalog entry does besides holding ModelSpec's fields: read the file's spellings, and
     convert to and from ModelSpec."""
 
+    if TYPE_CHECKING:  # generated from ModelSpec by _catalog_model, like the other fields
+        capabilities: dict[str, bool]
+
     @field_validator("capabilities", mode="before", check_fields=False)
     @classmethod
     def _known_capabilities(cls, value: Any) -> Any:
@@ -101,12 +104,12 @@ def _catalog_model() -> type[_CatalogEntry]:
     kinds = get_type_hints(ModelSpec)
     spec_fields = {spec_field.name: spec_field for spec_field in dataclasses.fields(ModelSpec)}
     in_group = {spec_name for members in CATALOG_GROUPS.values() for spec_name in members.values()}
-    groups = {
-        group: create_model(group.capitalize(), __base__=_Strict, __module__=__name__, **{
+    groups: dict[str, type[_Strict]] = {}
+    for group, members in CATALOG_GROUPS.items():
+        group_fields: dict[str, Any] = {
             name: _from_spec_field(spec_fields[spec_name], kinds[spec_name]) for name, spec_name in members.items()
-        })
-        for group, members in CATALOG_GROUPS.items()
-    }
+        }
+        groups[group] = create_model(group.capitalize(), __base__=_Strict, __module__=__name__, **group_fields)
     top: dict[str, Any] = {}
     for name, spec_field in spec_fields.items():
         if name in _SET_BY_LOADER:
@@ -121,7 +124,10 @@ def _catalog_model() -> type[_CatalogEntry]:
                         __doc__="One catalog entry in the original registry's schema.", **top)
 
 
-CatalogModel = _catalog_model()
+if TYPE_CHECKING:  # mypy cannot see a generated class's fields; it checks entries as the class they derive from
+    CatalogModel = _CatalogEntry
+else:
+    CatalogModel = _catalog_model()
 
 
 class CatalogFile(_Strict):
@@ -249,7 +255,10 @@ def format_validation_error(exc: ValidationError, *, source: str, node: yaml.Nod
     return "\n".join(problems)
 
 
-def load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[_Model]) -> _Model:
     text = read_text(path, error=ConfigError)
     data, node = parse_yaml_text(text, source=str(path))
     try:

@@ -165,7 +165,7 @@ def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool,
     data, node = parse_yaml_text(text, source=str(path))
     entries = data.get("models") if isinstance(data, dict) else data
     entries_node = node
-    if isinstance(data, dict):
+    if isinstance(data, dict) and node is not None:
         entries_node = next((v for k, v in node.value if k.value == "models"), None)
     if not isinstance(entries, list):
         raise InvalidInput(f"{path}: expected a list of models (or a `models:` list)")

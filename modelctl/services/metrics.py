@@ -45,7 +45,8 @@ def _epoch(value: Any) -> float | None:
 def _buckets(hist: dict[int, int]) -> list[tuple[str, float]]:
     """Cumulative (le, count) pairs from a log-bucket histogram, +Inf last."""
     edges = [(b, histogram.GROWTH ** b / 1000.0 if b > 0 else 0.001) for b in sorted(hist)]
-    out, index, seen = [], 0, 0
+    out: list[tuple[str, float]] = []
+    index, seen = 0, 0
     for bound in LATENCY_BUCKETS_S:
         while index < len(edges) and edges[index][1] <= bound * (1 + 1e-12):
             seen += hist[edges[index][0]]
@@ -194,7 +195,8 @@ class StoreCollector:
             errors.add_metric([provider], int(failed))
             new.add_metric([provider], int(added))
             found.add_metric([provider], int(last_found))
-            last.add_metric([provider], _epoch(last_ts))
+            if (moment := _epoch(last_ts)) is not None:
+                last.add_metric([provider], moment)
         yield from (runs, errors, new, found, last)
 
     def _rollouts(self) -> Iterator[Any]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
-from modelctl.core.gates import GateResult, evaluate_gates, judged_quality
+from modelctl.core.gates import ArmSample, GateResult, evaluate_gates, judged_quality
 from modelctl.core.rollout import (
     ACTIVE_PHASES,
     Decision,
@@ -119,10 +119,12 @@ def judge(store: Store, rollout: Rollout, *, now: datetime, settings: Settings) 
     if rollout.phase == "discovered":
         decision = decide(rollout=rollout.view(), evidence=(), now=now, config=settings.config)
         return Judgement(decision, (), window)
-    common = {"segments": rollout.segments, "start": window[0], "end": window[1],
-              "latency_sample": settings.latency_sample}
-    control = repo.arm_samples(store, model_id=rollout.incumbent_id, arm="control", **common)
-    candidate = repo.arm_samples(store, model_id=rollout.candidate_id, arm=rollout.phase, **common)
+    def samples(model_id: str, arm: str) -> dict[str, ArmSample]:
+        return repo.arm_samples(store, model_id=model_id, arm=arm, segments=rollout.segments, start=window[0],
+                                end=window[1], latency_sample=settings.latency_sample)
+
+    control = samples(rollout.incumbent_id, "control")
+    candidate = samples(rollout.candidate_id, rollout.phase)
     judged = _judged_quality(store, rollout, window=window, settings=settings)
     evidence = tuple(
         SegmentEvidence(
@@ -384,6 +386,8 @@ def _insert(conn: Connection, store: Store, transition: Transition, *, now: date
 def _advance(store: Store, rollout: Rollout, *, to: str | None, traffic_pct: float | None, yes: bool,
              now: datetime, settings: Settings) -> Transition:
     target = to or next_phase(rollout.phase)
+    if target is None:
+        raise InvalidInput(f"{rollout.candidate_id} is {rollout.phase}; there is no phase after it")
     if _ORDER[target] < _ORDER[rollout.phase]:
         raise InvalidInput(f"{rollout.candidate_id} is already in {rollout.phase}; "
                            f"use `modelctl rollback {rollout.candidate_id}` to go back")

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, fields
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from modelctl.core.catalog import ModelSpec
 from modelctl.store.db import Store, sql_ts
@@ -24,7 +24,12 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-def as_datetime(value: Any) -> datetime | None:
+@overload
+def as_datetime(value: None) -> None: ...
+@overload
+def as_datetime(value: datetime | str) -> datetime: ...
+def as_datetime(value: datetime | str | None) -> datetime | None:
+    """A stored timestamp as a datetime: SQLite returns its text, PostgreSQL a datetime."""
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))

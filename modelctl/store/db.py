@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from modelctl.errors import InvalidInput, StoreError
 from modelctl.paths import database_url, default_database_path
@@ -242,7 +242,7 @@ class Store:
         def _begin(conn: Connection) -> None:
             # Take the write lock up front: a deferred BEGIN that later upgrades to a write
             # can fail with "database is locked" without waiting for the busy timeout.
-            _begin_immediate(conn.connection.dbapi_connection)
+            _begin_immediate(cast("sqlite3.Connection", conn.connection.dbapi_connection))  # this engine's driver
 
         return engine
 

@@ -74,7 +74,7 @@ def recorded_attempts(conn: Connection, request_id: str) -> int:
     """How many usage rows a request has, served or not: what a refusal to score can tell the user."""
     from sqlalchemy import text
 
-    return int(conn.execute(text("SELECT COUNT(*) FROM usage WHERE request_id = :r"), {"r": request_id}).scalar())
+    return int(conn.execute(text("SELECT COUNT(*) FROM usage WHERE request_id = :r"), {"r": request_id}).scalar_one())
 
 
 def _shift_quality_sums(conn: Connection, served: ServedAttempt, *, added: float, counted: bool) -> None:

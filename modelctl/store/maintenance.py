@@ -187,7 +187,7 @@ def _json_ready(value: Any) -> Any:
 
 def export_tables(store: Store) -> dict[str, list[dict[str, Any]]]:
     """Every row of the model, provider, rollout, gate_result and audit tables, JSON-ready."""
-    from sqlalchemy import select
+    from sqlalchemy import inspect, select
 
     from modelctl.store.tables import AuditRow, GateResultRow, ModelRow, ProviderRow, RolloutRow
 
@@ -196,8 +196,8 @@ def export_tables(store: Store) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     with store.connection() as conn:
         for name, row_type in sections.items():
-            table = row_type.__table__
-            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).mappings()
+            table = inspect(row_type).local_table
+            rows = conn.execute(select(table).order_by(*table.primary_key)).mappings()
             out[name] = [{key: _json_ready(value) for key, value in row.items()} for row in rows]
     for entry in out["audit"]:  # stored as JSON text: export the objects themselves
         for key in ("before", "after"):

@@ -122,7 +122,7 @@ def insert_rollout(conn: Connection, *, candidate_id: str, incumbent_id: str, se
     return conn.execute(
         text("SELECT MAX(id) FROM rollout WHERE candidate_id = :c AND incumbent_id = :i"),
         {"c": candidate_id, "i": incumbent_id},
-    ).scalar()
+    ).scalar_one()
 
 
 def update_rollout(conn: Connection, rollout_id: int, *, expected_phase: str, phase: str, traffic_pct: float,
