@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -377,7 +378,7 @@ def _judge(store: Store, outcome: Outcome, prompt: str, *, judge_id: str, budget
         outcome.judge_error = f"judge {judge_id} gave no 0..10 grade: {shown[:80]!r}"
 
 
-def _store(store: Store, report: EvaluateReport, rows: list[dict[str, Any]], *, now) -> None:  # noqa: ANN001
+def _store(store: Store, report: EvaluateReport, rows: list[dict[str, Any]], *, now: datetime) -> None:
     from modelctl.store.catalog import write_audit
     from modelctl.store.judge import OfflineEvaluation, insert_offline_evaluation
     from modelctl.store.scores import insert_scores
