@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any, Literal, Self, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, get_type_hints
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
@@ -21,6 +21,10 @@ from modelctl.files import read_text
 from modelctl.paths import config_path
 from modelctl.providers.base import ProviderSettings
 from modelctl.providers.registry import kind_names
+
+if TYPE_CHECKING:  # built on demand: their cores load only for the commands that use them
+    from modelctl.core.discovery import StabilityRules
+    from modelctl.core.rollout import RolloutConfig
 
 
 class _Strict(BaseModel):
@@ -57,11 +61,14 @@ class _CatalogEntry(_Strict):
     """What a catalog entry does besides holding ModelSpec's fields: read the file's spellings, and
     convert to and from ModelSpec."""
 
+    if TYPE_CHECKING:  # generated from ModelSpec by _catalog_model, like the other fields
+        capabilities: dict[str, bool]
+
     @field_validator("capabilities", mode="before", check_fields=False)
     @classmethod
     def _known_capabilities(cls, value: Any) -> Any:
         if isinstance(value, (list, tuple)):
-            value = {name: True for name in value}
+            value = dict.fromkeys(value, True)
         if isinstance(value, dict):
             unknown = sorted(set(value) - set(CAPABILITIES))
             if unknown:
@@ -97,12 +104,12 @@ def _catalog_model() -> type[_CatalogEntry]:
     kinds = get_type_hints(ModelSpec)
     spec_fields = {spec_field.name: spec_field for spec_field in dataclasses.fields(ModelSpec)}
     in_group = {spec_name for members in CATALOG_GROUPS.values() for spec_name in members.values()}
-    groups = {
-        group: create_model(group.capitalize(), __base__=_Strict, __module__=__name__, **{
+    groups: dict[str, type[_Strict]] = {}
+    for group, members in CATALOG_GROUPS.items():
+        group_fields: dict[str, Any] = {
             name: _from_spec_field(spec_fields[spec_name], kinds[spec_name]) for name, spec_name in members.items()
-        })
-        for group, members in CATALOG_GROUPS.items()
-    }
+        }
+        groups[group] = create_model(group.capitalize(), __base__=_Strict, __module__=__name__, **group_fields)
     top: dict[str, Any] = {}
     for name, spec_field in spec_fields.items():
         if name in _SET_BY_LOADER:
@@ -117,7 +124,10 @@ def _catalog_model() -> type[_CatalogEntry]:
                         __doc__="One catalog entry in the original registry's schema.", **top)
 
 
-CatalogModel = _catalog_model()
+if TYPE_CHECKING:  # mypy cannot see a generated class's fields; it checks entries as the class they derive from
+    CatalogModel = _CatalogEntry
+else:
+    CatalogModel = _catalog_model()
 
 
 class CatalogFile(_Strict):
@@ -203,7 +213,7 @@ def parse_yaml_text(text: str, *, source: str) -> tuple[Any, yaml.Node | None]:
     """Safe-load YAML and keep the node tree so validation errors can name a line."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+        data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -245,7 +255,10 @@ def format_validation_error(exc: ValidationError, *, source: str, node: yaml.Nod
     return "\n".join(problems)
 
 
-def load_yaml_model(path: Path, model: type[BaseModel]) -> BaseModel:
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def load_yaml_model(path: Path, model: type[_Model]) -> _Model:
     text = read_text(path, error=ConfigError)
     data, node = parse_yaml_text(text, source=str(path))
     try:
@@ -321,7 +334,7 @@ class UpgradeFile(_Strict):
             raise ValueError(f"every phase needs settings; missing: {', '.join(missing)}")
         return value
 
-    def rollout_config(self):  # noqa: ANN201 - core.rollout.RolloutConfig
+    def rollout_config(self) -> RolloutConfig:
         from datetime import timedelta
 
         from modelctl.core.gates import GateConfig
@@ -412,7 +425,7 @@ class StabilityRulesConfig(_Strict):
                 raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
         return value
 
-    def rules(self):  # noqa: ANN201 - core.discovery.StabilityRules
+    def rules(self) -> StabilityRules:
         from modelctl.core.discovery import DEFAULT_RULES, StabilityRules
 
         return StabilityRules(
@@ -507,7 +520,7 @@ class EvalCheck(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_test(self) -> "EvalCheck":
+    def _one_test(self) -> EvalCheck:
         given = [name for name in EVAL_CHECK_KINDS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(f"a check has exactly one of {', '.join(EVAL_CHECK_KINDS)}; got {len(given)}")

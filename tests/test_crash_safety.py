@@ -13,7 +13,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-
 IMPORT_LINES = 200_000
 CANDIDATE = "claude-sonnet-5-5"
 INCUMBENT = "gpt-4o-2024-08-06"  # the technical segment's serving head on T0 (see test_cli_upgrade)
@@ -133,7 +132,8 @@ def test_a_tick_killed_between_its_decision_and_its_write_acts_once_after_its_le
         assert _run("usage", "import", str(evidence), env=_at(env, 0)).returncode == 0
 
         tick = _modelctl("upgrade", "tick", "--json", env=_at(env, 25))
-        held = _wait_until(lambda: _scalar(db, "SELECT holder FROM lease") is not None, timeout_s=60, process=tick)
+        held = _wait_until(lambda db=db: _scalar(db, "SELECT holder FROM lease") is not None,
+                           timeout_s=60, process=tick)
         tick.send_signal(signal.SIGSTOP)
         assert held, f"the tick ended before it was stopped: {tick.stderr.read().decode()}"
         phase, advances, _ = _phase_and_advances(db)

@@ -30,8 +30,8 @@ _ANSWER_A = re.compile(r"Answer A:\n(.*?)\n\nAnswer B:", re.DOTALL)
 
 @pytest.fixture(scope="module", autouse=True)
 def _sdks_imported():
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - imported for its cost only, once per module
+    import openai.resources.chat.completions  # noqa: F401 - imported for its cost only, once per module
 
 
 def _configure(**judge) -> None:

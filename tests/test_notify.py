@@ -3,6 +3,7 @@ the time cap that keeps `upgrade tick` short, and no key ever in the body."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -70,7 +71,7 @@ def test_a_500_is_tried_again_then_delivered(fake_webhook):
     fake_webhook.answer_next(Answer(500), Answer(503))
     outcome = notify(ROLLBACK, _settings(fake_webhook))
     assert outcome.delivered and outcome.attempts == 3
-    gaps = [b - a for a, b in zip(fake_webhook.times, fake_webhook.times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(fake_webhook.times)]
     assert gaps[1] > gaps[0] * 1.5  # the wait doubles
 
 
@@ -161,5 +162,5 @@ def test_upgrade_yaml_takes_a_notify_section(tmp_path):
     assert load_upgrade(good).notify.max_seconds == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text(bundled + "notify: {webhook_url: 'hooks.example.com/x'}\n")
-    with pytest.raises(ConfigError, match="notify.webhook_url"):
+    with pytest.raises(ConfigError, match=r"notify\.webhook_url"):
         load_upgrade(bad)

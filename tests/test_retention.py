@@ -195,9 +195,11 @@ def test_export_holds_catalog_rollouts_gate_results_and_audit(cli, monkeypatch, 
 
     assert {"exported_at", "schema", "models", "providers", "rollouts", "gate_results", "audit"} <= set(document)
     models = {m["model_id"]: m for m in document["models"]}
-    assert models["gpt-4o-2024-08-06"]["provider"] == "openai" and "multimodal" in models["gpt-4o-2024-08-06"]["capabilities"]
+    gpt_4o = models["gpt-4o-2024-08-06"]
+    assert gpt_4o["provider"] == "openai" and "multimodal" in gpt_4o["capabilities"]
     [rollout] = document["rollouts"]
-    assert (rollout["candidate_id"], rollout["phase"], rollout["segments"]) == ("claude-sonnet-5-5", "shadow", ["technical"])
+    assert (rollout["candidate_id"], rollout["phase"], rollout["segments"]) == (
+        "claude-sonnet-5-5", "shadow", ["technical"])
     assert document["gate_results"] and {g["rollout_id"] for g in document["gate_results"]} == {rollout["id"]}
     start = next(e for e in document["audit"] if e["action"] == "rollout-start")
     assert start["after"]["phase"] == "shadow"  # JSON objects, not JSON text

@@ -7,6 +7,7 @@ error message passed through verbatim would show up here.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -35,8 +36,8 @@ CHAIN = ["gpt-4o-2024-08-06", "claude-haiku-5-5", "meta-llama/Llama-3.1-8B-Instr
 @pytest.fixture(scope="module", autouse=True)
 def _sdks_imported():
     """A cold SDK import takes seconds on a busy machine and would eat the 5 s budget of a run."""
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - imported for its cost only, once per module
+    import openai.resources.chat.completions  # noqa: F401 - imported for its cost only, once per module
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def test_no_key_appears_in_output_database_wal_audit_or_files(cli, everything, m
     assert cli.json("route", QUERY)["fallback_models"][:3] == CHAIN[1:]
     outputs = [cli("run", QUERY, "--json")]  # succeeds on OpenAI
     # each key refused in turn (the fake's message echoes it), the next provider answering
-    for refused, answering in zip(CHAIN, CHAIN[1:]):
+    for refused, answering in itertools.pairwise(CHAIN):
         fakes[_key_of(refused)].fail_next("unauthorized", times=3)
         result = cli("run", QUERY, "--json")
         outputs.append(result)

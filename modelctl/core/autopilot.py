@@ -82,14 +82,14 @@ def mismatches(candidate: ModelSpec, incumbent: ModelSpec, *, price_ratio_max: f
     if not is_newer(candidate, incumbent):
         failed["newer"] = (f"version {version_of(candidate) or '(none)'} is not newer than "
                            f"{incumbent.model_id}'s {version_of(incumbent) or '(none)'}")
-    if not (candidate.priced and incumbent.priced):
+    c_in, c_out = candidate.input_cost_per_1k, candidate.output_cost_per_1k
+    i_in, i_out = incumbent.input_cost_per_1k, incumbent.output_cost_per_1k
+    if c_in is None or c_out is None or i_in is None or i_out is None:
         unpriced = incumbent if candidate.priced else candidate
         failed["price"] = f"cannot compare prices: {unpriced.model_id} is unpriced"
-    elif (candidate.input_cost_per_1k > price_ratio_max * incumbent.input_cost_per_1k
-          or candidate.output_cost_per_1k > price_ratio_max * incumbent.output_cost_per_1k):
-        failed["price"] = (f"price {candidate.input_cost_per_1k:g}/{candidate.output_cost_per_1k:g} per 1k tokens is "
-                           f"above {price_ratio_max:g} x {incumbent.model_id}'s "
-                           f"{incumbent.input_cost_per_1k:g}/{incumbent.output_cost_per_1k:g}")
+    elif c_in > price_ratio_max * i_in or c_out > price_ratio_max * i_out:
+        failed["price"] = (f"price {c_in:g}/{c_out:g} per 1k tokens is above {price_ratio_max:g} x "
+                           f"{incumbent.model_id}'s {i_in:g}/{i_out:g}")
     if incumbent.max_context_tokens is not None and (candidate.max_context_tokens or 0) < incumbent.max_context_tokens:
         failed["context"] = (f"context {candidate.max_context_tokens or 'unknown'} is below {incumbent.model_id}'s "
                              f"{incumbent.max_context_tokens}")

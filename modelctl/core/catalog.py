@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal, get_args
 
 CAPABILITIES = (
     "text_generation",
@@ -24,7 +24,8 @@ SOURCES = ("config", "discovered", "import")
 QUERY_TYPES = ("simple", "technical", "research", "multimedia")
 # control: the incumbent serving; canary: the candidate serving; shadow: the candidate answering a
 # copy, discarded; rescue: a model asked after a failed canary call; judge: a judge model's call.
-ARMS = ("control", "shadow", "canary", "rescue", "judge")
+Arm = Literal["control", "shadow", "canary", "rescue", "judge"]
+ARMS: tuple[Arm, ...] = get_args(Arm)
 
 
 def _rules(default: Any = MISSING, **rules: Any) -> Any:
@@ -65,6 +66,7 @@ class ModelSpec:
 
     def cost_usd(self, tokens_in: int, tokens_out: int) -> float | None:
         """Cost of one call from catalog prices; None when the model is unpriced."""
-        if not self.priced:
+        input_cost, output_cost = self.input_cost_per_1k, self.output_cost_per_1k
+        if input_cost is None or output_cost is None:
             return None
-        return (tokens_in * self.input_cost_per_1k + tokens_out * self.output_cost_per_1k) / 1000.0
+        return (tokens_in * input_cost + tokens_out * output_cost) / 1000.0

@@ -75,7 +75,7 @@ def _lazy(source: str, flags: int = 0) -> Callable[[], re.Pattern[str]]:
 class Classification(NamedTuple):  # not a dataclass: see the note in core/routing.py
     query_type: str  # "simple" | "technical" | "research" | "multimedia"
     complexity: str  # "simple" | "moderate" | "complex"
-    budget_seconds: int
+    budget_seconds: float  # the complexity's whole seconds; the segment's budget once route applies it
     confidence: float  # 0..1
     signals: tuple[str, ...]  # short human-readable reasons
 

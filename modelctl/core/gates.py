@@ -40,8 +40,8 @@ import bisect
 import itertools
 import math
 import operator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from modelctl.core import histogram
 from modelctl.errors import InvalidInput
@@ -418,7 +418,7 @@ def _mann_whitney(groups: list[tuple[int, int]]) -> tuple[float, float, float | 
     correction and a 0.5 continuity correction; computed on the AUC scale so huge samples do not
     overflow.
     """
-    in_x, in_y = zip(*groups) if groups else ((), ())
+    in_x, in_y = zip(*groups, strict=True) if groups else ((), ())
     n_x, n_y = sum(in_x), sum(in_y)
     if not n_x or not n_y:
         return 0.0, 0.0, None
@@ -502,13 +502,13 @@ def _latency_p95(control: ArmSample, candidate: ArmSample, config: GateConfig) -
         return short
     # Each arm's bound at half the level, so the ratio bound holds at the full level.
     levels = (config.alpha / 2, config.fail_alpha / 2)
-    p95_c, ((low_c, _), (fail_low_c, fail_high_c)) = _p95_bounds(hist_c, levels=levels)
+    p95_c, ((low_c, _), (_, fail_high_c)) = _p95_bounds(hist_c, levels=levels)
     p95_t, ((_, high_t), (fail_low_t, _)) = _p95_bounds(hist_t, levels=levels)
     ratio = _ratio(p95_t, p95_c)
     ratio_high = _ratio(high_t, low_c)
     ratio_low = _ratio(fail_low_t, fail_high_c)
     _, counts_c, counts_t = _aligned(hist_c, hist_t)
-    u, z, se_auc = _mann_whitney(list(zip(counts_c, counts_t)))
+    u, z, se_auc = _mann_whitney(list(zip(counts_c, counts_t, strict=True)))
     rho = _information(_AUC_TAU, se_auc or 0.0)
     p_slower = always_valid_p(z, [rho * k * k for k in _FAIL_SCALES])
     limit = config.latency_p95_max_ratio

@@ -313,7 +313,9 @@ def _text(key: str, field: str, value: object) -> str | None:
 def _date(key: str, field: str, value: object) -> date | None:
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise _bad(key, field, value, "a date as YYYY-MM-DD")
     try:
-        return date.fromisoformat(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return date.fromisoformat(value)
+    except ValueError:
         raise _bad(key, field, value, "a date as YYYY-MM-DD") from None

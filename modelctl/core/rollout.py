@@ -13,9 +13,9 @@ the service applies the decision and records it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Mapping, Sequence
 
 from modelctl.core.gates import GateConfig, GateResult
 from modelctl.errors import ConfigError, InvalidInput
@@ -116,10 +116,11 @@ def decide(
     """Rollback on any segment's failed gate; advance when every segment passes past the minimums;
     else wait or time out."""
     phase = rollout.phase
-    if next_phase(phase) is None:
+    target = next_phase(phase)
+    if target is None:
         raise InvalidInput(f"rollout of {rollout.candidate_id} is {phase}; there is nothing left to decide")
     if phase == "discovered":
-        return _advance(rollout, config, f"rollout of {rollout.candidate_id} starts")
+        return _advance(target, config, f"rollout of {rollout.candidate_id} starts")
     if (now.tzinfo is None) != (rollout.phase_started_at.tzinfo is None):
         raise InvalidInput("now and phase_started_at must both be timezone-aware or both naive")
 
@@ -149,7 +150,7 @@ def decide(
     if not waits:
         gates = "; ".join(f"{e.segment}: {r.summary}" for e in evidence for r in e.results)
         passed = f"{rollout.candidate_id} passed {phase} after {_hours(elapsed)}: {gates}"
-        return _advance(rollout, config, passed)
+        return _advance(target, config, passed)
 
     if elapsed >= phase_config.max_duration:
         why = (
@@ -165,7 +166,6 @@ def decide(
     return Decision("wait", phase, rollout.traffic_pct, why)
 
 
-def _advance(rollout: RolloutView, config: RolloutConfig, reason: str) -> Decision:
-    target = next_phase(rollout.phase)
+def _advance(target: str, config: RolloutConfig, reason: str) -> Decision:
     traffic = config.phases[target].traffic_pct
     return Decision("advance", target, traffic, f"{reason}; moving to {target} at {traffic:g}% of traffic")

@@ -15,11 +15,11 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Any, Literal, NamedTuple, get_type_hints
+from typing import Annotated, Any, NamedTuple, get_type_hints
 
 import msgspec
 
-from modelctl.core.catalog import ARMS
+from modelctl.core.catalog import Arm
 from modelctl.errors import InvalidInput, shown
 
 # Arms whose calls observe a model rather than serve a user: their failures count against that
@@ -60,7 +60,7 @@ class UsageRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     segment: _ShortText | None = None
     quality: Annotated[float, msgspec.Meta(ge=0, le=1.0)] | None = None
     request_id: _Text | None = None
-    arm: Literal[ARMS] = "control"
+    arm: Arm = "control"
     ts: Annotated[str, msgspec.Meta(description="an ISO-8601 string")] | None = None
     attempt: _Count = 0
 
@@ -153,8 +153,10 @@ def _rule_broken(rule: msgspec.inspect.Type, value: Any) -> str:
     if isinstance(rule, mi.FloatType):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return f"must be a number, got {value!r}"
-        if value < rule.ge:
-            return f"must not be negative, got {value!r}" if rule.ge == 0 else f"must be at least {rule.ge}, got {value!r}"
+        if rule.ge is not None and value < rule.ge:
+            if rule.ge == 0:
+                return f"must not be negative, got {value!r}"
+            return f"must be at least {rule.ge}, got {value!r}"
         return f"must be at most {rule.le}, got {value!r}"
     if isinstance(rule, mi.IntType):
         return f"must be a whole number from {rule.ge} to {rule.le:,}, got {value!r}"
@@ -169,7 +171,7 @@ def _rule_broken(rule: msgspec.inspect.Type, value: Any) -> str:
     return f"is not valid, got {value!r}"  # pragma: no cover - every rule above is one UsageRecord uses
 
 
-def parse_window(text: str, *, now: datetime, parse_ts: Any) -> datetime:
+def parse_window(text: str, *, now: datetime, parse_ts: Callable[[str], datetime]) -> datetime:
     """`24h`, `7d`, `30m`, `2w` back from now, or an ISO date/timestamp."""
     from datetime import timedelta
 

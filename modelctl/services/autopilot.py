@@ -39,6 +39,7 @@ from modelctl.store.rollouts import Rollout
 
 if TYPE_CHECKING:
     from modelctl.config import AutopilotSettings
+    from modelctl.services.notify import EventKind, RolloutEvent
     from modelctl.services.upgrade import Settings
 
 ACTOR = "autopilot"
@@ -125,10 +126,11 @@ def _retirements(store: Store, world: _World, *, config: AutopilotSettings, now:
         spec = world.models.get(model_id)
         if spec is None or spec.deprecation_date is None:
             continue
-        if spec.deprecation_date <= today:
-            action = _substitution(store, world, spec, now=now, dry_run=dry_run)
-        elif (spec.deprecation_date - today).days <= config.retirement_horizon_days:
-            action = _migration(store, world, spec, now=now, dry_run=dry_run, settings=settings)
+        ends = spec.deprecation_date
+        if ends <= today:
+            action = _substitution(store, world, spec, retired_on=ends, now=now, dry_run=dry_run)
+        elif (ends - today).days <= config.retirement_horizon_days:
+            action = _migration(store, world, spec, retires_on=ends, now=now, dry_run=dry_run, settings=settings)
         else:
             continue
         if action is not None:
@@ -141,7 +143,8 @@ def _successor(world: _World, spec: ModelSpec) -> ModelSpec | None:
     return successor if successor is not None and successor.status not in ("disabled", "retired") else None
 
 
-def _substitution(store: Store, world: _World, spec: ModelSpec, *, now: datetime, dry_run: bool) -> AutoAction | None:
+def _substitution(store: Store, world: _World, spec: ModelSpec, *, retired_on: date, now: datetime,
+                  dry_run: bool) -> AutoAction | None:
     """Once per retired chain model with a successor: the audit entry saying who took its place where."""
     successor = _successor(world, spec)
     if successor is None or catalog_repo.find_audit(store, action="autopilot-substitute", target=spec.model_id):
@@ -159,7 +162,7 @@ def _substitution(store: Store, world: _World, spec: ModelSpec, *, now: datetime
         catalog_repo.write_audit(
             conn, actor=ACTOR, action="autopilot-substitute", target=spec.model_id,
             after={"rule": "retired-substitution", "why": why, "successor": successor.model_id,
-                   "chains": list(segments), "deprecation_date": spec.deprecation_date.isoformat(),
+                   "chains": list(segments), "deprecation_date": retired_on.isoformat(),
                    "rollout": {"id": rollout.id, "phase": rollout.phase} if rollout else None},
             now=now,
         )
@@ -168,13 +171,13 @@ def _substitution(store: Store, world: _World, spec: ModelSpec, *, now: datetime
     return action
 
 
-def _migration(store: Store, world: _World, spec: ModelSpec, *, now: datetime, dry_run: bool,
+def _migration(store: Store, world: _World, spec: ModelSpec, *, retires_on: date, now: datetime, dry_run: bool,
                settings: Settings) -> AutoAction | None:
     """A retiring chain model: start its successor's rollout, or say (once a day) that it has none."""
     rule = "retiring-successor"
     successor = _successor(world, spec)
-    days = (spec.deprecation_date - now.date()).days
-    when = f"{spec.model_id} retires on {spec.deprecation_date} (in {days} days)"
+    days = (retires_on - now.date()).days
+    when = f"{spec.model_id} retires on {retires_on} (in {days} days)"
     if successor is None:
         named = f"its successor {spec.successor} is not in the catalog or is disabled" if spec.successor else (
             "the catalog names no successor")
@@ -207,10 +210,10 @@ def _warn_retirement(store: Store, spec: ModelSpec, successor_id: str | None, wh
     return action
 
 
-def _event(kind: str, incumbent: str, candidate: str | None, segments: tuple[str, ...], why: str) -> Any:
+def _event(kind: EventKind, incumbent: str, candidate: str | None, segments: tuple[str, ...], why: str) -> RolloutEvent:
     from modelctl.services.notify import RolloutEvent
 
-    return RolloutEvent(kind, incumbent=incumbent, candidate=candidate, segments=segments, reason=why)  # type: ignore[arg-type]
+    return RolloutEvent(kind, incumbent=incumbent, candidate=candidate, segments=segments, reason=why)
 
 
 # --------------------------------------------------------------------------- starting a rollout

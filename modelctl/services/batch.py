@@ -3,8 +3,8 @@
 Batches longer than one chunk are spread over worker processes forked after the routing state is
 loaded, so each worker decides from the same state without re-reading anything. A worker writes
 each chunk's answers to a file in a private temporary directory (its spool), and this process
-copies the files to the output in input order with sendfile: answers sent back through a pipe
-cost this process and the workers about a tenth of the batch's CPU time (bench_routing.py).
+copies the files to the output in input order with sendfile, cheaper than sending the answers back
+through a pipe (`python tests/benchmarks/bench_routing.py --only throughput`).
 
 Shutting down never kills a worker mid-chunk: a worker killed while it holds one of the pool's
 pipe locks leaves this process waiting on that lock forever. On a failure or Ctrl-C the chunks not
@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
@@ -44,7 +44,7 @@ class BatchItem(NamedTuple):
     segment: str | None
 
 
-# One line's answer as a dict: orjson writes a dict three times faster than the same dataclasses.
+# One line's answer as a dict: orjson writes a dict faster than a dataclass (`bench_routing.py --only throughput`).
 Decide = Callable[[BatchItem], dict]
 ReportError = Callable[[str], None]
 
@@ -175,7 +175,8 @@ def _answer(chunk: Chunk, source: str, decide: Decide) -> Answers:
 
 # --- on worker processes ---------------------------------------------------------------------
 
-def _answer_on_workers(chunks: Iterator[Chunk], setup: _WorkerSetup, *, workers: int) -> Iterator[SpooledAnswers]:
+def _answer_on_workers(chunks: Iterator[Chunk], setup: _WorkerSetup, *,
+                       workers: int) -> Generator[SpooledAnswers, None, None]:
     """Each chunk's spooled answers, in input order, at most two chunks per worker in flight.
 
     However the iteration ends (a failed chunk, Ctrl-C, the generator closed), the pool is shut

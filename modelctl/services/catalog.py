@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl import clock
 from modelctl.core.catalog import CAPABILITIES, STATUSES, ModelSpec
@@ -17,6 +17,9 @@ from modelctl.store import catalog as repo
 from modelctl.store.catalog import spec_to_json
 from modelctl.store.db import Store
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 
 def seed_catalog(store: Store, *, action: str, reseed: bool = False) -> int:
     """Load the catalog and providers config into the database; returns how many models changed."""
@@ -25,7 +28,7 @@ def seed_catalog(store: Store, *, action: str, reseed: bool = False) -> int:
         return seed_into(conn, action=action, keep_status_of=repo.list_models(store) if reseed else ())
 
 
-def seed_into(conn, *, action: str, keep_status_of: Iterable[ModelSpec] = ()) -> int:  # noqa: ANN001
+def seed_into(conn: Connection, *, action: str, keep_status_of: Iterable[ModelSpec] = ()) -> int:
     """seed_catalog in the caller's transaction: a new database gets its schema and its catalog in
     one commit, so no other process sees the schema current and the catalog empty."""
     from modelctl.config import load_catalog, load_providers
@@ -162,7 +165,7 @@ def read_catalog_file(path: Path, *, fmt: str, skip_invalid: bool,
     data, node = parse_yaml_text(text, source=str(path))
     entries = data.get("models") if isinstance(data, dict) else data
     entries_node = node
-    if isinstance(data, dict):
+    if isinstance(data, dict) and node is not None:
         entries_node = next((v for k, v in node.value if k.value == "models"), None)
     if not isinstance(entries, list):
         raise InvalidInput(f"{path}: expected a list of models (or a `models:` list)")

@@ -175,7 +175,7 @@ def list_all(
     def work(name: str, cfg: Any) -> None:
         try:
             results.put(_list_one(name, cfg, timeout_s=timeout_s, limit=limits[name], rules=rules))
-        except BaseException as exc:  # a bug: re-raised in the caller's thread
+        except BaseException as exc:  # noqa: BLE001 - anything, even a bug, is handed to the caller's thread and re-raised there
             results.put(exc)
 
     for name, cfg in providers.items():
@@ -276,9 +276,10 @@ def _known(model: DiscoveredModel, known: ModelSpec, entry: pricemap.PriceEntry 
     if successor is not None and successor != known.successor:
         changes["successor"] = (known.successor, successor)
     if changes:
-        values = {name: new for name, (_, new) in changes.items()}
+        spec = replace(known, deprecation_date=known.deprecation_date if end is None else end,
+                       successor=known.successor if successor is None else successor)
         return Outcome(model, "updated", "in the catalog; the provider or price map announces its end",
-                       changes=changes, spec=replace(known, **values))
+                       changes=changes, spec=spec)
     return Outcome(model, "known", "already in the catalog")
 
 
@@ -328,9 +329,9 @@ def _fill_from_map(spec: ModelSpec, entry: pricemap.PriceEntry) -> ModelSpec:
 def _record(store: Store, report: DiscoveryReport) -> None:
     now = clock.now()
     who = actor()
-    updated = [o.spec for p in report.providers for o in p.outcomes if o.action == "updated"]
+    updated = [o.spec for p in report.providers for o in p.outcomes if o.action == "updated" and o.spec]
     found = [(o.spec, o.model.stability, p.listing.source)
-             for p in report.providers for o in p.outcomes if o.action == "new"]
+             for p in report.providers for o in p.outcomes if o.action == "new" and o.spec]
     with store.write() as conn:
         repo.upsert_models(conn, updated, now=now)
         runs.insert_found(conn, found, now=now)

@@ -20,12 +20,15 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.core import histogram
 from modelctl.store import metrics as repo
 from modelctl.store.catalog import as_datetime, model_cooldowns
 from modelctl.store.db import Store
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 # Prometheus bucket bounds in seconds: sub-second refiners up to minute-long research answers.
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 30.0, 60.0)
@@ -42,7 +45,8 @@ def _epoch(value: Any) -> float | None:
 def _buckets(hist: dict[int, int]) -> list[tuple[str, float]]:
     """Cumulative (le, count) pairs from a log-bucket histogram, +Inf last."""
     edges = [(b, histogram.GROWTH ** b / 1000.0 if b > 0 else 0.001) for b in sorted(hist)]
-    out, index, seen = [], 0, 0
+    out: list[tuple[str, float]] = []
+    index, seen = 0, 0
     for bound in LATENCY_BUCKETS_S:
         while index < len(edges) and edges[index][1] <= bound * (1 + 1e-12):
             seen += hist[edges[index][0]]
@@ -123,7 +127,8 @@ class StoreCollector:
         from prometheus_client.core import GaugeMetricFamily
 
         routed = GaugeMetricFamily("modelctl_routed_calls_1h", "Calls in the last hour that were the "
-                                   "router's first choice (not shadow copies or judge calls).", labels=["segment", "model"])
+                                   "router's first choice (not shadow copies or judge calls).",
+                                   labels=["segment", "model"])
         fallbacks = GaugeMetricFamily("modelctl_fallback_calls_1h", "Calls in the last hour made down the "
                                       "fallback chain after an earlier attempt of the same request failed.",
                                       labels=["segment", "model"])
@@ -190,7 +195,8 @@ class StoreCollector:
             errors.add_metric([provider], int(failed))
             new.add_metric([provider], int(added))
             found.add_metric([provider], int(last_found))
-            last.add_metric([provider], _epoch(last_ts))
+            if (moment := _epoch(last_ts)) is not None:
+                last.add_metric([provider], moment)
         yield from (runs, errors, new, found, last)
 
     def _rollouts(self) -> Iterator[Any]:
@@ -237,7 +243,7 @@ def _json_field(text: str | None, name: str) -> str:
     return str(value) if value is not None else "-"
 
 
-def registry_for(store: Store, *, now: Callable[[], datetime], extra: Iterable[Any] = ()):  # noqa: ANN201
+def registry_for(store: Store, *, now: Callable[[], datetime], extra: Iterable[Any] = ()) -> CollectorRegistry:
     """A CollectorRegistry holding the store's figures (and `extra` collectors, e.g. a server's own)."""
     from prometheus_client import CollectorRegistry
 

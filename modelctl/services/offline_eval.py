@@ -20,8 +20,9 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
@@ -49,6 +50,14 @@ class Answer:
     latency_ms: float
     cost_usd: float | None
     error: str | None = None
+
+
+class _CallContext(TypedDict):
+    """What every call of one evaluation shares (call_model's keyword arguments)."""
+
+    models: Mapping[str, ModelSpec]
+    providers: Mapping[str, ProviderSettings]
+    segment: str
 
 
 def call_model(store: Store, model_id: str, prompt: str, *, models: Mapping[str, ModelSpec],
@@ -327,7 +336,7 @@ def evaluate(store: Store, candidate_id: str, *, suite: str, against: str | None
                  models=models, providers=providers)
 
     usage_segment = f"evaluate:{path.stem}"
-    call = dict(models=models, providers=providers, segment=usage_segment)
+    call = _CallContext(models=models, providers=providers, segment=usage_segment)
     results = []
     for done, (case, seg, incumbent, budget) in enumerate(plan):
         outcomes = []
@@ -355,13 +364,13 @@ def evaluate(store: Store, candidate_id: str, *, suite: str, against: str | None
 
 
 def _judge(store: Store, outcome: Outcome, prompt: str, *, judge_id: str, budget_s: float,
-           call: dict[str, Any]) -> None:
+           call: _CallContext) -> None:
     from modelctl.services.judge import GRADE_PROMPT, GRADE_SYSTEM, parse_grade
 
     graded = call_model(store, judge_id, GRADE_PROMPT.format(prompt=prompt, answer=outcome.answer.text),
                         system=GRADE_SYSTEM, budget_s=budget_s, **call)
-    if graded.error is not None:
-        outcome.judge_error = f"judge {judge_id} failed: {graded.error}"
+    if graded.error is not None or graded.text is None:
+        outcome.judge_error = f"judge {judge_id} failed: {graded.error or 'no answer'}"
         return
     outcome.judge_grade = parse_grade(graded.text)
     if outcome.judge_grade is None:
@@ -369,7 +378,7 @@ def _judge(store: Store, outcome: Outcome, prompt: str, *, judge_id: str, budget
         outcome.judge_error = f"judge {judge_id} gave no 0..10 grade: {shown[:80]!r}"
 
 
-def _store(store: Store, report: EvaluateReport, rows: list[dict[str, Any]], *, now) -> None:  # noqa: ANN001
+def _store(store: Store, report: EvaluateReport, rows: list[dict[str, Any]], *, now: datetime) -> None:
     from modelctl.store.catalog import write_audit
     from modelctl.store.judge import OfflineEvaluation, insert_offline_evaluation
     from modelctl.store.scores import insert_scores

@@ -23,10 +23,8 @@ DEFAULT_PRICE_MAP_URL = (
 
 def read_price_map(source: str, *, timeout_s: float = 30.0) -> Mapping[str, pricemap.PriceEntry]:
     """The map from a file path or an http(s) URL, its entries validated as they are looked up."""
-    if source.startswith(("http://", "https://")):
-        text = _fetch(source, timeout_s=timeout_s)
-    else:
-        text = read_text(source)
+    is_url = source.startswith(("http://", "https://"))
+    text = _fetch(source, timeout_s=timeout_s) if is_url else read_text(source)
     data = pricemap.load_json_map(text, source=source)
     return PriceMap(data, source=source)
 

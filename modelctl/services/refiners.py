@@ -42,7 +42,8 @@ class Measurement:
         return self.note is None and self.p95_ms is not None
 
     def meets(self, *, budget_ms: float, p95_budget_ms: float) -> bool:
-        return self.usable and self.p50_ms <= budget_ms and self.p95_ms <= p95_budget_ms
+        p50, p95 = self.p50_ms, self.p95_ms
+        return self.usable and p50 is not None and p95 is not None and p50 <= budget_ms and p95 <= p95_budget_ms
 
     def as_dict(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "calls": self.calls, "p50_ms": self.p50_ms, "p95_ms": self.p95_ms,
@@ -107,8 +108,8 @@ def measure_from_usage(store: Store, model_ids: Iterable[str], *, now: datetime)
 def measure_by_probing(store: Store, model_ids: Iterable[str], *, calls: int = PROBE_CALLS) -> list[Measurement]:
     """A few short real calls per model through run's path (recorded as usage like any call)."""
     from modelctl.core import histogram
-    from modelctl.services.offline_eval import call_model
     from modelctl.services.health import provider_settings
+    from modelctl.services.offline_eval import call_model
     from modelctl.store import catalog as catalog_repo
 
     providers = provider_settings(load_routing_config()["providers"])
@@ -137,7 +138,7 @@ def reorder(configured: Sequence[str], measured: Mapping[str, Measurement], *, b
     chain = tuple(dict.fromkeys(configured))
     meeting = sorted(
         (m for m in chain if m in measured and measured[m].meets(budget_ms=budget_ms, p95_budget_ms=p95_budget_ms)),
-        key=lambda m: measured[m].p95_ms,
+        key=lambda m: measured[m].p95_ms or 0.0,  # meets() implies a p95
     )
     return tuple(meeting) + tuple(m for m in chain if m not in meeting), tuple(meeting)
 

@@ -26,10 +26,10 @@ from modelctl.core.routing import (
     RouteRequest,
     RoutingState,
     SegmentPolicy,
+    latency_budget_s,
     route,
     route_many,
     route_refinement,
-    latency_budget_s,
     validate_objective,
     validate_query,
 )
@@ -183,11 +183,11 @@ class Router:
     def load(cls, store: Store, *, now: datetime, ignore_keys: bool = False) -> Router:
         config = load_routing_config()
         notes = []
-        keyed = [s for s in provider_settings(config["providers"]).values() if s.key_env is not None]
-        if not ignore_keys and all(s.key_missing() for s in keyed):
+        keyed = [(s.key_env, s) for s in provider_settings(config["providers"]).values() if s.key_env is not None]
+        if not ignore_keys and all(s.key_missing() for _, s in keyed):
             ignore_keys = True
             notes.append(
-                f"no provider API key is set ({', '.join(s.key_env for s in keyed)}); routing as if they were "
+                f"no provider API key is set ({', '.join(env for env, _ in keyed)}); routing as if they were "
                 "(--ignore-keys). Set one to route to what you can actually call."
             )
         return cls(store, config, cached_routing_state(store, config, now=now), now, ignore_keys, notes)

@@ -40,7 +40,7 @@ def _score_row(data: Any, known: set[str], where: str) -> tuple[tuple, str | Non
             raise invalid(name, "required, a non-empty string of at most 200 characters")
     if model_id not in known:
         raise invalid("model_id", f"unknown model {model_id!r}")
-    numbers = []
+    numbers: list[float | None] = []
     for name, upper, required in (("score", 1.0, True), ("cost_usd", None, False), ("latency_ms", None, False)):
         value = data.get(name)
         if value is None:

@@ -2,8 +2,8 @@
 
 The decisions are core.rollout.decide over core.gates.evaluate_gates, judged per segment; this
 module reads each rollout's window from the usage rows (grouped by segment), applies the decision
-(phase, traffic, catalog statuses) and audits it with its evidence. Time comes only from `clock.now()`, so MODELCTL_NOW can step a
-simulation through days of phases.
+(phase, traffic, catalog statuses) and audits it with its evidence. Time comes only from
+`clock.now()`, so MODELCTL_NOW can step a simulation through days of phases.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
-from modelctl.core.gates import GateResult, evaluate_gates, judged_quality
+from modelctl.core.gates import ArmSample, GateResult, evaluate_gates, judged_quality
 from modelctl.core.rollout import (
     ACTIVE_PHASES,
     Decision,
@@ -38,7 +38,10 @@ from modelctl.store.judge import OfflineEvaluation
 from modelctl.store.rollouts import Rollout
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from modelctl.config import JudgeSettings
+    from modelctl.services.notify import EventKind
 
 # Shorter than the 15-minute cron step, longer than a tick takes; a tick releases it when done.
 LEASE = timedelta(minutes=10)
@@ -116,10 +119,12 @@ def judge(store: Store, rollout: Rollout, *, now: datetime, settings: Settings) 
     if rollout.phase == "discovered":
         decision = decide(rollout=rollout.view(), evidence=(), now=now, config=settings.config)
         return Judgement(decision, (), window)
-    common = {"segments": rollout.segments, "start": window[0], "end": window[1],
-              "latency_sample": settings.latency_sample}
-    control = repo.arm_samples(store, model_id=rollout.incumbent_id, arm="control", **common)
-    candidate = repo.arm_samples(store, model_id=rollout.candidate_id, arm=rollout.phase, **common)
+    def samples(model_id: str, arm: str) -> dict[str, ArmSample]:
+        return repo.arm_samples(store, model_id=model_id, arm=arm, segments=rollout.segments, start=window[0],
+                                end=window[1], latency_sample=settings.latency_sample)
+
+    control = samples(rollout.incumbent_id, "control")
+    candidate = samples(rollout.candidate_id, rollout.phase)
     judged = _judged_quality(store, rollout, window=window, settings=settings)
     evidence = tuple(
         SegmentEvidence(
@@ -146,7 +151,7 @@ def _judged_quality(store: Store, rollout: Rollout, *, window: tuple[datetime, d
             for segment in rollout.segments}
 
 
-def _apply(conn, store: Store, transition: Transition, *, now: datetime, who: str) -> bool:  # noqa: ANN001
+def _apply(conn: Connection, store: Store, transition: Transition, *, now: datetime, who: str) -> bool:
     """Write one transition with its audit row; False when the rollout changed meanwhile."""
     rollout = transition.rollout
     moved = transition.phase != rollout.phase
@@ -368,7 +373,7 @@ def _start(store: Store, candidate_id: str, *, replaces: str | None, segments: t
     return transitions
 
 
-def _insert(conn, store: Store, transition: Transition, *, now: datetime, who: str) -> None:  # noqa: ANN001
+def _insert(conn: Connection, store: Store, transition: Transition, *, now: datetime, who: str) -> None:
     r = transition.rollout
     rollout_id = repo.insert_rollout(
         conn, candidate_id=r.candidate_id, incumbent_id=r.incumbent_id, segments=r.segments,
@@ -381,6 +386,8 @@ def _insert(conn, store: Store, transition: Transition, *, now: datetime, who: s
 def _advance(store: Store, rollout: Rollout, *, to: str | None, traffic_pct: float | None, yes: bool,
              now: datetime, settings: Settings) -> Transition:
     target = to or next_phase(rollout.phase)
+    if target is None:
+        raise InvalidInput(f"{rollout.candidate_id} is {rollout.phase}; there is no phase after it")
     if _ORDER[target] < _ORDER[rollout.phase]:
         raise InvalidInput(f"{rollout.candidate_id} is already in {rollout.phase}; "
                            f"use `modelctl rollback {rollout.candidate_id}` to go back")
@@ -492,7 +499,7 @@ def _autopilot(store: Store, *, now: datetime, dry_run: bool, settings: Settings
 
 # --------------------------------------------------------------------------- notifications
 
-_EVENTS = {"start": "rollout_started", "promote": "phase_changed", "advance": "phase_changed",
+_EVENTS: dict[str, EventKind] = {"start": "rollout_started", "promote": "phase_changed", "advance": "phase_changed",
            "rollback": "rolled_back", "reject": "rejected"}
 
 

@@ -6,10 +6,13 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, fields
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from modelctl.core.catalog import ModelSpec
 from modelctl.store.db import Store, sql_ts
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 SPEC_FIELDS = tuple(f.name for f in fields(ModelSpec))
 _MODEL_SELECT = f"SELECT {', '.join(SPEC_FIELDS)} FROM model"
@@ -21,14 +24,19 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-def as_datetime(value: Any) -> datetime | None:
+@overload
+def as_datetime(value: None) -> None: ...
+@overload
+def as_datetime(value: datetime | str) -> datetime: ...
+def as_datetime(value: datetime | str | None) -> datetime | None:
+    """A stored timestamp as a datetime: SQLite returns its text, PostgreSQL a datetime."""
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
 
 
 def _spec_from_row(row: tuple) -> ModelSpec:
-    values = dict(zip(SPEC_FIELDS, row))
+    values = dict(zip(SPEC_FIELDS, row, strict=True))
     caps = values["capabilities"]
     values["capabilities"] = frozenset(json.loads(caps) if isinstance(caps, str) else caps or ())
     values["is_refiner"] = bool(values["is_refiner"])
@@ -64,7 +72,9 @@ def spec_to_json(spec: ModelSpec) -> dict[str, Any]:
     return data
 
 
-def upsert_models(conn, specs: Iterable[ModelSpec], *, now: datetime) -> list[tuple[ModelSpec | None, ModelSpec]]:  # noqa: ANN001
+def upsert_models(
+    conn: Connection, specs: Iterable[ModelSpec], *, now: datetime
+) -> list[tuple[ModelSpec | None, ModelSpec]]:
     """Insert or update catalog models; returns (before, after) for each row that changed."""
     from sqlalchemy import text
 
@@ -96,7 +106,7 @@ def upsert_models(conn, specs: Iterable[ModelSpec], *, now: datetime) -> list[tu
     return changed
 
 
-def write_audit(conn, *, actor: str, action: str, target: str, before: Any = None, after: Any = None,  # noqa: ANN001
+def write_audit(conn: Connection, *, actor: str, action: str, target: str, before: Any = None, after: Any = None,
                 now: datetime) -> None:
     from sqlalchemy import text
 
@@ -133,7 +143,7 @@ def read_audit(store: Store, *, since: datetime | None, limit: int) -> list[dict
     ]
 
 
-def upsert_providers(conn, providers: dict[str, Any]) -> None:  # noqa: ANN001
+def upsert_providers(conn: Connection, providers: dict[str, Any]) -> None:
     """Keep the provider rows (which hold health state) in step with providers.yaml."""
     from sqlalchemy import text
 

@@ -17,10 +17,13 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from modelctl.errors import InvalidInput, StoreError
 from modelctl.paths import database_url, default_database_path
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
 
 
 def schema_history() -> tuple[str, ...]:
@@ -108,7 +111,7 @@ def _fix_hint(path: Path) -> str:
     )
 
 
-def _backend_engine(url: str):  # noqa: ANN202 - SQLAlchemy types stay lazy
+def _backend_engine(url: str) -> Engine:
     """The engine of a database server URL: PostgreSQL, the one server backend the store speaks,
     through an installed driver; anything else is refused in one line that names the fix."""
     from sqlalchemy import create_engine
@@ -152,14 +155,17 @@ class Store:
 
     def open_sqlite(self) -> sqlite3.Connection:
         """A new sqlite3 connection in autocommit mode; read-only when the database is (`read_only`)."""
-        target, uri = self.path, False
+        path = self.path
+        assert path is not None, "open_sqlite is only asked of a SQLite store"
+        target: str | Path = path
+        uri = False
         if self.read_only:
             from urllib.parse import quote
 
             # Nothing can write it, so nothing can change it: immutable needs no -shm file (which
             # read-only storage could not hold); a WAL left behind by a crash is read with mode=ro.
-            wal = self.path.with_name(self.path.name + "-wal")
-            target, uri = f"file:{quote(str(self.path))}?{'mode=ro' if wal.exists() else 'immutable=1'}", True
+            wal = path.with_name(path.name + "-wal")
+            target, uri = f"file:{quote(str(path))}?{'mode=ro' if wal.exists() else 'immutable=1'}", True
         return sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False,
                                uri=uri)
 
@@ -217,7 +223,7 @@ class Store:
     # ----------------------------------------------------------------- write path
 
     @cached_property
-    def engine(self):
+    def engine(self) -> Engine:
         if not self.is_sqlite:
             return _backend_engine(self.url)
         from sqlalchemy import create_engine, event
@@ -227,21 +233,21 @@ class Store:
         engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_S})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI hook
+        def _pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
             for pragma in SQLITE_PRAGMAS:
                 dbapi_conn.execute(pragma)
 
         @event.listens_for(engine, "begin")
-        def _begin(conn):  # noqa: ANN001
+        def _begin(conn: Connection) -> None:
             # Take the write lock up front: a deferred BEGIN that later upgrades to a write
             # can fail with "database is locked" without waiting for the busy timeout.
-            _begin_immediate(conn.connection.dbapi_connection)
+            _begin_immediate(cast("sqlite3.Connection", conn.connection.dbapi_connection))  # this engine's driver
 
         return engine
 
     @contextmanager
-    def write(self) -> Iterator[Any]:
+    def write(self) -> Iterator[Connection]:
         """One transaction on a SQLAlchemy connection; errors become StoreError with the fix."""
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -252,7 +258,7 @@ class Store:
             raise self._translate(getattr(exc, "orig", exc)) from None
 
     @contextmanager
-    def connection(self) -> Iterator[Any]:
+    def connection(self) -> Iterator[Connection]:
         """One connection for work that spans several transactions (each `conn.begin()`)."""
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -316,7 +322,8 @@ def _create_sqlite_file(path: Path, *, create_parents: bool) -> None:
 def _migration_lock(store: Store) -> Iterator[None]:
     """Serialise migrations between processes: a lock file beside a SQLite database, a session
     advisory lock on PostgreSQL (hosts share no file system)."""
-    if not store.is_sqlite:
+    path = store.path
+    if path is None:  # a database server
         with store.connection() as conn:
             conn.exec_driver_sql("SELECT pg_advisory_lock(hashtext('modelctl:migrate'))")
             try:
@@ -326,11 +333,11 @@ def _migration_lock(store: Store) -> Iterator[None]:
         return
     import fcntl
 
-    lock_path = store.path.with_name(store.path.name + ".lock")
+    lock_path = path.with_name(path.name + ".lock")
     try:
         fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
     except OSError as exc:
-        raise StoreError(f"{lock_path}: cannot create the lock file ({exc.strerror}); {_fix_hint(store.path)}") from None
+        raise StoreError(f"{lock_path}: cannot create the lock file ({exc.strerror}); {_fix_hint(path)}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -339,7 +346,7 @@ def _migration_lock(store: Store) -> Iterator[None]:
 
 
 def open_store(url: str | None = None, *, migrate: bool = True, create_parents: bool = False,
-               seed: Callable[[Any], object] | None = None) -> Store:
+               seed: Callable[[Connection], object] | None = None) -> Store:
     """Open (creating and migrating on first use) the database at `url`.
 
     `seed(conn)` fills a database that had no schema, in the transaction that creates it: the
@@ -349,7 +356,7 @@ def open_store(url: str | None = None, *, migrate: bool = True, create_parents: 
     always are).
     """
     store = Store(database_url(url))
-    if store.is_sqlite and not store.path.exists():
+    if store.path is not None and not store.path.exists():
         if not migrate:
             raise StoreError(f"{store.path}: no database here yet; run `modelctl init`")
         _create_sqlite_file(store.path, create_parents=create_parents or store.path == default_database_path())
@@ -381,4 +388,4 @@ def sql_ts(value: datetime) -> str:
 
 
 def rows_as_dicts(columns: Sequence[str], rows: Sequence[tuple]) -> list[dict[str, Any]]:
-    return [dict(zip(columns, row)) for row in rows]
+    return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.core.catalog import ModelSpec
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
-def insert_run(conn, *, provider: str, found: int, new: int, updated: int, error: str | None,  # noqa: ANN001
+
+def insert_run(conn: Connection, *, provider: str, found: int, new: int, updated: int, error: str | None,
                duration_ms: float | None, now: datetime) -> None:
     from sqlalchemy import text
 
@@ -24,7 +27,7 @@ def insert_run(conn, *, provider: str, found: int, new: int, updated: int, error
     )
 
 
-def insert_found(conn, found: list[tuple[ModelSpec, str, str]], *, now: datetime) -> None:  # noqa: ANN001
+def insert_found(conn: Connection, found: list[tuple[ModelSpec, str, str]], *, now: datetime) -> None:
     """Insert models new to the catalog with when, from which listing (`discovered_from`) and with
     which stability they were found: (spec, stability, discovered_from) each.
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.errors import StoreError
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import sql_ts
 from modelctl.store.maintenance import _exclude_usage_writers, midnight
 from modelctl.store.usage import hour_of
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 # Attempts the user never saw: duplicated calls for a rollout's evidence, and the judge's own calls.
 UNSERVED_ARMS = ("shadow", "judge")
@@ -35,7 +38,7 @@ class ServedAttempt:
     quality: float | None
 
 
-def score_served_attempt(conn, *, request_id: str, score: float,  # noqa: ANN001
+def score_served_attempt(conn: Connection, *, request_id: str, score: float,
                          keep_existing: bool = False) -> ServedAttempt | None:
     """Set the served attempt's quality to `score`, roll-ups included; None when nothing was served.
     With `keep_existing` (the judge's scores), a quality already set (a user's) is left as it is.
@@ -67,14 +70,14 @@ def score_served_attempt(conn, *, request_id: str, score: float,  # noqa: ANN001
     return served
 
 
-def recorded_attempts(conn, request_id: str) -> int:  # noqa: ANN001
+def recorded_attempts(conn: Connection, request_id: str) -> int:
     """How many usage rows a request has, served or not: what a refusal to score can tell the user."""
     from sqlalchemy import text
 
-    return int(conn.execute(text("SELECT COUNT(*) FROM usage WHERE request_id = :r"), {"r": request_id}).scalar())
+    return int(conn.execute(text("SELECT COUNT(*) FROM usage WHERE request_id = :r"), {"r": request_id}).scalar_one())
 
 
-def _shift_quality_sums(conn, served: ServedAttempt, *, added: float, counted: bool) -> None:  # noqa: ANN001
+def _shift_quality_sums(conn: Connection, served: ServedAttempt, *, added: float, counted: bool) -> None:
     """Move the roll-up rows `served` was counted in by its change of score. An old day's hourly
     rows may have been compacted into one row at midnight (`usage prune`): that one is moved then."""
     from sqlalchemy import text

@@ -12,12 +12,14 @@ from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from modelctl.core.gates import VerdictCounts
 
 VERDICTS = ("win", "tie", "loss")
 
 
-def insert_verdict(conn, *, rollout_id: int, candidate_id: str, incumbent_id: str, segment: str,  # noqa: ANN001
+def insert_verdict(conn: Connection, *, rollout_id: int, candidate_id: str, incumbent_id: str, segment: str,
                    request_id: str, verdict: str, judge_model: str, cost_usd: float | None, now: datetime) -> None:
     from sqlalchemy import text
 
@@ -79,7 +81,7 @@ class OfflineEvaluation:
                 "passed": self.passed}
 
 
-def insert_offline_evaluation(conn, evaluation: OfflineEvaluation) -> None:  # noqa: ANN001
+def insert_offline_evaluation(conn: Connection, evaluation: OfflineEvaluation) -> None:
     from sqlalchemy import text
 
     conn.execute(

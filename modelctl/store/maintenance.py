@@ -15,13 +15,16 @@ import sqlite3
 import tempfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.core import histogram
 from modelctl.errors import InvalidInput, StoreError
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
 from modelctl.store.usage import merge_group
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 _GROUP = ("model_id", "provider", "segment", "arm")
 _SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms", "quality_sum", "quality_n")
@@ -52,14 +55,14 @@ def prunable(store: Store, *, before: datetime) -> tuple[int, int]:
     return raw, rolled
 
 
-def _exclude_usage_writers(conn) -> None:  # noqa: ANN001
+def _exclude_usage_writers(conn: Connection) -> None:
     """On PostgreSQL, the advisory lock store.usage.insert_usage takes: a roll-up it read must not be
     merged away under it. (SQLite's BEGIN IMMEDIATE already serialises all writers.)"""
     if conn.dialect.name != "sqlite":
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('modelctl:usage'))")
 
 
-def delete_usage_batch(conn, *, day: date, size: int, now: datetime) -> int:  # noqa: ANN001
+def delete_usage_batch(conn: Connection, *, day: date, size: int, now: datetime) -> int:
     """Delete up to `size` raw rows of one day and count them as pruned, in the caller's transaction."""
     from sqlalchemy import text
 
@@ -86,7 +89,7 @@ def hourly_rollup_days(store: Store, *, before: datetime) -> list[date]:
     return sorted({hour.date() for hour in hours if hour.time() != time()})
 
 
-def compact_rollups(conn, *, day: date) -> tuple[int, int]:  # noqa: ANN001
+def compact_rollups(conn: Connection, *, day: date) -> tuple[int, int]:
     """Merge one day's hourly roll-ups into one row per group at midnight; (rows before, rows after)."""
     from sqlalchemy import text
 
@@ -106,7 +109,7 @@ def compact_rollups(conn, *, day: date) -> tuple[int, int]:  # noqa: ANN001
             text(f"INSERT INTO usage_rollup ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
             [
                 dict(zip(columns, (sql_ts(midnight(day)), *key, *group[:8],
-                                   histogram.dumps(group[8]), histogram.dumps(group[9]))))
+                                   histogram.dumps(group[8]), histogram.dumps(group[9])), strict=True))
                 for key, group in merged.items()
             ],
         )
@@ -184,7 +187,7 @@ def _json_ready(value: Any) -> Any:
 
 def export_tables(store: Store) -> dict[str, list[dict[str, Any]]]:
     """Every row of the model, provider, rollout, gate_result and audit tables, JSON-ready."""
-    from sqlalchemy import select
+    from sqlalchemy import inspect, select
 
     from modelctl.store.tables import AuditRow, GateResultRow, ModelRow, ProviderRow, RolloutRow
 
@@ -193,8 +196,8 @@ def export_tables(store: Store) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     with store.connection() as conn:
         for name, row_type in sections.items():
-            table = row_type.__table__
-            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).mappings()
+            table = inspect(row_type).local_table
+            rows = conn.execute(select(table).order_by(*table.primary_key)).mappings()
             out[name] = [{key: _json_ready(value) for key, value in row.items()} for row in rows]
     for entry in out["audit"]:  # stored as JSON text: export the objects themselves
         for key in ("before", "after"):

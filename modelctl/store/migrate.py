@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modelctl.paths import migrations_dir
 from modelctl.store.db import Store, schema_history
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
 
-def _alembic_config(connection):  # noqa: ANN001, ANN202 - alembic types stay lazy
+
+def _alembic_config(connection: Connection) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -18,7 +22,8 @@ def _alembic_config(connection):  # noqa: ANN001, ANN202 - alembic types stay la
     return config
 
 
-def alembic_head() -> str:
+def alembic_head() -> str | None:
+    """The newest shipped migration, as alembic finds it (None if none shipped)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory(str(migrations_dir())).get_current_head()
@@ -35,7 +40,7 @@ def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str | Non
     return before, store.schema_version()
 
 
-def upgrade_to_head(store: Store, *, seed: Callable[[Any], object] | None = None) -> None:
+def upgrade_to_head(store: Store, *, seed: Callable[[Connection], object] | None = None) -> None:
     """Bring the schema to head; a database that had no schema is then given to `seed(conn)`.
 
     A new database gets its schema and its seed in one transaction: a process that opens it

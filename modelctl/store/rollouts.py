@@ -18,6 +18,8 @@ from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
 
 if TYPE_CHECKING:  # the gates' and state machine's cores load only for tick and promote, not route
+    from sqlalchemy.engine import Connection
+
     from modelctl.core.gates import ArmSample, GateResult, LatencyHistogram
     from modelctl.core.rollout import RolloutView
 
@@ -61,7 +63,7 @@ class Rollout:
 
 
 def _from_row(row: tuple) -> Rollout:
-    values = dict(zip(_COLUMNS, row))
+    values = dict(zip(_COLUMNS, row, strict=True))
     segments = values["segments"]
     values["segments"] = tuple(json.loads(segments) if isinstance(segments, str) else segments)
     for name in ("started_at", "phase_started_at", "decided_at"):
@@ -106,7 +108,7 @@ def substitute(chain: tuple[str, ...], segment: str, full: list[Rollout]) -> tup
     return chain
 
 
-def insert_rollout(conn, *, candidate_id: str, incumbent_id: str, segments: tuple[str, ...], phase: str,  # noqa: ANN001
+def insert_rollout(conn: Connection, *, candidate_id: str, incumbent_id: str, segments: tuple[str, ...], phase: str,
                    traffic_pct: float, salt: str, now: datetime, reason: str) -> int:
     from sqlalchemy import text
 
@@ -120,10 +122,10 @@ def insert_rollout(conn, *, candidate_id: str, incumbent_id: str, segments: tupl
     return conn.execute(
         text("SELECT MAX(id) FROM rollout WHERE candidate_id = :c AND incumbent_id = :i"),
         {"c": candidate_id, "i": incumbent_id},
-    ).scalar()
+    ).scalar_one()
 
 
-def update_rollout(conn, rollout_id: int, *, expected_phase: str, phase: str, traffic_pct: float,  # noqa: ANN001
+def update_rollout(conn: Connection, rollout_id: int, *, expected_phase: str, phase: str, traffic_pct: float,
                    phase_started_at: datetime, decided_at: datetime | None, reason: str) -> bool:
     """False when the rollout is no longer in `expected_phase` (another command moved it first)."""
     from sqlalchemy import text
@@ -138,7 +140,7 @@ def update_rollout(conn, rollout_id: int, *, expected_phase: str, phase: str, tr
     return updated.rowcount == 1
 
 
-def set_reason(conn, rollout_id: int, reason: str) -> None:  # noqa: ANN001
+def set_reason(conn: Connection, rollout_id: int, reason: str) -> None:
     from sqlalchemy import text
 
     conn.execute(text("UPDATE rollout SET reason = :reason WHERE id = :id"), {"reason": reason, "id": rollout_id})
@@ -228,7 +230,7 @@ def _latency_histograms(store: Store, where: str, params: dict[str, Any], *, ok:
     return {segment: LatencyHistogram.of(v) for segment, v in values.items()}
 
 
-def insert_gate_results(conn, *, rollout_id: int, phase: str, window: tuple[datetime, datetime],  # noqa: ANN001
+def insert_gate_results(conn: Connection, *, rollout_id: int, phase: str, window: tuple[datetime, datetime],
                         results: dict[str, tuple[GateResult, ...]], now: datetime) -> None:
     """One row per segment and gate: {segment: that segment's results}."""
     from sqlalchemy import text
@@ -270,7 +272,7 @@ def read_gate_results(store: Store, *, candidate_id: str | None, limit: int) -> 
             "gate", "verdict", "n_control", "n_candidate", "p_value", "summary", "figures")
     out = []
     for row in rows:
-        item = dict(zip(keys, row))
+        item = dict(zip(keys, row, strict=True))
         for name in ("ts", "window_start", "window_end"):
             item[name] = as_datetime(item[name]).isoformat()
         if isinstance(item["figures"], str):
@@ -282,7 +284,7 @@ def read_gate_results(store: Store, *, candidate_id: str | None, limit: int) -> 
 # --------------------------------------------------------------------------- the tick's lease
 
 
-def take_lease(conn, *, holder: str, now: datetime, until: datetime) -> bool:  # noqa: ANN001
+def take_lease(conn: Connection, *, holder: str, now: datetime, until: datetime) -> bool:
     """Atomic: the UPDATE matches only an expired lease, so of two takers exactly one gets it."""
     from sqlalchemy import text
 
@@ -293,7 +295,7 @@ def take_lease(conn, *, holder: str, now: datetime, until: datetime) -> bool:  #
     return taken.rowcount == 1
 
 
-def release_lease(conn, *, holder: str, now: datetime) -> None:  # noqa: ANN001
+def release_lease(conn: Connection, *, holder: str, now: datetime) -> None:
     from sqlalchemy import text
 
     conn.execute(

@@ -8,8 +8,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from modelctl.store.db import Store, sql_ts
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 def mean_latencies(store: Store, *, since: datetime, min_calls: int) -> dict[str, float]:
@@ -42,7 +46,7 @@ def refinement_orders(store: Store) -> dict[str, list[str]]:
             for name, chain in store.read("SELECT name, chain FROM refinement_order")}
 
 
-def save_refinement_orders(conn, orders: Mapping[str, Sequence[str]], *, now: datetime) -> None:  # noqa: ANN001
+def save_refinement_orders(conn: Connection, orders: Mapping[str, Sequence[str]], *, now: datetime) -> None:
     """Store each chain's new order (replacing the one before) in the caller's transaction."""
     from sqlalchemy import text
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from modelctl.store.db import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 SCORE_COLUMNS = ("ts", "model_id", "segment", "score", "cost_usd", "latency_ms", "source", "record_key")
 BATCH_ROWS = 10_000
@@ -38,7 +41,7 @@ def explicit_key(record_id: str) -> str:
     return f"id:{record_id}"
 
 
-def insert_scores(conn, rows: Sequence[Mapping[str, Any]]) -> int:  # noqa: ANN001
+def insert_scores(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert score rows (dicts keyed by SCORE_COLUMNS, `ts` as sql_ts text, `record_key` optional)
     in the caller's transaction; a row whose record_key is already stored is skipped. Returns how
     many rows went in."""

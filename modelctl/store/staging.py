@@ -62,14 +62,19 @@ def batches(path: Path) -> Iterator[Batch]:
     decode = msgspec.msgpack.Decoder(tuple[_GroupRows, _GroupRows]).decode
     with closing(sqlite3.connect(path)) as db:
         first, number = 0, 1
-        while found := db.execute("SELECT last_line, last_rowid, rollups FROM batch WHERE rowid = ?", (number,)).fetchall():
+        select = "SELECT last_line, last_rowid, rollups FROM batch WHERE rowid = ?"
+        while found := db.execute(select, (number,)).fetchall():
             last_line, last_rowid, blob = found[0]
             hourly, daily = decode(blob)
-            rollups = tuple({group[:5]: list(group[5:]) for group in groups} for groups in (hourly, daily))
-            yield Batch(last_line, (first, last_rowid), rollups)
+            yield Batch(last_line, (first, last_rowid), (_by_group(hourly), _by_group(daily)))
             first, number = last_rowid, number + 1
 
 
 def select_rows(schema: str) -> str:
     """SELECT of one batch's rows (parameters: its rowids) from the file attached as `schema`."""
     return f"SELECT {_COLUMNS} FROM {schema}.usage WHERE rowid > ? AND rowid <= ?"
+
+
+def _by_group(groups: _GroupRows) -> dict[tuple, list]:
+    """Decoded roll-up rows keyed by their group (the first five fields), as Rollups holds them."""
+    return {group[:5]: list(group[5:]) for group in groups}

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from pydantic import create_model
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from modelctl.core.catalog import ModelSpec
-
 
 # How a catalog column differs from a plain column of its ModelSpec field's type and default
 # (its `max_length` comes from the field's rules).
@@ -43,7 +42,13 @@ def _catalog_columns() -> type[SQLModel]:
     return create_model("CatalogColumns", __base__=SQLModel, __module__=__name__, **columns)
 
 
-class ModelRow(_catalog_columns(), table=True):
+if TYPE_CHECKING:  # mypy cannot see a generated class's columns; it checks the row as the SQLModel it is
+    _CatalogColumns = SQLModel
+else:
+    _CatalogColumns = _catalog_columns()
+
+
+class ModelRow(_CatalogColumns, table=True):
     """A catalog model (its columns generated from core.catalog.ModelSpec) and what the store keeps
     beside it: health, timestamps, and where discovery found it."""
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from modelctl.errors import StoreError
-from modelctl.store import db
 from modelctl.services.database import open_database
+from modelctl.store import db
 
 
 @pytest.fixture
@@ -46,6 +46,5 @@ def test_a_lock_that_never_comes_is_a_store_error_naming_the_cause(held_lock, mo
     monkeypatch.setattr(db, "WRITE_PATIENCE_S", 0.5)
     store = open_database(str(path))
 
-    with pytest.raises(StoreError, match="locked by another modelctl process"):
-        with store.write() as conn:
-            conn.exec_driver_sql("UPDATE lease SET holder = 'writer'")
+    with pytest.raises(StoreError, match="locked by another modelctl process"), store.write() as conn:
+        conn.exec_driver_sql("UPDATE lease SET holder = 'writer'")

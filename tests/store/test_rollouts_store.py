@@ -8,9 +8,9 @@ import pytest
 
 from modelctl.core.gates import ArmSample, LatencyHistogram
 from modelctl.errors import StoreError
+from modelctl.services.database import open_database
 from modelctl.services.routing import load_routing_config, routing_state
 from modelctl.store import rollouts as repo
-from modelctl.services.database import open_database
 from modelctl.store.usage import insert_usage
 
 NOW = datetime(2026, 12, 1)

@@ -2,8 +2,8 @@
 
 from modelctl import clock
 from modelctl.services.catalog import set_status
-from modelctl.services.routing import cached_routing_state, load_routing_config
 from modelctl.services.database import open_database
+from modelctl.services.routing import cached_routing_state, load_routing_config
 
 
 def test_state_is_reused_until_another_connection_commits(tmp_path):

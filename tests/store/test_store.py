@@ -69,9 +69,11 @@ def test_previous_schema_with_data_upgrades_to_head(tmp_path):
     with old.write() as conn:
         conn.exec_driver_sql(
             "INSERT INTO model (model_id, provider, capabilities, created_at, updated_at) "
-            "VALUES ('m1', 'openai', '[\"text_generation\"]', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')")
+            "VALUES ('m1', 'openai', '[\"text_generation\"]', "
+            "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')")
         conn.exec_driver_sql(
-            "INSERT INTO usage (ts, model_id, provider, latency_ms) VALUES ('2026-01-01 00:00:00.000000', 'm1', 'openai', 12)")
+            "INSERT INTO usage (ts, model_id, provider, latency_ms) "
+            "VALUES ('2026-01-01 00:00:00.000000', 'm1', 'openai', 12)")
     old.dispose()
     store = open_store(str(path))
     assert store.schema_version() == schema_history()[-1]
@@ -84,9 +86,9 @@ def test_opening_a_current_store_imports_neither_alembic_nor_sqlalchemy(tmp_path
     db = tmp_path / "fast.db"
     open_store(str(db)).dispose()
     code = (
-        "import sys; from modelctl.services.database import open_database; s = open_database(%r); "
+        f"import sys; from modelctl.services.database import open_database; s = open_database({str(db)!r}); "
         "s.read('SELECT 1 FROM model');"
-        "print(sorted(m for m in ('alembic', 'sqlalchemy', 'sqlmodel', 'pydantic') if m in sys.modules))" % str(db)
+        "print(sorted(m for m in ('alembic', 'sqlalchemy', 'sqlmodel', 'pydantic') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert json.loads(out.replace("'", '"')) == []
@@ -95,7 +97,7 @@ def test_opening_a_current_store_imports_neither_alembic_nor_sqlalchemy(tmp_path
 def test_corrupt_database_names_the_fix(tmp_path):
     db = tmp_path / "bad.db"
     db.write_bytes(b"this is not a database at all" * 200)
-    with pytest.raises(StoreError, match="corrupt.*modelctl init"):
+    with pytest.raises(StoreError, match=r"corrupt.*modelctl init"):
         open_store(str(db))
 
 
@@ -150,7 +152,8 @@ def test_scores_imported_before_record_keys_are_not_imported_again(tmp_path, mon
     with old.write() as conn:
         conn.exec_driver_sql(
             "INSERT INTO model (model_id, provider, capabilities, created_at, updated_at) "
-            "VALUES ('m1', 'openai', '[\"text_generation\"]', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')")
+            "VALUES ('m1', 'openai', '[\"text_generation\"]', "
+            "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')")
         for source in ("import", "import", "evaluate:smoke"):
             conn.exec_driver_sql("INSERT INTO evaluation_score (ts, model_id, segment, score, source) "
                                  "VALUES ('2026-01-01 00:00:00.000000', 'm1', 's', 1, ?)", (source,))

@@ -6,8 +6,8 @@ import random
 from datetime import datetime, timedelta
 
 from modelctl.core.usage import UsageRecord
-from modelctl.services.maintenance import check_database
 from modelctl.services.database import open_database
+from modelctl.services.maintenance import check_database
 from modelctl.store.usage import insert_usage, usage_stats, usage_tuple
 
 T0 = datetime(2026, 11, 1, 8, 30)
@@ -34,7 +34,8 @@ def test_duplicates_are_neither_stored_nor_rolled_up(tmp_path):
         assert insert_usage(conn, rows[200:]) == 200  # 100 overlap
     assert store.read("SELECT COUNT(*) FROM usage") == [(500,)]
     assert check_database(store)["ok"]
-    stats = {r["key"]: r for r in usage_stats(store, by="model", since=datetime(2000, 1, 1), until=T0 + timedelta(days=30))}
+    stats = {r["key"]: r for r in usage_stats(store, by="model", since=datetime(2000, 1, 1),
+                                              until=T0 + timedelta(days=30))}
     raw = dict(store.read("SELECT model_id, COUNT(*) FROM usage GROUP BY model_id"))
     assert {k: v["calls"] for k, v in stats.items()} == raw
     successes = dict(store.read("SELECT model_id, SUM(success) FROM usage GROUP BY model_id"))
@@ -57,8 +58,10 @@ def test_stats_by_day_and_segment(tmp_path):
     with store.write() as conn:
         insert_usage(conn, _rows(400))
     by_day = usage_stats(store, by="day", since=datetime(2000, 1, 1), until=T0 + timedelta(days=30))
-    assert [r["key"] for r in by_day] == sorted({(T0 + timedelta(minutes=7 * i)).strftime("%Y-%m-%d") for i in range(400)})
-    by_segment = {r["key"] for r in usage_stats(store, by="segment", since=datetime(2000, 1, 1), until=T0 + timedelta(days=30))}
+    days = {(T0 + timedelta(minutes=7 * i)).strftime("%Y-%m-%d") for i in range(400)}
+    assert [r["key"] for r in by_day] == sorted(days)
+    by_segment = {r["key"] for r in usage_stats(store, by="segment", since=datetime(2000, 1, 1),
+                                                until=T0 + timedelta(days=30))}
     assert by_segment == {"simple", "-"}
 
 

@@ -1,5 +1,5 @@
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -20,7 +20,7 @@ from modelctl.errors import ConfigError, InvalidInput
 
 DEFAULT_ROLLOUT_CONFIG = load_upgrade().rollout_config()
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ENOUGH = (5000, 500)
 
 
