@@ -94,7 +94,9 @@ class SegmentEvidence:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class PhaseDecision:
+    """What `upgrade tick` does with a rollout's phase: wait, advance, hold, reject or roll back."""
+
     action: str
     next_phase: str
     next_traffic_pct: float
@@ -112,7 +114,7 @@ def decide(
     evidence: Sequence[SegmentEvidence],
     now: datetime,
     config: RolloutConfig,
-) -> Decision:
+) -> PhaseDecision:
     """Rollback on any segment's failed gate; advance when every segment passes past the minimums;
     else wait or time out."""
     phase = rollout.phase
@@ -127,7 +129,7 @@ def decide(
     failed = [f"{e.segment}: {r.summary}" for e in evidence for r in e.results if r.verdict == "fail"]
     if failed:
         reason = f"rolled back {rollout.candidate_id} in {phase}: " + "; ".join(failed)
-        return Decision("rollback", "rolled_back", 0, reason)
+        return PhaseDecision("rollback", "rolled_back", 0, reason)
 
     phase_config = config.phases[phase]
     elapsed = now - rollout.phase_started_at
@@ -159,13 +161,13 @@ def decide(
         )
         if config.on_timeout == "hold":
             why += " (held for a manual promote or rollback)"
-            return Decision("hold", phase, rollout.traffic_pct, why)
-        return Decision("reject", "rejected", 0, why)
+            return PhaseDecision("hold", phase, rollout.traffic_pct, why)
+        return PhaseDecision("reject", "rejected", 0, why)
 
     why = f"{rollout.candidate_id} waits in {phase}: " + "; ".join(waits)
-    return Decision("wait", phase, rollout.traffic_pct, why)
+    return PhaseDecision("wait", phase, rollout.traffic_pct, why)
 
 
-def _advance(target: str, config: RolloutConfig, reason: str) -> Decision:
+def _advance(target: str, config: RolloutConfig, reason: str) -> PhaseDecision:
     traffic = config.phases[target].traffic_pct
-    return Decision("advance", target, traffic, f"{reason}; moving to {target} at {traffic:g}% of traffic")
+    return PhaseDecision("advance", target, traffic, f"{reason}; moving to {target} at {traffic:g}% of traffic")

@@ -20,7 +20,7 @@ from modelctl.core.catalog import ModelSpec
 from modelctl.core.gates import ArmSample, GateResult, evaluate_gates, judged_quality
 from modelctl.core.rollout import (
     ACTIVE_PHASES,
-    Decision,
+    PhaseDecision,
     RolloutConfig,
     SegmentEvidence,
     decide,
@@ -68,7 +68,7 @@ def load_settings() -> Settings:
 class Judgement:
     """What the gates say about each segment of a rollout's current window, and what `decide` makes of it."""
 
-    decision: Decision
+    decision: PhaseDecision
     segments: tuple[SegmentEvidence, ...]
     window: tuple[datetime, datetime]
 
