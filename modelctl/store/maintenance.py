@@ -24,7 +24,8 @@ from modelctl.store.db import Store, sql_ts
 from modelctl.store.usage import merge_group
 
 _GROUP = ("model_id", "provider", "segment", "arm")
-_SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms", "quality_sum", "quality_n")
+_SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms", "quality_sum", "quality_n",
+         "latency_n")
 _HISTS = ("latency_hist", "ttft_hist")
 
 
@@ -97,16 +98,18 @@ def compact_rollups(conn, *, day: date) -> tuple[int, int]:  # noqa: ANN001
         _day_window(day),
     ).all()
     merged: dict[tuple, list] = {}
+    sums_end = len(_GROUP) + len(_SUMS)
     for row in rows:
-        merge_group(merged, tuple(row[:4]), (*row[4:12], histogram.loads(row[12]), histogram.loads(row[13])))
+        merge_group(merged, tuple(row[:4]), (*row[4:sums_end], histogram.loads(row[sums_end]),
+                                             histogram.loads(row[sums_end + 1])))
     conn.execute(text("DELETE FROM usage_rollup WHERE hour >= :start AND hour < :end"), _day_window(day))
     columns = ("hour", *_GROUP, *_SUMS, *_HISTS)
     if merged:
         conn.execute(
             text(f"INSERT INTO usage_rollup ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
             [
-                dict(zip(columns, (sql_ts(midnight(day)), *key, *group[:8],
-                                   histogram.dumps(group[8]), histogram.dumps(group[9]))))
+                dict(zip(columns, (sql_ts(midnight(day)), *key, *group[:len(_SUMS)],
+                                   histogram.dumps(group[-2]), histogram.dumps(group[-1]))))
                 for key, group in merged.items()
             ],
         )
