@@ -83,7 +83,8 @@ def bulk_writes(conn) -> Iterator[None]:  # noqa: ANN001
     try:
         yield
     finally:
-        driver.execute(f"PRAGMA wal_autocheckpoint={int(previous)}")
+        if not conn.invalidated:  # a statement cut short by Ctrl-C closed the connection, setting and all
+            driver.execute(f"PRAGMA wal_autocheckpoint={int(previous)}")
 
 
 def insert_usage(conn, rows: Sequence[tuple], *, rollups: Rollups | None = None) -> int:  # noqa: ANN001
@@ -125,7 +126,8 @@ def staged_copies(conn, stage: Path) -> Iterator[Callable[[tuple[int, int], Roll
         yield lambda rowids, rollups: _insert_usage_sqlite(
             conn, staging.select_rows("stage"), rowids, rowids[1] - rowids[0], rollups)
     finally:
-        driver.execute("DETACH DATABASE stage")
+        if not conn.invalidated:  # closed by a statement cut short (Ctrl-C): nothing is attached
+            driver.execute("DETACH DATABASE stage")
 
 
 def _insert_usage_sqlite(conn, source: str, params: Any, count: int, rollups: Rollups) -> int:  # noqa: ANN001
