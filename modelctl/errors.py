@@ -4,6 +4,7 @@ The CLI catches these at the edge and turns them into an exit code and one messa
 the fix. Domain code never prints and never exits.
 
     ModelctlError                  exit 1  operational failure
+    ├── Interrupted                exit 130  Ctrl-C: what was stopped, and how to carry on
     ├── InvalidInput               exit 2  bad usage, bad file, bad value (names file/line/field)
     │   └── ConfigError            exit 2  a bundled or user YAML config file is wrong
     ├── NotFound                   exit 3  unknown model, provider, rollout ...
@@ -30,6 +31,16 @@ class ModelctlError(Exception):
     """Base of all expected failures; `exit_code` is what the CLI exits with."""
 
     exit_code = 1
+
+
+class Interrupted(ModelctlError):
+    """The user pressed Ctrl-C. The CLI turns any KeyboardInterrupt into this at its edge; a command
+    whose work survives in part (an import) raises it itself, saying how to carry on."""
+
+    exit_code = 130  # what a shell reports for a command stopped by SIGINT (128 + 2)
+
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)
 
 
 class InvalidInput(ModelctlError):

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import say
 from modelctl.services.batch import Decide
 
 BatchOption = Annotated[
@@ -23,19 +22,13 @@ WorkersOption = Annotated[
     typer.Option("--workers", min=1, max=64, help="Processes for --batch (default: the number of CPUs)."),
 ]
 
-INTERRUPTED_EXIT = 130  # what a shell reports for a command stopped by Ctrl-C (128 + SIGINT)
-
-
 def run_batch(path: str, decide: Decide, *, workers: int | None = None) -> None:
     """Answer lines to stdout, each failed line's error to stderr; exit with the highest line's code.
-    Ctrl-C stops it with a message and exit 130, after the workers and spool files are cleaned up."""
+    Ctrl-C reaches the CLI's edge (cli/common.py) after the workers and spool files are cleaned up:
+    `interrupted`, exit 130."""
     from modelctl.services.batch import answer_batch
 
-    try:
-        exit_code = answer_batch(path, decide, out=sys.stdout.buffer, workers=workers,
-                                 report=lambda error: print(f"error: {error}", file=sys.stderr))
-    except KeyboardInterrupt:
-        say("interrupted")
-        raise typer.Exit(INTERRUPTED_EXIT) from None
+    exit_code = answer_batch(path, decide, out=sys.stdout.buffer, workers=workers,
+                             report=lambda error: print(f"error: {error}", file=sys.stderr))
     if exit_code:
         raise typer.Exit(exit_code)

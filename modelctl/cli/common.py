@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 import typer
 from typer.core import TyperGroup
 
-from modelctl.errors import ModelctlError
+from modelctl.errors import Interrupted, ModelctlError
 
 if TYPE_CHECKING:
     from typer._click import Command, Context  # typer ships its own click; its signatures name these
@@ -23,17 +23,26 @@ DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would c
 
 
 class ModelctlGroup(TyperGroup):
-    """Turns a ModelctlError into its message on stderr and its exit code; no traceback."""
+    """Turns a ModelctlError into its message on stderr and its exit code, and Ctrl-C into
+    Interrupted (exit 130); no traceback."""
 
     def invoke(self, ctx: Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise typer.Exit(report_error(Interrupted())) from None
         except ModelctlError as exc:
-            first, *rest = (str(exc).strip() or type(exc).__name__).splitlines()
-            print(f"error: {first}", file=sys.stderr)
-            for line in rest:
-                print(f"  {line}", file=sys.stderr)
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(report_error(exc)) from None
+
+
+def report_error(exc: ModelctlError) -> int:
+    """The one rendering of a failure on stderr: `error: first line`, further lines indented; an
+    interruption is no error, so its message stands alone. Returns the code to exit with."""
+    first, *rest = (str(exc).strip() or type(exc).__name__).splitlines()
+    print(first if isinstance(exc, Interrupted) else f"error: {first}", file=sys.stderr)
+    for line in rest:
+        print(f"  {line}", file=sys.stderr)
+    return exc.exit_code
 
 
 class LazyGroup(ModelctlGroup):

@@ -72,4 +72,12 @@ def main(
 
 
 def run() -> None:
-    app()
+    """The console script. Ctrl-C inside a command is the group's to report (cli/common.py); this
+    reports it the same way while typer is still building the commands."""
+    from modelctl.cli.common import report_error
+    from modelctl.errors import Interrupted
+
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(report_error(Interrupted())) from None

@@ -86,6 +86,8 @@ def run(
         if as_json:
             print_json({"answer": None, "model_id": None, "attempts": exc.attempts})
         raise
+    for note in result.notes:
+        say(f"note: {note}")
     if result.followup is not None:
         try:
             detach_followup(store, result.followup)

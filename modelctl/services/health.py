@@ -1,7 +1,12 @@
 """Health use cases: what one call outcome does to cooldowns, and the `modelctl health` report.
 
 Which failures rest what:
-- a refused key (401/403) or a connection failure: the whole provider, at once;
+- a refused key (401/403): the whole provider, at once: it stays refused until someone changes it;
+- a connection failure (refused, DNS, TLS: nothing answered): the whole provider, but for the rest
+  of this run only (services/run.py skips its other models); in the database it is one more
+  failure of the provider, no cooldown and nothing against the model. Finding it down again costs
+  the next run milliseconds, while a stored cooldown would outlive the outage: a local server
+  started a second later would stay skipped for minutes;
 - a 429: the model, for its Retry-After (else the configured rate-limit cooldown);
 - timeouts, 5xx, broken streams or bodies: the model, after `failure_threshold` in a row;
 - an invalid request or a prompt too long for the window: nothing, the request was at fault;
@@ -69,8 +74,9 @@ def health_policy() -> HealthPolicy:
 
 
 def rests_provider(error: ProviderError) -> bool:
-    """A refused key or an unreachable host fails every model of the provider alike; a 5xx or a
-    connection dropped mid-answer is one call's trouble."""
+    """Whether the rest of this run should skip the provider: a refused key or an unreachable host
+    fails every model of the provider alike; a 5xx or a connection dropped mid-answer is one call's
+    trouble."""
     return isinstance(error, (AuthenticationFailed, ConnectionFailed))
 
 
@@ -95,7 +101,9 @@ def record_outcome(
     if key_missing:
         return
     model_until = provider_until = None
-    if rests_provider(error):
+    if isinstance(error, ConnectionFailed):
+        model_id = None  # the host, not the model, failed: only the provider's streak grows
+    elif isinstance(error, AuthenticationFailed):
         provider_until = now + timedelta(seconds=policy.provider_cooldown_s)
     elif isinstance(error, RateLimited):
         wait = error.retry_after if error.retry_after is not None else policy.rate_limit_cooldown_s
@@ -123,15 +131,17 @@ def _probe(settings: ProviderSettings) -> tuple[dict[str, Any], ProviderError | 
 
 
 def _status(row: dict[str, Any]) -> str:
-    """down: cooling down or failed its probe; no_key: cannot be called; degraded: models resting or
-    a poor recent success rate; ok: evidence it works; unknown: no evidence either way."""
+    """down: cooling down or failed its probe; no_key: cannot be called; degraded: models resting,
+    failing since its last success, or a poor recent success rate; ok: evidence it works; unknown:
+    no evidence either way."""
     if not row["key_set"]:
         return "no_key"
     probe = row.get("probe")
     if row["cooldown_until"] is not None or (probe is not None and not probe["ok"]):
         return "down"
     rate = row["success_rate"]
-    if row["models_cooling_down"] or (rate is not None and rate < DEGRADED_SUCCESS_RATE):
+    if (row["models_cooling_down"] or row["consecutive_failures"]
+            or (rate is not None and rate < DEGRADED_SUCCESS_RATE)):
         return "degraded"
     if rate is not None or probe is not None or row["stored_health"] == "ok":
         return "ok"

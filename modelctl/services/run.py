@@ -24,16 +24,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from modelctl import clock
 from modelctl.core.catalog import ModelSpec
-from modelctl.core.routing import Decision, RolloutArm
+from modelctl.core.routing import Decision, RolloutArm, RouteRequest
 from modelctl.core.usage import UsageRecord, recorded_cost
 from modelctl.errors import (
     AllModelsFailed,
     ConfigError,
+    ConnectionFailed,
     InvalidInput,
     ModelctlError,
     ProviderError,
@@ -52,6 +53,9 @@ from modelctl.services.health import (
 from modelctl.store.db import Store
 from modelctl.store.usage import insert_usage, usage_tuple
 
+if TYPE_CHECKING:
+    from modelctl.services.routing import Router
+
 # An attempt with less time than this left could not even connect; the budget is spent.
 MIN_ATTEMPT_S = 0.05
 
@@ -64,11 +68,18 @@ class Attempt:
     outcome: str  # "ok" | "failed"
     error_kind: str | None
     error: str | None  # the provider error's message, which never holds the key
-    latency_ms: float
+    latency_ms: float  # the attempt's wall time
     ttft_ms: float | None
     tokens_in: int
     tokens_out: int
     cost_usd: float | None
+
+    @property
+    def measured(self) -> bool:
+        """Whether `latency_ms` is a latency sample of the model. A connection that nothing answered
+        (refused, DNS, TLS) timed only our side (loading the SDK, the refusal): it is recorded
+        with no latency, so it neither inflates nor deflates the model's figures."""
+        return self.error_kind != ConnectionFailed.kind
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,7 +87,7 @@ class Attempt:
             "outcome": self.outcome,
             "error_kind": self.error_kind,
             "error": self.error,
-            "latency_ms": round(self.latency_ms, 1),
+            "latency_ms": round(self.latency_ms, 1) if self.measured else None,
             "ttft_ms": None if self.ttft_ms is None else round(self.ttft_ms, 1),
         }
 
@@ -188,6 +199,8 @@ class RunResult:
     shadow: ShadowCall | None = None
     # The judge's grading of this answer, also the caller's to hand off (services/judge.py).
     score: ScoreCall | None = None
+    # For the person at the terminal: what the plan left out that might have answered instead.
+    notes: tuple[str, ...] = ()
 
     @property
     def served(self) -> Attempt:
@@ -238,7 +251,10 @@ def run_query(
     """Route and serve one query; raises AllModelsFailed (exit 4) when no model answered in time.
 
     Unlike `route`, a provider without its key is never planned for: run can only call what it can
-    authenticate to. The budget clock starts here, so routing time counts against it.
+    authenticate to. So that nobody mistakes what is left for the whole chain, the models skipped
+    for want of a key are named, with the variable to set: in the failure when nothing answered,
+    in a note when they came before the model that did. The budget clock starts here, so routing
+    time counts against it.
     """
     from modelctl.services.routing import Router
 
@@ -250,14 +266,49 @@ def run_query(
     routed = router.request(query, attachments=attachments, segment=segment, deadline_ms=deadline_ms,
                             request_id=request_id)
     decision = router.decide(routed)
+    providers = provider_settings(router.config["providers"])
     chat = ChatRequest(model_id=decision.model_id, prompt=query, system=system,
                        attachments=load_attachments(routed.attachments), max_tokens=max_tokens, stream=stream)
-    result = serve(
-        store, decision, chat, request_id=request_id, models=router.state.models,
-        providers=provider_settings(router.config["providers"]), deadline=started + decision.budget_seconds,
-        on_token=on_token, on_fallback=on_fallback, deliver=deliver,
-    )
+    full_chain, unkeyed = _skipped_for_keys(router, routed, providers)
+    try:
+        result = serve(
+            store, decision, chat, request_id=request_id, models=router.state.models, providers=providers,
+            deadline=started + decision.budget_seconds, on_token=on_token, on_fallback=on_fallback,
+            deliver=deliver,
+        )
+    except AllModelsFailed as exc:
+        if not unkeyed:
+            raise
+        lines = [f"{', '.join(models)}: not tried, {why}" for why, models in _by_reason(unkeyed).items()]
+        raise AllModelsFailed("\n".join([str(exc), *lines]), attempts=exc.attempts) from None
+    served_at = full_chain.index(result.model_id) if result.model_id in full_chain else len(full_chain)
+    ahead = _by_reason([(m, why) for m, why in unkeyed if full_chain.index(m) < served_at])
+    if ahead:
+        shown = "; ".join(f"{', '.join(models)} ({why})" for why, models in ahead.items())
+        result = replace(result, notes=(f"not tried for want of an API key: {shown}",))
     return _judged(result, chat, rollouts=router.state.rollouts)
+
+
+def _skipped_for_keys(router: Router, routed: RouteRequest, providers: Mapping[str, ProviderSettings],
+                      ) -> tuple[list[str], list[tuple[str, str]]]:
+    """The chain the plan would be with every key set, and its models this plan cannot try for want
+    of a key, each with why (`provider openai has no API key: set OPENAI_API_KEY`)."""
+    missing = {name: s.key_env for name, s in providers.items() if s.key_missing()}
+    if not missing:
+        return [], []
+    full = router.decide(replace(routed, ignore_keys=True))
+    chain = [full.model_id, *full.fallback_models]
+    models = router.state.models
+    return chain, [(m, f"provider {models[m].provider} has no API key: set {missing[models[m].provider]}")
+                   for m in chain if models[m].provider in missing]
+
+
+def _by_reason(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """(model, why) pairs grouped by why, in order: one line per provider."""
+    grouped: dict[str, list[str]] = {}
+    for model_id, why in items:
+        grouped.setdefault(why, []).append(model_id)
+    return grouped
 
 
 def _judged(result: RunResult, request: ChatRequest, *, rollouts: Iterable[RolloutArm]) -> RunResult:
@@ -475,7 +526,8 @@ def _record(store: Store, attempt: Attempt, error: ProviderError | None, *,
     )
     now = clock.now()
     with store.write() as conn:
-        insert_usage(conn, [usage_tuple(record, provider=attempt.provider, cost_usd=attempt.cost_usd, ts=now)])
+        insert_usage(conn, [usage_tuple(record, provider=attempt.provider, cost_usd=attempt.cost_usd, ts=now,
+                                        measured=attempt.measured)])
         record_outcome(conn, policy=policy, provider=attempt.provider, model_id=attempt.model_id, error=error,
                        key_missing=settings.key_env is not None and settings.api_key() is None, now=now,
                        arm=attempt.arm)
@@ -534,8 +586,9 @@ def _all_failed(attempts: list[Attempt], chain: list[str], skipped: Mapping[str,
         f"{m}: {skipped.get(m) or f'not tried, the {budget_s:g} s budget was spent'}"
         for m in chain if m not in tried
     ]
+    count = f"{len(attempts)} attempt{'' if len(attempts) == 1 else 's'}"
     return AllModelsFailed(
-        f"every model in the chain failed ({len(attempts)} attempts within the {budget_s:g} s budget)\n"
+        f"every model in the chain failed ({count} within the {budget_s:g} s budget)\n"
         + "\n".join(lines),
         attempts=[a.as_dict() for a in attempts],
     )

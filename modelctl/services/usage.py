@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from modelctl.core.usage import (
     usage_time,
     validate_usage,
 )
-from modelctl.errors import InvalidInput
+from modelctl.errors import Interrupted, InvalidInput
 from modelctl.services.catalog import require_model
 from modelctl.services.jsonl import MAX_LINE_BYTES, iter_json_lines, open_input
 from modelctl.store import catalog as catalog_repo
@@ -118,33 +119,55 @@ def import_usage(store: Store, path: str, *, skip_invalid: bool = False,
     and a file changed meanwhile cannot slip a bad line past the check; a big file's second half
     is checked by a second process. Pass two inserts the staged batches into `usage`, each
     committed with its roll-ups; a repeated (request_id, attempt) is skipped, so re-running an
-    interrupted import completes it without duplicates.
+    interrupted import completes it without duplicates (Interrupted says how far it got, and what
+    to do when some lines have no request_id to be recognised by).
     """
     catalog = {spec.model_id: spec for spec in catalog_repo.list_models(store)}
     report = ImportReport()
-    with open_input(path) as (stream, source), tempfile.TemporaryDirectory(prefix="modelctl-import-") as work:
-        check = _Check(source, catalog, clock.now(), skip_invalid)
-        parts = _check_in_parts(stream, path, Path(work), check)
-        for _stage, part in parts:
-            report.lines = part.last_line or report.lines
-            report.skipped += part.skipped
-            report.unpriced_models |= part.unpriced_models
-        if report.skipped and not skip_invalid:
-            shown = report.skipped[:MAX_REPORTED_ERRORS]
-            more = "" if len(shown) < MAX_REPORTED_ERRORS else "\n(further lines not checked)"
-            raise InvalidInput(
-                "\n".join(shown) + more + "\nnothing was imported; fix the lines above or pass --skip-invalid"
-            )
-        with store.connection() as conn, repo.bulk_writes(conn):
-            for stage, _part in parts:
-                with repo.staged_copies(conn, stage) as copy:
-                    for batch in staging.batches(stage):
-                        with conn.begin():
-                            report.inserted += copy(batch.rowids, batch.rollups)
-                        if progress:
-                            progress(batch.last_line, report.lines)
+    parts: list[tuple[Path, _Checked]] = []
+    recorded_to = 0  # the last line of the last batch committed
+    try:
+        with open_input(path) as (stream, source), tempfile.TemporaryDirectory(prefix="modelctl-import-") as work:
+            check = _Check(source, catalog, clock.now(), skip_invalid)
+            parts = _check_in_parts(stream, path, Path(work), check)
+            for _stage, part in parts:
+                report.lines = part.last_line or report.lines
+                report.skipped += part.skipped
+                report.unpriced_models |= part.unpriced_models
+            if report.skipped and not skip_invalid:
+                shown = report.skipped[:MAX_REPORTED_ERRORS]
+                more = "" if len(shown) < MAX_REPORTED_ERRORS else "\n(further lines not checked)"
+                raise InvalidInput(
+                    "\n".join(shown) + more + "\nnothing was imported; fix the lines above or pass --skip-invalid"
+                )
+            with store.connection() as conn, repo.bulk_writes(conn):
+                for stage, _part in parts:
+                    with repo.staged_copies(conn, stage) as copy:
+                        for batch in staging.batches(stage):
+                            with conn.begin():
+                                report.inserted += copy(batch.rowids, batch.rollups)
+                            recorded_to = batch.last_line
+                            if progress:
+                                progress(batch.last_line, report.lines)
+    except KeyboardInterrupt:
+        raise _interrupted(path, recorded_to, anonymous=any(part.anonymous for _stage, part in parts)) from None
     report.duplicates = sum(part.staged for _stage, part in parts) - report.inserted
     return report
+
+
+def _interrupted(path: str, recorded_to: int, *, anonymous: bool) -> Interrupted:
+    """Ctrl-C during an import: what is recorded, and how to carry on. A rerun skips the lines
+    already recorded by their request_id; a line without one cannot be recognised, so when the
+    file has such lines and some were committed, the rerun must start after them."""
+    if not recorded_to:
+        return Interrupted("interrupted before anything was recorded; run it again to import the file")
+    if not anonymous:
+        return Interrupted(f"interrupted: lines 1-{recorded_to:,} are recorded; run it again to continue "
+                           "(the lines already recorded are skipped by their request_id)")
+    where = (f"line {recorded_to + 1:,} of the input" if path == "-"
+             else f"tail -n +{recorded_to + 1} {path} | modelctl usage import -")
+    return Interrupted(f"interrupted: lines 1-{recorded_to:,} are recorded; some lines have no request_id, so "
+                       f"a rerun would record those twice: continue with {where}")
 
 
 # Below this size a second process costs more than it saves (it starts in ~10 ms and checks
@@ -170,6 +193,7 @@ class _Checked:
     staged: int = 0
     skipped: list[str] = field(default_factory=list)
     unpriced_models: set[str] = field(default_factory=set)
+    anonymous: bool = False  # some staged row has no request_id: a rerun could not recognise it
 
 
 def _check_in_parts(stream: IO[bytes], path: str, work: Path, check: _Check) -> list[tuple[Path, _Checked]]:
@@ -185,10 +209,22 @@ def _check_in_parts(stream: IO[bytes], path: str, work: Path, check: _Check) -> 
     from concurrent.futures import ProcessPoolExecutor
 
     second = work / "2.stage"
-    with ProcessPoolExecutor(max_workers=1) as pool:
-        later = pool.submit(_check_second_half, path, middle, second, check)
+    with ProcessPoolExecutor(max_workers=1, initializer=_start_checker) as pool:
+        # forked at the submit: SIGINT is held back until the child has its own rule for it
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            later = pool.submit(_check_second_half, path, middle, second, check)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         checked = _check_into(first, _lines_before(stream, middle), first_line=1, check=check)
         return [(first, checked), (second, later.result())]
+
+
+def _start_checker() -> None:
+    """The second process ends at the terminal's Ctrl-C at once and without a word (the default
+    action): its half is worthless once the import stops, and the parent reports the interruption."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _middle_line_start(stream: IO[bytes]) -> int | None:
@@ -241,6 +277,8 @@ def _check_into(stage: Path, lines: Iterable[bytes], *, first_line: int, check: 
                 continue
             if row[9] is None:
                 checked.unpriced_models.add(row[1])
+            if row[13] is None:
+                checked.anonymous = True
             batch.append(row)
             if len(batch) >= BATCH_ROWS:
                 flush()

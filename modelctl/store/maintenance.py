@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 _GROUP = ("model_id", "provider", "segment", "arm")
-_SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms", "quality_sum", "quality_n")
+_SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms", "quality_sum", "quality_n",
+         "latency_n")
 _HISTS = ("latency_hist", "ttft_hist")
 
 
@@ -100,16 +101,18 @@ def compact_rollups(conn: Connection, *, day: date) -> tuple[int, int]:
         _day_window(day),
     ).all()
     merged: dict[tuple, list] = {}
+    sums_end = len(_GROUP) + len(_SUMS)
     for row in rows:
-        merge_group(merged, tuple(row[:4]), (*row[4:12], histogram.loads(row[12]), histogram.loads(row[13])))
+        merge_group(merged, tuple(row[:4]), (*row[4:sums_end], histogram.loads(row[sums_end]),
+                                             histogram.loads(row[sums_end + 1])))
     conn.execute(text("DELETE FROM usage_rollup WHERE hour >= :start AND hour < :end"), _day_window(day))
     columns = ("hour", *_GROUP, *_SUMS, *_HISTS)
     if merged:
         conn.execute(
             text(f"INSERT INTO usage_rollup ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
             [
-                dict(zip(columns, (sql_ts(midnight(day)), *key, *group[:8],
-                                   histogram.dumps(group[8]), histogram.dumps(group[9])), strict=True))
+                dict(zip(columns, (sql_ts(midnight(day)), *key, *group[:len(_SUMS)],
+                                   histogram.dumps(group[-2]), histogram.dumps(group[-1])), strict=True))
                 for key, group in merged.items()
             ],
         )

@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 
 def mean_latencies(store: Store, *, since: datetime, min_calls: int) -> dict[str, float]:
     """model_id -> mean latency (ms) of its control-arm calls in the hourly roll-ups since `since`,
-    for the models with at least `min_calls` of them."""
+    for the models with at least `min_calls` of them measured (a call that reached no server is
+    none)."""
     rows = store.read(
-        "SELECT model_id, SUM(latency_sum_ms) / SUM(calls) FROM usage_rollup "
-        "WHERE hour >= :since AND arm = 'control' GROUP BY model_id HAVING SUM(calls) >= :n",
+        "SELECT model_id, SUM(latency_sum_ms) / SUM(latency_n) FROM usage_rollup "
+        "WHERE hour >= :since AND arm = 'control' GROUP BY model_id HAVING SUM(latency_n) >= :n",
         {"since": sql_ts(since), "n": min_calls},
     )
     return {model_id: float(mean) for model_id, mean in rows}

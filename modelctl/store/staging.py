@@ -22,7 +22,7 @@ from modelctl.store.usage import USAGE_COLUMNS, Rollups
 
 _COLUMNS = ", ".join(USAGE_COLUMNS)
 # a batch's roll-up groups, hourly then daily: each group its key (5 texts) and then its sums
-_GroupRows = list[tuple[str, str, str, str, str, int, int, int, int, float, float, float, int,
+_GroupRows = list[tuple[str, str, str, str, str, int, int, int, int, float, float, float, int, int,
                         dict[int, int], dict[int, int]]]
 
 

@@ -95,7 +95,7 @@ class UsageRow(SQLModel, table=True):
     provider: str = Field(max_length=100)
     segment: str | None = None
     arm: str = "control"
-    latency_ms: float
+    latency_ms: float | None = None  # NULL: the call reached no server, so nothing was measured
     ttft_ms: float | None = None
     tokens_in: int = 0
     tokens_out: int = 0
@@ -122,6 +122,7 @@ class _RollupSums(SQLModel):
     latency_sum_ms: float
     quality_sum: float
     quality_n: int
+    latency_n: int  # the calls behind latency_sum_ms and latency_hist: those with a latency
     latency_hist: str = Field(sa_type=Text, nullable=False)
     ttft_hist: str = Field(sa_type=Text, nullable=False)
 

@@ -4,6 +4,10 @@ Every insert also folds the rows it actually added into `usage_rollup` (per hour
 `usage_rollup_daily` (per day), in the same transaction, so `stats` reads whole days from a few
 thousand daily rows and only the hours at the edges of its window from the hourly ones, instead
 of scanning millions of raw rows. A repeated (request_id, attempt) is skipped and not counted.
+
+A row's latency is NULL when the call reached no server (services/run.py, `Attempt.measured`):
+the row counts as a call, but not as a latency sample. So a roll-up keeps `latency_n`, the
+samples behind its `latency_sum_ms` and histogram, and means divide by it, not by `calls`.
 """
 
 from __future__ import annotations
@@ -24,20 +28,22 @@ USAGE_COLUMNS = (
     "tokens_out", "cost_usd", "success", "error_kind", "quality", "request_id", "attempt",
 )
 _ROLLUP_SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms",
-                "quality_sum", "quality_n")
+                "quality_sum", "quality_n", "latency_n")
 _ROLLUP_KEY = ("hour", "model_id", "provider", "segment", "arm")
 
 GROUP_KEYS = ("model", "provider", "segment", "day")
 
 # hourly and daily roll-up groups of some usage rows: (period start as sql_ts text, model,
-# provider, segment, arm) -> 8 sums, then latency and TTFT histograms
+# provider, segment, arm) -> the _ROLLUP_SUMS, then latency and TTFT histograms
 Rollups = tuple[dict[tuple, list], dict[tuple, list]]
 
 
-def usage_tuple(record: UsageRecord, *, provider: str, cost_usd: float | None, ts: datetime) -> tuple:
-    """A row in USAGE_COLUMNS order, ready for the driver."""
+def usage_tuple(record: UsageRecord, *, provider: str, cost_usd: float | None, ts: datetime,
+                measured: bool = True) -> tuple:
+    """A row in USAGE_COLUMNS order, ready for the driver; `measured` False records no latency."""
     return (
-        sql_ts(ts), record.model_id, provider, record.segment, record.arm, record.latency_ms,
+        sql_ts(ts), record.model_id, provider, record.segment, record.arm,
+        record.latency_ms if measured else None,
         record.ttft_ms, record.tokens_in, record.tokens_out, cost_usd, record.success,
         record.error_kind, record.quality, record.request_id, record.attempt,
     )
@@ -77,7 +83,8 @@ def bulk_writes(conn) -> Iterator[None]:  # noqa: ANN001
     try:
         yield
     finally:
-        driver.execute(f"PRAGMA wal_autocheckpoint={int(previous)}")
+        if not conn.invalidated:  # a statement cut short by Ctrl-C closed the connection, setting and all
+            driver.execute(f"PRAGMA wal_autocheckpoint={int(previous)}")
 
 
 def insert_usage(conn, rows: Sequence[tuple], *, rollups: Rollups | None = None) -> int:  # noqa: ANN001
@@ -119,7 +126,8 @@ def staged_copies(conn, stage: Path) -> Iterator[Callable[[tuple[int, int], Roll
         yield lambda rowids, rollups: _insert_usage_sqlite(
             conn, staging.select_rows("stage"), rowids, rowids[1] - rowids[0], rollups)
     finally:
-        driver.execute("DETACH DATABASE stage")
+        if not conn.invalidated:  # closed by a statement cut short (Ctrl-C): nothing is attached
+            driver.execute("DETACH DATABASE stage")
 
 
 def _insert_usage_sqlite(conn, source: str, params: Any, count: int, rollups: Rollups) -> int:  # noqa: ANN001
@@ -152,27 +160,32 @@ def _insert_usage_pg(conn, rows: Sequence[tuple], rollups: Rollups) -> int:  # n
 
 
 def _group_sums(rows: Sequence[tuple]) -> list:
-    """One roll-up group of usage rows: 8 sums, then latency and TTFT histograms. Column-wise,
-    so the loops run in C (sum, Counter): the fold is a third of what an import does per row."""
+    """One roll-up group of usage rows: the _ROLLUP_SUMS, then latency and TTFT histograms.
+    Column-wise, so the loops run in C (sum, Counter): the fold is a third of what an import does
+    per row."""
     (_ts, _model, _provider, _segment, _arm, latency, ttft, tokens_in, tokens_out, cost, success, _kind,
      quality, _request_id, _attempt) = zip(*rows)
+    if None in latency:
+        latency = tuple(value for value in latency if value is not None)
     ttft = [value for value in ttft if value is not None]
     quality = [value for value in quality if value is not None]
     return [len(rows), sum(success), sum(tokens_in), sum(tokens_out), sum(filter(None, cost), 0.0), sum(latency, 0.0),
-            sum(quality, 0.0), len(quality), Counter(map(histogram.bucket_of, latency)),
+            sum(quality, 0.0), len(quality), len(latency), Counter(map(histogram.bucket_of, latency)),
             Counter(map(histogram.bucket_of, ttft))]
 
 
 def merge_group(groups: dict[tuple, list], key: tuple, group: Sequence) -> None:
-    """Add one roll-up group (8 sums, then latency and TTFT histograms as dicts) into groups[key]."""
+    """Add one roll-up group (its sums, then latency and TTFT histograms as dicts) into groups[key].
+    Migration 0007 merges groups of the 8 sums roll-ups had then, so the count is the group's."""
+    sums = len(group) - 2
     into = groups.get(key)
     if into is None:
-        groups[key] = [*group[:8], dict(group[8]), dict(group[9])]
+        groups[key] = [*group[:sums], dict(group[sums]), dict(group[sums + 1])]
         return
-    for index in range(8):
+    for index in range(sums):
         into[index] += group[index]
-    histogram.merge(into[8], group[8])
-    histogram.merge(into[9], group[9])
+    histogram.merge(into[sums], group[sums])
+    histogram.merge(into[sums + 1], group[sums + 1])
 
 
 def rollups_of(rows: Iterable[tuple]) -> Rollups:
@@ -221,14 +234,15 @@ def _merge_into(conn, table: str, period: str, groups: dict[tuple, list]) -> Non
         )
     }
     inserts, updates = [], []
-    for key, (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_hist, ttft_hist) in groups.items():
+    for key, (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_n, lat_hist, ttft_hist) in groups.items():
         old = existing.get(key)
         if old is not None:
             calls, ok, tin, tout = calls + old[0], ok + old[1], tin + old[2], tout + old[3]
-            cost, lat_sum, q_sum, q_n = cost + old[4], lat_sum + old[5], q_sum + old[6], q_n + old[7]
-            histogram.merge(lat_hist, histogram.loads(old[8]))
-            histogram.merge(ttft_hist, histogram.loads(old[9]))
-        sums = (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, histogram.dumps(lat_hist), histogram.dumps(ttft_hist))
+            cost, lat_sum, q_sum, q_n, lat_n = cost + old[4], lat_sum + old[5], q_sum + old[6], q_n + old[7], lat_n + old[8]
+            histogram.merge(lat_hist, histogram.loads(old[9]))
+            histogram.merge(ttft_hist, histogram.loads(old[10]))
+        sums = (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_n, histogram.dumps(lat_hist),
+                histogram.dumps(ttft_hist))
         (updates if old is not None else inserts).append(sums + key if old is not None else key + sums)
     columns = _ROLLUP_SUMS + ("latency_hist", "ttft_hist")
     if inserts:
@@ -319,17 +333,18 @@ def model_measurements(store: Store, model_id: str) -> dict[str, Any]:
     )
     calls = ok = 0
     cost = lat_sum = q_sum = 0.0
-    q_n = 0
+    q_n = lat_n = 0
     lat_hist: dict[int, int] = {}
     ttft_hist: dict[int, int] = {}
-    for r_calls, r_ok, _tin, _tout, r_cost, r_lat, r_q, r_qn, r_lat_hist, r_ttft_hist in rows:
+    for r_calls, r_ok, _tin, _tout, r_cost, r_lat, r_q, r_qn, r_lat_n, r_lat_hist, r_ttft_hist in rows:
         calls, ok, cost, lat_sum, q_sum, q_n = calls + r_calls, ok + r_ok, cost + r_cost, lat_sum + r_lat, q_sum + r_q, q_n + r_qn
+        lat_n += r_lat_n
         histogram.merge(lat_hist, histogram.loads(r_lat_hist))
         histogram.merge(ttft_hist, histogram.loads(r_ttft_hist))
     return {
         "calls": calls,
         "success_rate": round(ok / calls, 4) if calls else None,
-        "mean_latency_ms": round(lat_sum / calls, 1) if calls else None,
+        "mean_latency_ms": round(lat_sum / lat_n, 1) if lat_n else None,
         "p95_latency_ms": histogram.percentile(lat_hist, 0.95),
         "p50_ttft_ms": histogram.percentile(ttft_hist, 0.50),
         "mean_quality": round(q_sum / q_n, 4) if q_n else None,

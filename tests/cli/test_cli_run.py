@@ -207,17 +207,66 @@ def test_a_refused_key_cools_the_whole_provider_down(cli, providers):
     assert health["openai"]["status"] == "down" and health["openai"]["cooldown_until"]
 
 
-def test_a_refused_connection_cools_the_provider_down(cli, providers, monkeypatch):
-    _, fake_anthropic, fake_ollama = providers
-    monkeypatch.setenv("OPENAI_BASE_URL", unused_port_url() + "/v1")
+def test_a_refused_connection_rests_the_provider_for_this_run_only(cli, providers, monkeypatch):
+    fake_openai, fake_anthropic, fake_ollama = providers
+    down = unused_port_url()
+    monkeypatch.setenv("OPENAI_BASE_URL", down + "/v1")
     fake_anthropic.fail_next("server_error")
     fake_ollama.fail_next("server_error")
     stderr = cli("run", QUERY, code=4).stderr
     assert "gpt-4o-2024-08-06: openai gpt-4o-2024-08-06: cannot connect" in stderr
     assert "gpt-6-luna: not tried, provider openai failed for every model in this run" in stderr
-    assert _route(cli)["provider"] == "anthropic"
+    # no stored cooldown: nothing keeps OpenAI skipped once it listens again
+    assert _route(cli)["provider"] == "openai"
+    health = {r["name"]: r for r in cli.json("health")}
+    assert health["openai"]["cooldown_until"] is None and health["openai"]["status"] == "degraded"
+    assert health["openai"]["models_cooling_down"] == []
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
     out = cli.json("run", QUERY)
-    assert [(a["model_id"], a["error_kind"]) for a in out["attempts"]] == [("claude-haiku-5-5", None)]
+    assert [(a["model_id"], a["error_kind"]) for a in out["attempts"]] == [("gpt-4o-2024-08-06", None)]
+
+
+def test_a_refused_connection_is_no_latency_sample(cli, providers, monkeypatch):
+    """Its time measured loading the SDK and the refusal, not the model: the call counts, its latency
+    does not, so no figure of the model's is pulled up (or averaged down) by it."""
+    monkeypatch.setenv("OPENAI_BASE_URL", unused_port_url() + "/v1")
+    out = cli.json("run", QUERY)
+    assert [(a["model_id"], a["error_kind"], a["latency_ms"]) for a in out["attempts"][:1]] == [
+        ("gpt-4o-2024-08-06", "connection", None)]
+    from modelctl.services.database import open_database
+
+    rows = open_database().read("SELECT model_id, latency_ms FROM usage ORDER BY id")
+    assert rows[0] == ("gpt-4o-2024-08-06", None) and rows[1][1] > 0
+    stats = {r["key"]: r for r in cli.json("stats", "--by", "model")}
+    assert stats["gpt-4o-2024-08-06"]["calls"] == 1 and stats["gpt-4o-2024-08-06"]["p95_latency_ms"] is None
+    shown = cli.json("models", "show", "gpt-4o-2024-08-06")
+    assert shown["measured_calls"] == 1 and shown["performance"]["avg_completion_ms"]["measured"] is None
+    assert {r["name"]: r for r in cli.json("health")}["openai"]["p95_latency_ms"] is None
+
+
+def test_the_first_run_without_keys_says_which_keys_to_set(cli, monkeypatch, fake_ollama):
+    """A fresh machine: no keys, Ollama not started yet. The failure names what was skipped and the
+    variable to set; once Ollama listens it answers at once, and a note still names the rest."""
+    monkeypatch.setenv("OLLAMA_HOST", unused_port_url())
+    stderr = cli("run", QUERY, code=4).stderr
+    assert stderr.splitlines()[1:] == [
+        "  llama3.1:8b: ollama llama3.1:8b: cannot connect ([Errno 111] Connection refused)",
+        "  gpt-4o-2024-08-06, gpt-6-luna: not tried, provider openai has no API key: set OPENAI_API_KEY",
+        "  claude-haiku-5-5: not tried, provider anthropic has no API key: set ANTHROPIC_API_KEY",
+    ]
+    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.base_url)
+    result = cli("run", QUERY)
+    assert result.stdout.strip() == fake_ollama.answer_text
+    assert ("note: not tried for want of an API key: gpt-4o-2024-08-06, gpt-6-luna (provider openai has no "
+            "API key: set OPENAI_API_KEY); claude-haiku-5-5 (provider anthropic has no API key: set "
+            "ANTHROPIC_API_KEY)") in result.stderr
+
+
+def test_no_note_when_the_missing_keys_changed_nothing(cli, providers, monkeypatch):
+    """Anthropic comes after the model that answered: its missing key is not worth a note."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    result = cli("run", QUERY)
+    assert "note:" not in result.stderr
 
 
 def test_no_key_no_plan_for_that_provider(cli, monkeypatch, fake_ollama):

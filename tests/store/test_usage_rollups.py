@@ -147,3 +147,29 @@ def test_db_check_fails_when_the_daily_roll_ups_disagree(tmp_path):
     assert not report["ok"]
     assert report["checks"]["usage roll-ups"] == "ok"
     assert report["checks"]["daily usage roll-ups"] == "51 calls rolled up but 50 usage rows and 0 pruned"
+
+
+def test_a_call_with_no_latency_counts_as_a_call_but_not_as_a_latency_sample(tmp_path):
+    """A call that reached no server is recorded with a NULL latency (services/run.py): calls and
+    success rates count it; means and percentiles of latency do not, before and after compaction."""
+    from modelctl.services.maintenance import prune_usage
+    from modelctl.store.routing import mean_latencies
+    from modelctl.store.usage import model_measurements
+
+    store = open_database(str(tmp_path / "n.db"))
+    rows = []
+    for i in range(40):
+        rec = UsageRecord(model_id="a", latency_ms=100.0 if i % 2 else 2000.0, success=bool(i % 2),
+                          error_kind=None if i % 2 else "connection", request_id=f"n{i}")
+        rows.append(usage_tuple(rec, provider="p", cost_usd=None, ts=T0 + timedelta(minutes=i), measured=bool(i % 2)))
+    with store.write() as conn:
+        insert_usage(conn, rows)
+    assert store.read("SELECT COUNT(*), COUNT(latency_ms) FROM usage") == [(40, 20)]
+    assert mean_latencies(store, since=T0 - timedelta(hours=1), min_calls=20) == {"a": 100.0}
+    assert mean_latencies(store, since=T0 - timedelta(hours=1), min_calls=21) == {}
+    measured = model_measurements(store, "a")
+    assert measured["calls"] == 40 and measured["success_rate"] == 0.5
+    assert measured["mean_latency_ms"] == 100.0 and 99 <= measured["p95_latency_ms"] <= 101
+    assert check_database(store)["ok"]
+    prune_usage(store, older_than="1d")  # compacts the hourly roll-ups of the pruned days
+    assert model_measurements(store, "a")["mean_latency_ms"] == 100.0
