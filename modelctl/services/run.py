@@ -252,7 +252,7 @@ def run_query(
     decision = router.decide(routed)
     chat = ChatRequest(model_id=decision.model_id, prompt=query, system=system,
                        attachments=load_attachments(routed.attachments), max_tokens=max_tokens, stream=stream)
-    result = serve(
+    result = answer_down_chain(
         store, decision, chat, request_id=request_id, models=router.state.models,
         providers=provider_settings(router.config["providers"]), deadline=started + decision.budget_seconds,
         on_token=on_token, on_fallback=on_fallback, deliver=deliver,
@@ -290,7 +290,7 @@ def _judged(result: RunResult, request: ChatRequest, *, rollouts: Iterable[Rollo
     return result
 
 
-def serve(
+def answer_down_chain(
     store: Store,
     decision: Decision,
     request: ChatRequest,
