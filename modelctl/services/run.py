@@ -84,7 +84,9 @@ class Attempt:
 def _request_json(request: ChatRequest) -> dict[str, Any]:
     return {
         "model_id": request.model_id, "prompt": request.prompt, "system": request.system,
-        "max_tokens": request.max_tokens,
+        "max_tokens": request.max_tokens, "messages": list(request.messages), "tools": list(request.tools),
+        "tool_choice": request.tool_choice, "temperature": request.temperature, "top_p": request.top_p,
+        "stop": list(request.stop),
         "attachments": [
             {"media_type": a.media_type, "url": a.url, "name": a.name,
              "data": None if a.data is None else base64.b64encode(a.data).decode("ascii")}
@@ -100,7 +102,9 @@ def _request_from_json(data: Mapping[str, Any]) -> ChatRequest:
         for a in data["attachments"]
     )
     return ChatRequest(model_id=data["model_id"], prompt=data["prompt"], system=data["system"],
-                       attachments=attachments, max_tokens=data["max_tokens"])
+                       attachments=attachments, max_tokens=data["max_tokens"], messages=tuple(data["messages"]),
+                       tools=tuple(data["tools"]), tool_choice=data["tool_choice"], temperature=data["temperature"],
+                       top_p=data["top_p"], stop=tuple(data["stop"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +192,10 @@ class RunResult:
     shadow: ShadowCall | None = None
     # The judge's grading of this answer, also the caller's to hand off (services/judge.py).
     score: ScoreCall | None = None
+    # What the gateway relays besides the text (services/gateway.py): the provider's own word for
+    # why it stopped, and the tool calls it asked for.
+    finish_reason: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
     @property
     def served(self) -> Attempt:
@@ -257,10 +265,10 @@ def run_query(
         providers=provider_settings(router.config["providers"]), deadline=started + decision.budget_seconds,
         on_token=on_token, on_fallback=on_fallback, deliver=deliver,
     )
-    return _judged(result, chat, rollouts=router.state.rollouts)
+    return plan_judging(result, chat, rollouts=router.state.rollouts)
 
 
-def _judged(result: RunResult, request: ChatRequest, *, rollouts: Iterable[RolloutArm]) -> RunResult:
+def plan_judging(result: RunResult, request: ChatRequest, *, rollouts: Iterable[RolloutArm]) -> RunResult:
     """`result` with what the judge is to see (services/judge.py), decided after delivery.
 
     A sampled shadow pair carries the incumbent's answer to the worker; a sampled canary or control
@@ -323,7 +331,7 @@ def answer_down_chain(
             continue
         if attempts and on_fallback is not None:
             on_fallback(attempts[-1], model_id)
-        arm = decision.arm if model_id == decision.model_id else _fallback_arm(decision.arm)
+        arm = decision.arm if model_id == decision.model_id else fallback_arm(decision.arm)
         waited = False
         while True:
             left = deadline - time.perf_counter()
@@ -340,6 +348,7 @@ def answer_down_chain(
                 served = RunResult(
                     answer=result.text, model_id=model_id, provider=attempt.provider, attempts=tuple(attempts),
                     request_id=request_id, segment=decision.segment, arm=arm,
+                    finish_reason=result.finish_reason, tool_calls=result.tool_calls,
                 )
                 if deliver is not None:
                     deliver(served)  # the answer first; its bookkeeping does not delay it
@@ -362,7 +371,7 @@ def answer_down_chain(
     raise _all_failed(attempts, chain, skipped, decision.budget_seconds)
 
 
-def _fallback_arm(served_arm: str) -> str:
+def fallback_arm(served_arm: str) -> str:
     """A model asked after the canary candidate failed rescues the request: counting it as control
     would put the candidate's failures into the incumbent's sample."""
     return "rescue" if served_arm == "canary" else "control"
