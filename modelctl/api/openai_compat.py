@@ -168,6 +168,8 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
         value = body.get(name)
         if value is None:
             continue
+        if isinstance(value, float) and value.is_integer():  # JSON does not tell 1.0 from 1
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise BadChatRequest(f"{name}: must be a positive integer, got {value!r}", param=name)
         return value
@@ -240,8 +242,8 @@ def error_response(exc: ModelctlError) -> Response:
         status, kind, code = 404, "invalid_request_error", "model_not_found"
     elif isinstance(exc, InvalidInput):
         status, kind = 400, "invalid_request_error"
-    elif isinstance(exc, NoEligibleModel):
-        status, kind, code = 503, "service_unavailable", "no_eligible_model"
+    elif isinstance(exc, NoEligibleModel):  # as elsewhere in the API: valid, but unservable now
+        status, kind, code = 409, "invalid_request_error", "no_eligible_model"
     elif isinstance(exc, AllModelsFailed):
         status, kind, code = 502, "api_error", "all_models_failed"
     elif isinstance(exc, StoreError):
@@ -318,6 +320,52 @@ class _Chunks:
 
 
 # --- the routes ------------------------------------------------------------------------------------
+
+# OpenAPI documentation of the wire format (the handler reads the body itself, for speed and for
+# OpenAI's error shape); the essentials a client sends, not every field OpenAI defines.
+# Text a provider can be sent: no NUL (modelctl.core.routing.validate_query), within the query limit.
+_TEXT = {"type": "string", "pattern": "^[^\\u0000]*$", "maxLength": 100_000}
+_TEXT_PART = {"type": "object", "required": ["type", "text"],
+              "properties": {"type": {"enum": ["text"]}, "text": _TEXT}}
+_IMAGE_PART = {"type": "object", "required": ["type", "image_url"],
+               "properties": {"type": {"enum": ["image_url"]},
+                              "image_url": {"type": "object", "required": ["url"],
+                                            "properties": {"url": {"type": "string", "pattern": "^https://"}}}}}
+_CHAT_BODY = {
+    "type": "object", "required": ["model", "messages"], "additionalProperties": False,
+    "properties": {
+        "model": {"type": "string", "pattern": "\\S", "description": "\"auto\", a segment name or a model id"},
+        "messages": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["role", "content"],
+            "properties": {"role": {"enum": ["system", "developer", "user", "assistant"]},
+                           "content": {"anyOf": [_TEXT,
+                                                 {"type": "array", "items": {"anyOf": [_TEXT_PART, _IMAGE_PART]}}]}}}},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "max_completion_tokens": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "stream": {"type": "boolean"},
+        "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+    },
+}
+_ERROR = {"application/json": {"schema": {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["message", "type", "param", "code"], "properties": {
+        "message": {"type": "string"}, "type": {"type": "string"},
+        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}}}}
+_CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A chat.completion object, or with `stream` a text/event-stream of chunks",
+          "content": {"application/json": {"schema": {"type": "object"}},
+                      "text/event-stream": {"schema": {"type": "string"}}}},
+    400: {"description": "The request is not a valid chat request", "content": _ERROR},
+    404: {"description": "No such model or segment", "content": _ERROR},
+    409: {"description": "No model in the chain can take the request now", "content": _ERROR},
+    502: {"description": "Every model in the chain failed", "content": _ERROR},
+}
+_MODELS_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"description": "The models a client may name", "content": {
+    "application/json": {"schema": {"type": "object", "required": ["object", "data"], "properties": {
+        "object": {"enum": ["list"]}, "data": {"type": "array", "items": {
+            "type": "object", "required": ["id", "object", "created", "owned_by"]}}}}}}}}
 
 class _Call:
     """One gateway request's call on a pool thread, reporting to the event loop as it goes.
@@ -400,7 +448,8 @@ def _follow_up(store: Any, job: Any, request_id: str) -> None:
         log.exception("the follow-up of request %s failed", request_id)
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses=_CHAT_RESPONSES, openapi_extra={
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _CHAT_BODY}}}})
 async def chat_completions(request: Request) -> Response:
     """An OpenAI Chat Completions request, routed and answered (or streamed) in OpenAI's format."""
     app = request.app
@@ -458,7 +507,7 @@ async def _streamed(call: _Call, first: tuple[Any, ...], *, request_id: str, inc
     return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", **headers})
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", responses=_MODELS_RESPONSES)
 async def list_models(request: Request) -> Response:
     """"auto", the segments and the routable models, in OpenAI's list format."""
     from modelctl.services.gateway import served_models

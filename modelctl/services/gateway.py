@@ -25,6 +25,8 @@ from modelctl.services.run import Deliver, OnFallback, OnToken, RunResult, answe
 from modelctl.store.db import Store
 
 AUTO = "auto"
+# What routing classifies when the last user message has no text (images only, or empty).
+NO_TEXT = "(no text)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,8 @@ def _decide(router: Any, request: GatewayRequest, *, request_id: str, deadline_m
         if spec is None or spec.status not in ROUTABLE_STATUSES:
             raise NotFound(f"model {request.model!r} is not served here; GET /v1/models lists "
                            f"\"{AUTO}\", the segments and the models this gateway routes")
-    routed = router.request(request.query or " ", segment=None if pinned or request.model == AUTO else request.model,
+    query = request.query if request.query.strip() else NO_TEXT
+    routed = router.request(query, segment=None if pinned or request.model == AUTO else request.model,
                             deadline_ms=deadline_ms, request_id=request_id)
     routed = replace(routed, attachments=request.images)
     decision = router.decide(routed)

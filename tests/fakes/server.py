@@ -275,6 +275,7 @@ class FakeProvider:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # a gateway opening hundreds of streams at once is not refused
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up on a delayed reply is the point of several tests, not an error."""
