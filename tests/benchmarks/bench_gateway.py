@@ -123,14 +123,15 @@ def overhead(gateway: str, direct: str, model: str, *, rate: float, seconds: flo
 def first_byte(client, url: str, body: dict) -> float:
     """ms to the first chunk that carries content."""
     start = time.perf_counter()
+    elapsed = None
     with client.stream("POST", url + "/v1/chat/completions", json={**body, "stream": True}) as response:
         for line in response.iter_lines():
-            if '"content":"' in line.replace(" ", "") and '"content":""' not in line.replace(" ", ""):
+            compact = line.replace(" ", "")
+            if elapsed is None and '"content":"' in compact and '"content":""' not in compact:
                 elapsed = (time.perf_counter() - start) * 1000
-                for _ in response.iter_lines():
-                    pass
-                return elapsed
-    raise RuntimeError("the stream carried no content")
+    if elapsed is None:
+        raise RuntimeError("the stream carried no content")
+    return elapsed
 
 
 def ttfb(gateway: str, direct: str, model: str, *, n: int) -> dict[str, float]:
@@ -159,7 +160,7 @@ def concurrent_streams(gateway: str, *, streams: int) -> dict[str, float]:
         try:
             with client.stream("POST", gateway + "/v1/chat/completions",
                                json={**BODY, "model": STREAM_MODEL, "stream": True}) as response:
-                lines = list(response.iter_lines())
+                lines = [line for line in response.iter_lines() if line]
             ok = response.status_code == 200 and lines and lines[-1] == "data: [DONE]" and not any(
                 line.startswith('data: {"error"') for line in lines)
         except Exception as exc:  # noqa: BLE001 - a benchmark counts every failure
