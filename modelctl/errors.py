@@ -19,7 +19,8 @@ the fix. Domain code never prints and never exits.
         ├── AuthenticationFailed           401/403 or the key env var is not set
         ├── ContextLengthExceeded          the prompt does not fit the model's window
         ├── InvalidRequest                 400/404/422: retrying the same model cannot help
-        └── MalformedResponse              the provider answered something we cannot parse
+        ├── MalformedResponse              the provider answered something we cannot parse
+        └── CallCancelled                  the client went away mid-answer (the gateway stops the call)
 """
 
 from __future__ import annotations
@@ -117,6 +118,13 @@ class InvalidRequest(ProviderError):
 
 class MalformedResponse(ProviderError):
     kind = "malformed_response"
+
+
+class CallCancelled(ProviderError):
+    """Raised into a streaming call when its client disconnected: says nothing about the model."""
+
+    kind = "cancelled"
+    fall_back = False
 
 
 def shown(value: object, *, limit: int = 60) -> str:

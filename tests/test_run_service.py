@@ -19,7 +19,7 @@ from modelctl.errors import (
 )
 from modelctl.services.health import HealthPolicy, provider_settings, record_outcome
 from modelctl.services.routing import load_routing_config
-from modelctl.services.run import FollowUp, ScoreCall, ShadowCall, make_shadow_call, serve
+from modelctl.services.run import FollowUp, ScoreCall, ShadowCall, answer_down_chain, make_shadow_call
 from modelctl.providers.base import Attachment, ChatRequest
 from modelctl.store import catalog as catalog_repo
 from modelctl.services.database import open_database
@@ -56,7 +56,7 @@ def _decision(**changes) -> Decision:
 
 
 def _serve(store, decision, *, deliver=None):
-    return serve(
+    return answer_down_chain(
         store, decision, ChatRequest(model_id=decision.model_id, prompt="hi"), request_id="req-1",
         models={spec.model_id: spec for spec in catalog_repo.list_models(store)},
         providers=provider_settings(load_routing_config()["providers"]),
@@ -72,7 +72,7 @@ def test_canary_serves_and_hands_back_the_shadow_call(env):
     store, _, fake_anthropic = env
     result = _serve(store, _decision())
     assert result.model_id == "gpt-6-luna" and result.arm == "canary"
-    assert fake_anthropic.requests == []  # serve never makes the shadow call itself
+    assert fake_anthropic.requests == []  # answer_down_chain never makes the shadow call itself
     call = result.shadow
     assert (call.request.model_id, call.request.stream, call.attempt, call.budget_s) == (
         "claude-haiku-5-5", False, 1, 5.0)

@@ -89,7 +89,7 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     """The app over an open store; the caller owns the store (opened once per process)."""
     from prometheus_client import Counter
 
-    from modelctl.api import feedback, registry, routing, upgrade
+    from modelctl.api import feedback, openai_compat, registry, routing, upgrade
 
     loop = UpgradeLoop(store, tick_interval_s=settings.tick_interval_s,
                        discover_interval_s=settings.discover_interval_s)
@@ -98,6 +98,7 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     async def lifespan(_app: FastAPI):  # noqa: ANN202
         yield
         await loop.stop()
+        openai_compat.shutdown(_app)
 
     app = FastAPI(
         title="modelctl",
@@ -147,4 +148,5 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     app.include_router(routing.router)
     app.include_router(upgrade.router)
     app.include_router(feedback.router)
+    openai_compat.install(app)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any, Callable
 
@@ -26,14 +27,16 @@ def chat(
     import anthropic
 
     client = _client(settings, key)
+    system, messages = _conversation(request, where)
     kwargs: dict[str, Any] = {
         "model": request.model_id,
         "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-        "messages": [{"role": "user", "content": _content(request, where)}],
+        "messages": messages,
         "timeout": where.timeout_s,
+        **_options(request),
     }
-    if request.system:
-        kwargs["system"] = request.system
+    if system:
+        kwargs["system"] = system
     start = time.perf_counter()
     try:
         if request.stream:
@@ -41,6 +44,8 @@ def chat(
         message = client.messages.create(**kwargs)
         try:
             text = "".join(block.text for block in message.content if block.type == "text")
+            tool_calls = tuple(_tool_call(block.id, block.name, json.dumps(block.input))
+                               for block in message.content if block.type == "tool_use")
             tokens_in, tokens_out = _input_tokens(message.usage), message.usage.output_tokens
         except (AttributeError, TypeError) as exc:
             raise _errors.malformed(where, f"no content: {exc}") from None
@@ -59,15 +64,18 @@ def chat(
         ttft_ms=None,
         latency_ms=latency_ms,
         finish_reason=message.stop_reason,
+        tool_calls=tool_calls,
     )
 
 
 def _stream(
     client: Any, kwargs: dict[str, Any], *, where: Where, start: float, on_token: Callable[[str], None] | None
 ) -> ChatResult:
-    """Usage arrives in two halves: input tokens in message_start, the output count in message_delta."""
+    """Usage arrives in two halves: input tokens in message_start, the output count in message_delta.
+    A tool_use block opens with its id and name and streams its input as JSON text."""
     deadline = start + where.timeout_s
     parts: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
     ttft_ms = tokens_in = tokens_out = stop_reason = None
     finished = False
     with client.messages.create(**kwargs, stream=True) as stream:
@@ -75,6 +83,10 @@ def _stream(
             if event.type == "message_start":
                 tokens_in = _input_tokens(event.message.usage)
                 tokens_out = event.message.usage.output_tokens
+            elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                calls[event.index] = _tool_call(event.content_block.id, event.content_block.name, "")
+            elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                calls[event.index]["function"]["arguments"] += event.delta.partial_json
             elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                 if ttft_ms is None:
                     ttft_ms = (time.perf_counter() - start) * 1000
@@ -99,6 +111,7 @@ def _stream(
         ttft_ms=ttft_ms,
         latency_ms=(time.perf_counter() - start) * 1000,
         finish_reason=stop_reason,
+        tool_calls=tuple(calls[index] for index in sorted(calls)),
     )
 
 
@@ -120,6 +133,94 @@ def _client(settings: ProviderSettings, key: str) -> Any:
         key,
         lambda http: anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, http_client=http),
     )
+
+
+def _tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """A tool_use block in the OpenAI shape ChatResult carries."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def _options(request: ChatRequest) -> dict[str, Any]:
+    """Sampling and tool parameters, from the OpenAI names to the Messages API's."""
+    options: dict[str, Any] = {}
+    if request.tools:
+        options["tools"] = [
+            {"name": f["name"], "description": f.get("description", ""),
+             "input_schema": f.get("parameters") or {"type": "object", "properties": {}}}
+            for f in (tool["function"] for tool in request.tools)
+        ]
+    choice = request.tool_choice
+    if isinstance(choice, dict):
+        options["tool_choice"] = {"type": "tool", "name": choice["function"]["name"]}
+    elif choice is not None:
+        options["tool_choice"] = {"type": {"auto": "auto", "required": "any", "none": "none"}[choice]}
+    if request.temperature is not None:
+        options["temperature"] = min(request.temperature, 1.0)  # OpenAI's range is 0..2, Anthropic's 0..1
+    if request.top_p is not None:
+        options["top_p"] = request.top_p
+    if request.stop:
+        options["stop_sequences"] = list(request.stop)
+    return options
+
+
+def _conversation(request: ChatRequest, where: Where) -> tuple[str | None, list[dict[str, Any]]]:
+    """The system text and the messages: `run`'s single turn, or an OpenAI-shaped conversation
+    translated. System messages become the system text; tool results become user turns of
+    tool_result blocks; an assistant's tool_calls become tool_use blocks; turns of one role in a
+    row are merged, as the Messages API wants them alternating."""
+    if not request.messages:
+        return request.system, [{"role": "user", "content": _content(request, where)}]
+    system: list[str] = []
+    messages: list[dict[str, Any]] = []
+    for message in request.messages:
+        role = message["role"]
+        if role in ("system", "developer"):
+            system.append(_text_of(message.get("content")))
+            continue
+        if role == "tool":
+            blocks = [{"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""),
+                       "content": _text_of(message.get("content"))}]
+            role = "user"
+        else:
+            blocks = _blocks(message.get("content"), where)
+            for call in message.get("tool_calls") or ():
+                function = call["function"]
+                blocks.append({"type": "tool_use", "id": call["id"], "name": function["name"],
+                               "input": json.loads(function.get("arguments") or "{}")})
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"].extend(blocks)
+        else:
+            messages.append({"role": role, "content": blocks})
+    return "\n\n".join(system) or request.system, messages
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+    return content or ""
+
+
+def _blocks(content: Any, where: Where) -> list[dict[str, Any]]:
+    """OpenAI content (a string or parts) as Messages API blocks; images by URL or inline data."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    blocks = []
+    for part in content:
+        if part.get("type") == "text":
+            blocks.append({"type": "text", "text": part["text"]})
+        elif part.get("type") == "image_url":
+            url = part["image_url"]["url"]
+            if url.startswith("data:"):
+                header, _, data = url[5:].partition(",")
+                source = {"type": "base64", "media_type": header.split(";")[0], "data": data}
+            else:
+                source = {"type": "url", "url": url}
+            blocks.append({"type": "image", "source": source})
+        else:
+            raise InvalidRequest(f"{where}: cannot send a {part.get('type')} content part to the Messages API")
+    return blocks
 
 
 def _content(request: ChatRequest, where: Where) -> Any:

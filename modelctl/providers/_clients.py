@@ -1,5 +1,7 @@
 """One httpx2 client per provider per process, shared by its SDK client and our own list calls, so
-connections are pooled and reused across calls.
+connections are pooled and reused across calls. The pool has no cap on open connections (httpx2's
+default is 100): the gateway holds one per stream in flight, and a capped pool would make the
+stream after the cap wait, inside its budget, for another to end.
 
 SDK clients hold the key they were built with; the cache remembers only a digest of it, so a key
 rotated in the environment gets a fresh SDK client on the same HTTP client.
@@ -16,6 +18,8 @@ from modelctl.providers.base import ProviderSettings
 if TYPE_CHECKING:
     import httpx2
 
+# Idle connections kept per provider; busier moments open more and close them when done.
+KEEP_ALIVE_CONNECTIONS = 100
 _lock = threading.RLock()
 _http: dict[ProviderSettings, httpx2.Client] = {}
 _sdk: dict[ProviderSettings, tuple[str, Any]] = {}
@@ -27,7 +31,8 @@ def http_client(settings: ProviderSettings) -> httpx2.Client:
         if client is None:
             import httpx2
 
-            client = _http[settings] = httpx2.Client()
+            limits = httpx2.Limits(max_connections=None, max_keepalive_connections=KEEP_ALIVE_CONNECTIONS)
+            client = _http[settings] = httpx2.Client(limits=limits)
         return client
 
 

@@ -36,6 +36,7 @@ def chat(
     }
     if request.max_tokens is not None:
         kwargs[settings.rules.max_tokens_param] = request.max_tokens
+    kwargs.update(_options(request))
     start = time.perf_counter()
     try:
         if request.stream:
@@ -44,6 +45,8 @@ def chat(
         try:
             choice = response.choices[0]
             text = choice.message.content or ""
+            tool_calls = tuple(call.model_dump(include={"id", "type", "function"})
+                               for call in choice.message.tool_calls or ())
             usage = response.usage
         except (AttributeError, IndexError, TypeError) as exc:
             raise _errors.malformed(where, f"no choices: {exc}") from None
@@ -62,15 +65,19 @@ def chat(
         ttft_ms=None,
         latency_ms=latency_ms,
         finish_reason=choice.finish_reason,
+        tool_calls=tool_calls,
     )
 
 
 def _stream(
     client: Any, kwargs: dict[str, Any], *, where: Where, start: float, on_token: Callable[[str], None] | None
 ) -> ChatResult:
-    """Total deadline enforced between chunks: the SDK's timeout bounds each read, not the whole stream."""
+    """Total deadline enforced between chunks: the SDK's timeout bounds each read, not the whole stream.
+    Tool calls arrive in pieces keyed by index (the id and name first, then the arguments); they are
+    put together here and handed over whole."""
     deadline = start + where.timeout_s
     parts: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
     ttft_ms = usage = finish_reason = None
     kwargs = {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
     with client.chat.completions.create(**kwargs) as stream:
@@ -87,6 +94,8 @@ def _stream(
                     parts.append(piece)
                     if on_token is not None:
                         on_token(piece)
+                for delta in (choice.delta.tool_calls if choice.delta else None) or ():
+                    _merge_tool_call(calls, delta)
                 finish_reason = choice.finish_reason or finish_reason
             if time.perf_counter() > deadline:
                 raise _errors.timed_out(where)
@@ -99,7 +108,33 @@ def _stream(
         ttft_ms=ttft_ms,
         latency_ms=(time.perf_counter() - start) * 1000,
         finish_reason=finish_reason,
+        tool_calls=tuple(calls[index] for index in sorted(calls)),
     )
+
+
+def _merge_tool_call(calls: dict[int, dict[str, Any]], delta: Any) -> None:
+    call = calls.setdefault(delta.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+    if delta.id:
+        call["id"] = delta.id
+    if delta.function is not None:
+        call["function"]["name"] += delta.function.name or ""
+        call["function"]["arguments"] += delta.function.arguments or ""
+
+
+def _options(request: ChatRequest) -> dict[str, Any]:
+    """The sampling and tool parameters the request sets; the OpenAI protocol takes them as they are."""
+    options: dict[str, Any] = {}
+    if request.tools:
+        options["tools"] = list(request.tools)
+    if request.tool_choice is not None:
+        options["tool_choice"] = request.tool_choice
+    if request.temperature is not None:
+        options["temperature"] = request.temperature
+    if request.top_p is not None:
+        options["top_p"] = request.top_p
+    if request.stop:
+        options["stop"] = list(request.stop)
+    return options
 
 
 def _client(settings: ProviderSettings, key: str | None) -> Any:
@@ -115,6 +150,8 @@ def _client(settings: ProviderSettings, key: str | None) -> Any:
 
 
 def _messages(request: ChatRequest, where: Where) -> list[dict[str, Any]]:
+    if request.messages:
+        return list(request.messages)
     messages: list[dict[str, Any]] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})

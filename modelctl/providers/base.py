@@ -115,6 +115,11 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
+    """One chat call. `prompt` (with `system` and `attachments`) is a single user turn, as `run`
+    asks; a gateway request carries the whole conversation in `messages` instead, in the OpenAI
+    chat-completions shape (roles system/user/assistant/tool, text and image_url parts, tool_calls),
+    which each adapter translates to its protocol; `prompt` is then its last user text."""
+
     model_id: str
     prompt: str
     system: str | None = None
@@ -122,6 +127,13 @@ class ChatRequest:
     # None lets the provider decide; Anthropic requires a value, so its adapter supplies one.
     max_tokens: int | None = None
     stream: bool = False
+    messages: tuple[dict[str, Any], ...] = ()
+    # OpenAI-shaped function tools ({"type": "function", "function": {...}}) and tool_choice.
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +148,5 @@ class ChatResult:
     ttft_ms: float | None
     latency_ms: float
     finish_reason: str | None
+    # Calls the model asked for, in the OpenAI shape: {"id", "type": "function", "function": {"name", "arguments"}}.
+    tool_calls: tuple[dict[str, Any], ...] = ()

@@ -25,6 +25,7 @@ from typing import Any
 from modelctl.core.usage import OBSERVING_ARMS
 from modelctl.errors import (
     AuthenticationFailed,
+    CallCancelled,
     ConnectionFailed,
     ContextLengthExceeded,
     InvalidRequest,
@@ -108,7 +109,7 @@ def record_outcome(
     elif isinstance(error, RateLimited):
         wait = error.retry_after if error.retry_after is not None else policy.rate_limit_cooldown_s
         model_until = now + timedelta(seconds=wait)
-    counts = not isinstance(error, (InvalidRequest, ContextLengthExceeded))
+    counts = not isinstance(error, (InvalidRequest, ContextLengthExceeded, CallCancelled))
     repo.mark_failure(
         conn, provider=provider, model_id=model_id, now=now, counts=counts,
         threshold=policy.failure_threshold, streak_cooldown=timedelta(seconds=policy.model_cooldown_s),

@@ -1,8 +1,8 @@
 """`modelctl evaluate`: an offline check before shadow, a suite of prompts with checks sent to a
 candidate and its incumbent.
 
-Every call goes through run's `serve` for exactly the model named (not the router's choice), so it
-is budgeted, recorded as usage and updates health as `modelctl run` does; its usage rows carry the
+Every call goes through run's `answer_down_chain` for exactly the model named (not the router's
+choice), so it is budgeted, recorded as usage and updates health as `modelctl run` does; its usage rows carry the
 segment `evaluate:<suite>`, so they never enter a rollout's gate window. Each answer scores the
 fraction of its checks that pass (averaged with a judge's 0..10 grade over 10 when `--judge` is
 given), and the scores are stored as evaluation scores with source `evaluate:<suite>`, the evidence
@@ -66,7 +66,7 @@ def call_model(store: Store, model_id: str, prompt: str, *, models: Mapping[str,
     """Ask exactly this model, no fallback, within `budget_s`; recorded as `run` records its attempts."""
     from modelctl.core.routing import Decision
     from modelctl.providers.base import ChatRequest
-    from modelctl.services.run import serve
+    from modelctl.services.run import answer_down_chain
 
     spec = models[model_id]
     decision = Decision(
@@ -77,8 +77,8 @@ def call_model(store: Store, model_id: str, prompt: str, *, models: Mapping[str,
     request = ChatRequest(model_id=model_id, prompt=prompt, system=system, max_tokens=max_tokens)
     started = time.perf_counter()
     try:
-        result = serve(store, decision, request, request_id=uuid.uuid4().hex, models=models, providers=providers,
-                       deadline=started + budget_s)
+        result = answer_down_chain(store, decision, request, request_id=uuid.uuid4().hex, models=models,
+                                   providers=providers, deadline=started + budget_s)
     except AllModelsFailed as exc:
         last = exc.attempts[-1] if exc.attempts else {}
         return Answer(model_id, None, last.get("latency_ms", (time.perf_counter() - started) * 1000), None,

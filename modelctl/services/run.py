@@ -95,7 +95,9 @@ class Attempt:
 def _request_json(request: ChatRequest) -> dict[str, Any]:
     return {
         "model_id": request.model_id, "prompt": request.prompt, "system": request.system,
-        "max_tokens": request.max_tokens,
+        "max_tokens": request.max_tokens, "messages": list(request.messages), "tools": list(request.tools),
+        "tool_choice": request.tool_choice, "temperature": request.temperature, "top_p": request.top_p,
+        "stop": list(request.stop),
         "attachments": [
             {"media_type": a.media_type, "url": a.url, "name": a.name,
              "data": None if a.data is None else base64.b64encode(a.data).decode("ascii")}
@@ -111,7 +113,9 @@ def _request_from_json(data: Mapping[str, Any]) -> ChatRequest:
         for a in data["attachments"]
     )
     return ChatRequest(model_id=data["model_id"], prompt=data["prompt"], system=data["system"],
-                       attachments=attachments, max_tokens=data["max_tokens"])
+                       attachments=attachments, max_tokens=data["max_tokens"], messages=tuple(data["messages"]),
+                       tools=tuple(data["tools"]), tool_choice=data["tool_choice"], temperature=data["temperature"],
+                       top_p=data["top_p"], stop=tuple(data["stop"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +205,10 @@ class RunResult:
     score: ScoreCall | None = None
     # For the person at the terminal: what the plan left out that might have answered instead.
     notes: tuple[str, ...] = ()
+    # What the gateway relays besides the text (services/gateway.py): the provider's own word for
+    # why it stopped, and the tool calls it asked for.
+    finish_reason: str | None = None
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
     @property
     def served(self) -> Attempt:
@@ -271,7 +279,7 @@ def run_query(
                        attachments=load_attachments(routed.attachments), max_tokens=max_tokens, stream=stream)
     full_chain, unkeyed = _skipped_for_keys(router, routed, providers)
     try:
-        result = serve(
+        result = answer_down_chain(
             store, decision, chat, request_id=request_id, models=router.state.models, providers=providers,
             deadline=started + decision.budget_seconds, on_token=on_token, on_fallback=on_fallback,
             deliver=deliver,
@@ -286,7 +294,7 @@ def run_query(
     if ahead:
         shown = "; ".join(f"{', '.join(models)} ({why})" for why, models in ahead.items())
         result = replace(result, notes=(f"not tried for want of an API key: {shown}",))
-    return _judged(result, chat, rollouts=router.state.rollouts)
+    return plan_judging(result, chat, rollouts=router.state.rollouts)
 
 
 def _skipped_for_keys(router: Router, routed: RouteRequest, providers: Mapping[str, ProviderSettings],
@@ -311,7 +319,7 @@ def _by_reason(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-def _judged(result: RunResult, request: ChatRequest, *, rollouts: Iterable[RolloutArm]) -> RunResult:
+def plan_judging(result: RunResult, request: ChatRequest, *, rollouts: Iterable[RolloutArm]) -> RunResult:
     """`result` with what the judge is to see (services/judge.py), decided after delivery.
 
     A sampled shadow pair carries the incumbent's answer to the worker; a sampled canary or control
@@ -341,7 +349,7 @@ def _judged(result: RunResult, request: ChatRequest, *, rollouts: Iterable[Rollo
     return result
 
 
-def serve(
+def answer_down_chain(
     store: Store,
     decision: Decision,
     request: ChatRequest,
@@ -374,7 +382,7 @@ def serve(
             continue
         if attempts and on_fallback is not None:
             on_fallback(attempts[-1], model_id)
-        arm = decision.arm if model_id == decision.model_id else _fallback_arm(decision.arm)
+        arm = decision.arm if model_id == decision.model_id else fallback_arm(decision.arm)
         waited = False
         while True:
             left = deadline - time.perf_counter()
@@ -391,6 +399,7 @@ def serve(
                 served = RunResult(
                     answer=result.text, model_id=model_id, provider=attempt.provider, attempts=tuple(attempts),
                     request_id=request_id, segment=decision.segment, arm=arm,
+                    finish_reason=result.finish_reason, tool_calls=result.tool_calls,
                 )
                 if deliver is not None:
                     deliver(served)  # the answer first; its bookkeeping does not delay it
@@ -413,7 +422,7 @@ def serve(
     raise _all_failed(attempts, chain, skipped, decision.budget_seconds)
 
 
-def _fallback_arm(served_arm: str) -> str:
+def fallback_arm(served_arm: str) -> str:
     """A model asked after the canary candidate failed rescues the request: counting it as control
     would put the candidate's failures into the incumbent's sample."""
     return "rescue" if served_arm == "canary" else "control"

@@ -48,6 +48,11 @@ class AnthropicFake(FakeProvider):
         if request.json.get("stream"):
             reply.sse(self.events(model))
             return
+        call = self.calls_tool(request)
+        content = [{"type": "text", "text": self.answer_for(request)}]
+        if call is not None:
+            content = [{"type": "tool_use", "id": call["id"], "name": call["function"]["name"],
+                        "input": json.loads(call["function"]["arguments"])}]
         reply.json(
             200,
             {
@@ -55,8 +60,8 @@ class AnthropicFake(FakeProvider):
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": self.answer_for(request)}],
-                "stop_reason": "end_turn",
+                "content": content,
+                "stop_reason": "end_turn" if call is None else "tool_use",
                 "stop_sequence": None,
                 "usage": {"input_tokens": self.tokens_in, "output_tokens": self.tokens_out},
             },

@@ -29,9 +29,13 @@ class OpenAIFake(FakeProvider):
 
     def chat(self, request: Recorded, reply: Reply) -> None:
         model = request.json["model"]
+        tool_call = self.calls_tool(request)
         if request.json.get("stream"):
-            reply.sse(self.events(model, with_usage=self._wants_usage(request)))
+            reply.sse(self.events(model, with_usage=self._wants_usage(request), tool_call=tool_call))
             return
+        message = {"role": "assistant", "content": self.answer_for(request), "refusal": None}
+        if tool_call is not None:
+            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [tool_call]}
         reply.json(
             200,
             {
@@ -42,9 +46,9 @@ class OpenAIFake(FakeProvider):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": self.answer_for(request), "refusal": None},
+                        "message": message,
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": "stop" if tool_call is None else "tool_calls",
                     }
                 ],
                 "usage": self._usage(),
@@ -60,7 +64,7 @@ class OpenAIFake(FakeProvider):
         else:
             reply.sse([events[0], "data: {\"id\": \"chatcmpl-fake\", \"choices\": [{\n\n"])
 
-    def events(self, model: str, *, with_usage: bool) -> list[str]:
+    def events(self, model: str, *, with_usage: bool, tool_call: dict | None = None) -> list[str]:
         def chunk(delta: dict, finish: str | None = None, choices: bool = True, usage: Any = None) -> str:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             body = {
@@ -75,8 +79,17 @@ class OpenAIFake(FakeProvider):
             return f"data: {json.dumps(body)}\n\n"
 
         events = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": piece}) for piece in self.chunks()]
-        events.append(chunk({}, finish="stop"))
+        if tool_call is None:
+            events += [chunk({"content": piece}) for piece in self.chunks()]
+            events.append(chunk({}, finish="stop"))
+        else:  # the id and name first, then the arguments in two pieces, as OpenAI streams them
+            function, arguments = tool_call["function"], tool_call["function"]["arguments"]
+            half = len(arguments) // 2
+            events.append(chunk({"tool_calls": [{"index": 0, "id": tool_call["id"], "type": "function",
+                                                 "function": {"name": function["name"], "arguments": ""}}]}))
+            events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                       for piece in (arguments[:half], arguments[half:])]
+            events.append(chunk({}, finish="tool_calls"))
         if with_usage:
             events.append(chunk({}, choices=False, usage=self._usage()))
         events.append("data: [DONE]\n\n")

@@ -125,9 +125,11 @@ Route = Callable[[Recorded, Reply], None]
 class FakeProvider:
     """Base of the fakes. Subclasses fill `routes`, the sample model list, and the error body shape.
 
-    Knobs a test turns: `set_answer`, `answer_model` (one model answers from the request's last
+    Knobs a test turns: `set_answer`, `set_tool_call` (a request offering tools gets this call
+    instead of text), `answer_model` (one model answers from the request's last
     message, a judge say), `set_usage`, `set_models` (with a page size for the paginated
-    list endpoints), `fail_next` and `fail_model`. `requests` is every request received, in order.
+    list endpoints), `fail_next` and `fail_model`. `requests` is every request received, in order;
+    `hangups` counts replies the client cut off by closing its connection.
     """
 
     models_sample: str = ""
@@ -136,6 +138,8 @@ class FakeProvider:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.answer_text = "Paris is the capital of France."
+        self.tool_call: dict | None = None
+        self.hangups = 0
         self._answerers: dict[str, Callable[[str], str]] = {}
         self.tokens_in = 14
         self.tokens_out = 7
@@ -164,6 +168,14 @@ class FakeProvider:
 
     def set_answer(self, text: str) -> None:
         self.answer_text = text
+
+    def set_tool_call(self, call: dict) -> None:
+        """`call` in the OpenAI shape ({"id", "type", "function": {"name", "arguments"}}); each fake
+        answers it in its own protocol when the request offers tools."""
+        self.tool_call = call
+
+    def calls_tool(self, request: Recorded) -> dict | None:
+        return self.tool_call if self.tool_call is not None and request.json.get("tools") else None
 
     def answer_model(self, model_id: str, answerer: Callable[[str], str]) -> None:
         """`model_id` answers `answerer(the request's last message text)` instead of `answer_text`."""
@@ -263,6 +275,7 @@ class FakeProvider:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # a gateway opening hundreds of streams at once is not refused
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up on a delayed reply is the point of several tests, not an error."""
@@ -295,6 +308,8 @@ def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
             try:
                 fake._dispatch(request, Reply(self, fake._stop))
             except (BrokenPipeError, ConnectionResetError):
+                with fake._lock:
+                    fake.hangups += 1
                 self.close_connection = True
 
         do_GET = do_POST = _handle
