@@ -7,6 +7,7 @@ as `file:line: field: message`, one line each, so a user can fix a file without 
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
