@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -22,6 +23,39 @@ PROVIDER_ENV = (
     "HF_TOKEN", "HF_BASE_URL", "OPENROUTER_API_KEY", "OPENROUTER_BASE_URL",
 )
 POSTGRES_ENV = "MODELCTL_TEST_DATABASE_URL"
+
+# The original design's chains, as bundled before today's models took their roles.
+ORIGINAL_POLICY = """\
+max_query_chars: 100000
+min_quality_ratio: 0.95
+cost_weight: 0.15
+segments:
+  simple:
+    chain: [gpt-3.5-turbo-0125, claude-3-5-sonnet-20241022, gpt-4o-2024-08-06,
+            gpt-6-luna, claude-haiku-5-5, llama3.1:8b]
+    budget_seconds: 5
+  technical:
+    chain: [claude-3-5-sonnet-20241022, gpt-4o-2024-08-06, gpt-3.5-turbo-0125,
+            claude-sonnet-5-5, gpt-6.1-sol, gpt-5.4-mini-2026-03-17]
+    budget_seconds: 7
+  research:
+    chain: [gpt-4o-2024-08-06, claude-3-5-sonnet-20241022, gpt-3.5-turbo-0125,
+            gpt-6.1-sol, claude-opus-5-5, claude-sonnet-5-5]
+    budget_seconds: 10
+  multimedia:
+    chain: [gpt-4o-2024-08-06]
+    budget_seconds: 10
+    fallback_to_capable: true
+refinement:
+  fast:
+    chain: [gpt-4o-mini-2024-07-18, claude-3-5-haiku-20241022, gpt-6-luna, claude-haiku-5-5]
+  quality:
+    chain: [claude-3-5-haiku-20241022, gpt-4o-mini-2024-07-18, claude-haiku-5-5, gpt-5.4-mini-2026-03-17]
+  lmm:
+    chain: [gpt-4o-mini-2024-07-18, gpt-6-luna, claude-haiku-5-5]
+"""
+# A day on which every model of those chains is live (the first retirement is 2026-02-19).
+ORIGINAL_CHAINS_DAY = "2026-01-15T12:00:00Z"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,6 +90,23 @@ def modelctl_home(tmp_path, monkeypatch, request):
             yield home
         return
     yield home
+
+
+@pytest.fixture
+def original_chains(tmp_path, monkeypatch) -> Path:
+    """The original design's chains in this test's config directory, on a day before any of their
+    models retired: tests of fallbacks, cooldowns and rollouts are about the mechanics, and keep
+    passing whatever models the bundled defaults name and whatever the calendar says.
+
+    Shares the config directory a fixture like every_fake_configured set; a test that moves the
+    clock (MODELCTL_NOW) keeps these chains as designed while it stays before 2026-02-19."""
+    named = os.environ.get("MODELCTL_CONFIG_DIR")
+    config = Path(named) if named else tmp_path / "config"
+    config.mkdir(exist_ok=True)
+    (config / "policy.yaml").write_text(ORIGINAL_POLICY)
+    monkeypatch.setenv("MODELCTL_CONFIG_DIR", str(config))
+    monkeypatch.setenv("MODELCTL_NOW", ORIGINAL_CHAINS_DAY)
+    return config
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

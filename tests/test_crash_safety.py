@@ -13,10 +13,13 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+
 IMPORT_LINES = 200_000
 CANDIDATE = "claude-sonnet-5-5"
-INCUMBENT = "gpt-4o-2024-08-06"  # the technical segment's serving head on T0 (see test_cli_upgrade)
-T0 = datetime(2026, 12, 1)
+INCUMBENT = "claude-3-5-sonnet-20241022"  # the technical head of the original design's chains on T0
+T0 = datetime(2026, 1, 5)  # before the first retirement of those chains (2026-02-19)
 
 
 def _modelctl(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
@@ -118,6 +121,7 @@ def _phase_and_advances(db: Path) -> tuple[str, int, int]:
             _scalar(db, "SELECT COUNT(DISTINCT ts) FROM gate_result"))
 
 
+@pytest.mark.usefixtures("original_chains")
 def test_a_tick_killed_between_its_decision_and_its_write_acts_once_after_its_lease_expires(tmp_path):
     """Stop the tick (SIGSTOP) as soon as it holds the lease, before it has written its decision,
     then SIGKILL it: nothing is half-written, the lease keeps other ticks out until it expires,

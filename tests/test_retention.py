@@ -122,12 +122,14 @@ def test_usage_arriving_later_for_a_pruned_day_is_still_accounted(cli, history, 
     assert cli.json("db", "check")["ok"]
 
 
+@pytest.mark.usefixtures("original_chains")
 def test_prune_refuses_to_delete_what_an_active_rollout_is_judged_on(cli, monkeypatch):
     monkeypatch.setenv("MODELCTL_NOW", "2026-11-21T10:00:00Z")
-    cli("promote", "claude-sonnet-5-5", "--segments", "technical")
+    # on that day claude-sonnet-5-5 serves technical in place of retired claude-3-5-sonnet-20241022
+    cli("promote", "gpt-6.1-sol", "--segments", "technical")
     monkeypatch.setenv("MODELCTL_NOW", NOW.isoformat() + "Z")
     err = cli("usage", "prune", "--older-than", "5d", code=2).stderr
-    assert "shadow rollout of claude-sonnet-5-5" in err and "--older-than 10d" in err
+    assert "shadow rollout of gpt-6.1-sol" in err and "--older-than 10d" in err
     cli("usage", "prune", "--older-than", "10d")
 
 
@@ -186,9 +188,10 @@ def test_backup_command_on_postgresql_exits_1_with_the_hint(cli, tmp_path):
 # --------------------------------------------------------------------------- export
 
 
+@pytest.mark.usefixtures("original_chains")
 def test_export_holds_catalog_rollouts_gate_results_and_audit(cli, monkeypatch, tmp_path):
     monkeypatch.setenv("MODELCTL_NOW", "2026-11-21T10:00:00Z")
-    cli("promote", "claude-sonnet-5-5", "--segments", "technical")
+    cli("promote", "gpt-6.1-sol", "--segments", "technical")  # challenging claude-sonnet-5-5 (see above)
     monkeypatch.setenv("MODELCTL_NOW", "2026-11-21T12:00:00Z")
     cli("upgrade", "tick")
     document = cli.json("db", "export")
@@ -199,7 +202,7 @@ def test_export_holds_catalog_rollouts_gate_results_and_audit(cli, monkeypatch, 
     assert gpt_4o["provider"] == "openai" and "multimodal" in gpt_4o["capabilities"]
     [rollout] = document["rollouts"]
     assert (rollout["candidate_id"], rollout["phase"], rollout["segments"]) == (
-        "claude-sonnet-5-5", "shadow", ["technical"])
+        "gpt-6.1-sol", "shadow", ["technical"])
     assert document["gate_results"] and {g["rollout_id"] for g in document["gate_results"]} == {rollout["id"]}
     start = next(e for e in document["audit"] if e["action"] == "rollout-start")
     assert start["after"]["phase"] == "shadow"  # JSON objects, not JSON text

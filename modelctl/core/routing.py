@@ -317,6 +317,8 @@ class _Plan:
     chain: tuple[str, ...]
     in_chain: frozenset[str]
     quality: dict[str, QualityEstimate]
+    first: str | None  # the policy's first choice (a retired one's successor in its place)
+    replacing: dict[str, str]  # successor -> the retired chain model whose place it takes
 
 
 class _PlanKey(NamedTuple):
@@ -324,6 +326,7 @@ class _PlanKey(NamedTuple):
     segment: str
     capabilities: frozenset[str]
     learned: bool
+    today: date  # retirements take effect by the day
 
 
 @dataclass(slots=True)
@@ -345,10 +348,19 @@ def _facts_table(state: RoutingState, today: date, ignore_keys: bool) -> dict[st
     return derived.facts
 
 
+def _retired(spec: ModelSpec, today: date) -> bool:
+    return spec.deprecation_date is not None and spec.deprecation_date <= today
+
+
 def _model_facts(state: RoutingState, spec: ModelSpec, today: date, ignore_keys: bool) -> _Facts:
     retired = None
-    if spec.deprecation_date is not None and spec.deprecation_date <= today:
-        successor = f"; use {spec.successor}" if spec.successor else ""
+    if _retired(spec, today):
+        if spec.successor in state.models:
+            successor = f"; its successor {spec.successor} takes its place"
+        elif spec.successor:
+            successor = f"; use {spec.successor} (not in the catalog: `modelctl discover` or `models import`)"
+        else:
+            successor = ""
         retired = f"retired: its deprecation date {spec.deprecation_date} has passed{successor}"
     unroutable = None
     if spec.status not in ROUTABLE_STATUSES:
@@ -480,6 +492,7 @@ def _rank(
     weight: float,
     quality: Mapping[str, QualityEstimate],
     in_chain: frozenset[str],
+    replacing: Mapping[str, str],
 ) -> tuple[list[_Placed], float | None, str | None]:
     """Kept models in serving order with why each sits there; the first's clarity; a warning.
 
@@ -492,11 +505,7 @@ def _rank(
     """
     measured = [k for k in kept if k.spec.model_id in quality]
     if objective == "policy" or not measured:
-        ranked = [
-            _Placed(k, "next in the policy chain" if k.spec.model_id in in_chain else
-                    "has the needed capabilities (after the policy chain)")
-            for k in kept
-        ]
+        ranked = [_Placed(k, _chain_place(k.spec.model_id, in_chain, replacing)) for k in kept]
         if objective == "policy" or not kept:
             return ranked, None, None
         return ranked, None, (
@@ -544,6 +553,14 @@ def _rank(
     ]
     top = quality[ranked[0].eligible.spec.model_id]
     return ranked, (top.lcb / top.mean if top.mean > 0 else 0.0), None
+
+
+def _chain_place(model_id: str, in_chain: frozenset[str], replacing: Mapping[str, str]) -> str:
+    if model_id in replacing:
+        return f"next in the policy chain, in place of retired {replacing[model_id]}"
+    if model_id in in_chain:
+        return "next in the policy chain"
+    return "has the needed capabilities (after the policy chain)"
 
 
 def _arm_hash(salt: str, request_id: str) -> float:
@@ -619,17 +636,32 @@ def _candidates(
     segment: str,
     capabilities: frozenset[str],
     learned: bool,
+    today: date,
 ) -> _Plan:
-    """The same for every query of the segment, so worked out once per state."""
+    """The same for every query of the segment on a day, so worked out once per state and day.
+
+    A retired chain model's catalog successor takes its place (right after it: the retired model
+    stays in the chain to be dropped, with its reason, in the trace)."""
     plans = state.derived.plans
-    key = _PlanKey(policy.name, segment, capabilities, learned)
+    key = _PlanKey(policy.name, segment, capabilities, learned, today)
     plan = plans.get(key)
     if plan is not None:
         return plan
-    chain = list(dict.fromkeys(policy.chain))
+    models = state.models
+    replacing: dict[str, str] = {}
+    listed: list[str] = []
+    for mid in policy.chain:
+        spec = models.get(mid)
+        successor = spec.successor if spec is not None and _retired(spec, today) else None
+        if successor is not None and successor in models:
+            replacing.setdefault(successor, mid)
+            listed += [mid, successor]
+        else:
+            listed.append(mid)
+    chain = list(dict.fromkeys(listed))
     in_chain = frozenset(chain)
+    first = next((m for m in chain if m not in replacing.values()), None)
     if policy.fallback_to_capable:
-        models = state.models
         chain += [
             mid
             for mid in sorted(models)
@@ -639,11 +671,10 @@ def _candidates(
     if learned:
         # A learned objective weighs every model measured on this segment, not only the chain's:
         # a custom segment (say, a task name) is defined by its evidence, not by a chain.
-        listed = set(chain)
-        chain += [mid for mid in sorted(quality) if mid not in listed]
+        chain += [mid for mid in sorted(quality) if mid not in set(chain)]
     if len(plans) >= _MAX_PLANS:
         plans.clear()
-    plan = plans[key] = _Plan(tuple(chain), in_chain, quality)
+    plan = plans[key] = _Plan(tuple(chain), in_chain, quality, first, replacing)
     return plan
 
 
@@ -733,10 +764,10 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
     )
 
     plan = _candidates(
-        state, policy, segment=segment, capabilities=capabilities, learned=objective != "policy"
+        state, policy, segment=segment, capabilities=capabilities, learned=objective != "policy",
+        today=now.date(),
     )
-    chain, in_chain, quality = plan.chain, plan.in_chain, plan.quality
-    policy_first = chain[0] if chain else None
+    chain, quality = plan.chain, plan.quality
     arm = _rollout_for(request, segment=segment, rollouts=state.rollouts)
     canary = arm if arm is not None and arm.phase == "canary" else None
     if canary is not None:
@@ -754,7 +785,8 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
     served_arm = "control"
     if canary is not None and kept[0].spec.model_id == canary.candidate_id:
         ranked, _, warning = _rank(
-            kept[1:], objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=in_chain
+            kept[1:], objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=plan.in_chain,
+            replacing=plan.replacing,
         )
         ranked.insert(
             0,
@@ -769,12 +801,15 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
         if canary is not None:
             warnings.append(f"canary candidate {canary.candidate_id} cannot serve; using control")
         ranked, learned_clarity, warning = _rank(
-            kept, objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=in_chain
+            kept, objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=plan.in_chain,
+            replacing=plan.replacing,
         )
         if learned_clarity is not None:
             clarity = learned_clarity
-        elif ranked[0].eligible.spec.model_id == policy_first:
+        elif ranked[0].eligible.spec.model_id == plan.first:
             clarity, ranked[0].why = _PREFERRED, f"first choice of the {policy.name} policy"
+            if plan.first in plan.replacing:
+                ranked[0].why += f", in place of retired {plan.replacing[plan.first]}"
         else:
             clarity, ranked[0].why = _DOWN_CHAIN, f"first eligible model of the {policy.name} policy"
     if warning:

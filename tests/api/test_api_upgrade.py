@@ -7,12 +7,14 @@ import time
 import pytest
 
 CANDIDATE = "claude-sonnet-5-5"
-INCUMBENT = "gpt-4o-2024-08-06"
+INCUMBENT = "claude-3-5-sonnet-20241022"  # the technical head of the original design's chains
 OPENAI_MODELS = [
     {"id": "gpt-7-2026-11-01", "object": "model", "created": 1761955200, "owned_by": "system"},
     {"id": "gpt-7", "object": "model", "created": 1761955200, "owned_by": "system"},
     {"id": "gpt-4o-2024-08-06", "object": "model", "created": 1722902400, "owned_by": "system"},
 ]
+
+pytestmark = pytest.mark.usefixtures("original_chains")
 
 
 @pytest.fixture
@@ -20,7 +22,7 @@ def one_fake_provider(fake_openai, tmp_path, monkeypatch):
     """Only an OpenAI provider, served by the fake: discovery never leaves the machine."""
     fake_openai.set_models(OPENAI_MODELS)
     config = tmp_path / "config"
-    config.mkdir()
+    config.mkdir(exist_ok=True)  # original_chains may have put a policy.yaml there already
     (config / "providers.yaml").write_text(
         "providers:\n"
         f"  openai: {{kind: openai, api_key_env: OPENAI_API_KEY, base_url: '{fake_openai.base_url}/v1'}}\n"

@@ -183,7 +183,8 @@ def test_retirement_dates_reach_known_models_and_route_warns(cli, fakes):
     assert entry["action"] == "deprecation"
     assert entry["before"] == {"deprecation_date": "2027-01-14"}
     assert entry["after"] == {"deprecation_date": "2026-12-10"}
-    routed = cli("route", "What is the capital of France?", "--ignore-keys")
+    # multimedia falls back to any multimodal model, gpt-4o among them
+    routed = cli("route", "Describe https://example.com/cat.png", "--ignore-keys")
     assert "gpt-4o-2024-08-06 is deprecated on 2026-12-10" in routed.stderr
 
 

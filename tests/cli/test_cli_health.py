@@ -7,7 +7,9 @@ import pytest
 from tests.fakes.server import unused_port_url
 
 KEY = "sk-test-health-0b6e2f8d4a917c35"
-QUERY = "What is the capital of France?"
+QUERY = "What is the capital of France?"  # simple: gpt-3.5-turbo-0125 first on the original design's chains
+
+pytestmark = pytest.mark.usefixtures("original_chains")
 
 
 @pytest.fixture
@@ -36,8 +38,8 @@ def test_fresh_install_knows_keys_and_nothing_else(cli, monkeypatch):
 def test_success_rate_and_p95_come_from_recorded_runs(cli, openai_and_ollama):
     fake_openai, _ = openai_and_ollama
     cli.json("run", QUERY)
-    fake_openai.fail_model("gpt-4o-2024-08-06", "server_error")
-    cli.json("run", QUERY)  # gpt-4o fails, gpt-6-luna answers
+    fake_openai.fail_model("gpt-3.5-turbo-0125", "server_error")
+    cli.json("run", QUERY)  # gpt-3.5 fails, gpt-4o answers (no Anthropic key: Claude is skipped)
     openai = _by_name(cli.json("health"))["openai"]
     assert openai["calls"] == 3 and openai["success_rate"] == pytest.approx(2 / 3, abs=1e-3)
     assert openai["p95_latency_ms"] > 0
@@ -73,5 +75,5 @@ def test_a_rate_limited_model_shows_as_resting(cli, openai_and_ollama):
     fake_openai.fail_next("rate_limit", retry_after="300")
     cli.json("run", QUERY)
     openai = _by_name(cli.json("health"))["openai"]
-    assert openai["models_cooling_down"] == ["gpt-4o-2024-08-06"]
+    assert openai["models_cooling_down"] == ["gpt-3.5-turbo-0125"]
     assert openai["status"] == "degraded" and openai["cooldown_until"] is None

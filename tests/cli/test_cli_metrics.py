@@ -113,6 +113,7 @@ def test_provider_cooldown_counts_down(cli, modelctl_home):
     assert _samples(families, "modelctl_provider_consecutive_failures")[("openai",)] == 1
 
 
+@pytest.mark.usefixtures("original_chains")  # the candidate challenges claude-3-5-sonnet-20241022 on technical
 def test_rollouts_gates_promotions_and_rollbacks(cli):
     cli("promote", CANDIDATE, "--segments", "technical")
     cli("upgrade", "tick")

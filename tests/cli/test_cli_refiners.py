@@ -1,7 +1,8 @@
 """`modelctl refiners sweep`: refiners within the 500 / 800 ms refinement budget move to the front of
 each chain, fastest p95 first; the order is stored, audited and used by `route --refinement`.
 
-The bundled fast chain is gpt-4o-mini-2024-07-18 -> claude-3-5-haiku-20241022 -> gpt-6-luna ->
+On the original design's chains (the `original_chains` fixture, on a day all their models are live)
+the fast chain is gpt-4o-mini-2024-07-18 -> claude-3-5-haiku-20241022 -> gpt-6-luna ->
 claude-haiku-5-5, and every refiner's catalog prior is over 500 ms, so only measured models route.
 """
 
@@ -14,6 +15,8 @@ import pytest
 KEY = "sk-test-refiners-81b4c0d2e97a3f56"
 MINI, OLD_HAIKU, LUNA, HAIKU = "gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022", "gpt-6-luna", "claude-haiku-5-5"
 QUERY = "fix my grammar: me and him goes"
+
+pytestmark = pytest.mark.usefixtures("original_chains")
 
 
 def _calls(model_id, latencies):

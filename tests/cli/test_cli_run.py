@@ -1,8 +1,9 @@
 """`modelctl run` against the fake providers, through the real SDKs: answers, fallbacks, the deadline,
 recorded usage and cost, cooldowns, and a key that never leaks.
 
-The simple-segment chain with keys for OpenAI and Anthropic and a local Ollama is
-gpt-4o-2024-08-06 -> gpt-6-luna -> claude-haiku-5-5 -> llama3.1:8b (older models are retired).
+On the original design's chains (the `original_chains` fixture), the simple-segment chain with keys
+for OpenAI and Anthropic and a local Ollama is gpt-3.5-turbo-0125 -> claude-3-5-sonnet-20241022 ->
+gpt-4o-2024-08-06 -> gpt-6-luna -> claude-haiku-5-5 -> llama3.1:8b.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from tests.fakes.server import unused_port_url
 
 KEY = "sk-test-run-7d1e9a4c2b8f6053-secret"
 QUERY = "What is the capital of France?"
-CHAIN = ["gpt-4o-2024-08-06", "gpt-6-luna", "claude-haiku-5-5", "llama3.1:8b"]
+GPT35, SONNET, GPT4O = "gpt-3.5-turbo-0125", "claude-3-5-sonnet-20241022", "gpt-4o-2024-08-06"
+CHAIN = [GPT35, SONNET, GPT4O, "gpt-6-luna", "claude-haiku-5-5", "llama3.1:8b"]
+
+pytestmark = pytest.mark.usefixtures("original_chains")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,23 +65,23 @@ def test_answer_usage_row_and_cost(cli, providers, modelctl_home):
     fake_openai.set_usage(1200, 300)
     out = cli.json("run", QUERY)
     assert out["answer"] == "Paris is the capital of France."
-    assert out["model_id"] == "gpt-4o-2024-08-06" and out["provider"] == "openai"
+    assert out["model_id"] == GPT35 and out["provider"] == "openai"
     assert [a["outcome"] for a in out["attempts"]] == ["ok"]
     assert (out["tokens_in"], out["tokens_out"]) == (1200, 300)
-    prices = {m["model_id"]: m for m in cli.json("models", "list")}["gpt-4o-2024-08-06"]
+    prices = {m["model_id"]: m for m in cli.json("models", "list")}[GPT35]
     expected = (1200 * prices["input_cost_per_1k"] + 300 * prices["output_cost_per_1k"]) / 1000
     assert out["cost_usd"] == pytest.approx(expected)
     assert len(out["request_id"]) == 32
 
     sent = fake_openai.requests[-1].json
-    assert sent["model"] == "gpt-4o-2024-08-06" and sent["messages"][-1]["content"] == QUERY
+    assert sent["model"] == GPT35 and sent["messages"][-1]["content"] == QUERY
 
     [row] = _usage_rows(cli)
     assert row["request_id"] == out["request_id"] and row["segment"] == "simple" and row["arm"] == "control"
     assert row["success"] and row["error_kind"] is None and row["cost_usd"] == pytest.approx(expected)
     stats = {r["key"]: r for r in cli.json("stats")}
-    assert stats["gpt-4o-2024-08-06"]["calls"] == 1
-    assert stats["gpt-4o-2024-08-06"]["cost_usd"] == pytest.approx(expected, abs=1e-6)
+    assert stats[GPT35]["calls"] == 1
+    assert stats[GPT35]["cost_usd"] == pytest.approx(expected, abs=1e-6)
 
     stored = b"".join(p.read_bytes() for p in modelctl_home.rglob("*") if p.is_file())
     assert QUERY.encode() not in stored and b"Paris is the capital" not in stored
@@ -86,23 +90,23 @@ def test_answer_usage_row_and_cost(cli, providers, modelctl_home):
 def test_plain_output_is_the_answer_with_a_summary_on_stderr(cli, providers):
     result = cli("run", QUERY, "--request-id", "req-1")
     assert result.stdout == "Paris is the capital of France.\n"
-    assert "gpt-4o-2024-08-06 (openai)" in result.stderr and "req-1" in result.stderr
+    assert f"{GPT35} (openai)" in result.stderr and "req-1" in result.stderr
 
 
 def test_falls_back_in_chain_order_on_500_then_429(cli, providers):
     fake_openai, fake_anthropic, _ = providers
-    fake_openai.fail_model("gpt-4o-2024-08-06", "server_error")
-    fake_openai.fail_model("gpt-6-luna", "rate_limit", retry_after="600")  # too long to wait for
-    fake_anthropic.set_answer("Paris.")
+    fake_openai.fail_model(GPT35, "server_error")
+    fake_anthropic.fail_model(SONNET, "rate_limit", retry_after="600")  # too long to wait for
+    fake_openai.set_answer("Paris.")
     result = cli("run", QUERY, "--json")
     out = json.loads(result.stdout)
-    assert out["answer"] == "Paris." and out["model_id"] == "claude-haiku-5-5"
+    assert out["answer"] == "Paris." and out["model_id"] == GPT4O
     assert [(a["model_id"], a["error_kind"]) for a in out["attempts"]] == [
-        ("gpt-4o-2024-08-06", "unavailable"), ("gpt-6-luna", "rate_limited"), ("claude-haiku-5-5", None)]
-    assert "trying gpt-6-luna" in result.stderr and "trying claude-haiku-5-5" in result.stderr
+        (GPT35, "unavailable"), (SONNET, "rate_limited"), (GPT4O, None)]
+    assert f"trying {SONNET}" in result.stderr and f"trying {GPT4O}" in result.stderr
     rows = _usage_rows(cli)
     assert [(r["model_id"], r["attempt"], bool(r["success"])) for r in rows] == [
-        ("gpt-4o-2024-08-06", 0, False), ("gpt-6-luna", 1, False), ("claude-haiku-5-5", 2, True)]
+        (GPT35, 0, False), (SONNET, 1, False), (GPT4O, 2, True)]
     assert len({r["request_id"] for r in rows}) == 1
 
 
@@ -113,27 +117,27 @@ def test_a_short_retry_after_is_waited_out_on_the_same_model(cli, providers):
     out = cli.json("run", QUERY)
     assert time.perf_counter() - start >= 0.3
     assert [(a["model_id"], a["outcome"]) for a in out["attempts"]] == [
-        ("gpt-4o-2024-08-06", "failed"), ("gpt-4o-2024-08-06", "ok")]
+        (GPT35, "failed"), (GPT35, "ok")]
     # the success ended the cooldown the 429 started
-    assert _route(cli)["model_id"] == "gpt-4o-2024-08-06"
+    assert _route(cli)["model_id"] == GPT35
 
 
 def test_invalid_request_moves_on_without_retrying_the_model(cli, providers):
     fake_openai, _, _ = providers
-    fake_openai.fail_model("gpt-4o-2024-08-06", "bad_request")
+    fake_openai.fail_model(GPT35, "bad_request")
     out = cli.json("run", QUERY)
-    assert [a["model_id"] for a in out["attempts"]] == ["gpt-4o-2024-08-06", "gpt-6-luna"]
+    assert [a["model_id"] for a in out["attempts"]] == [GPT35, SONNET]
     assert out["attempts"][0]["error_kind"] == "invalid_request"
 
 
 def test_a_cut_stream_falls_back_and_streams_the_next_answer(cli, providers):
     fake_openai, _, _ = providers
-    fake_openai.fail_model("gpt-4o-2024-08-06", "cut_stream")
+    fake_openai.fail_model(GPT35, "cut_stream")
     result = cli("run", QUERY, "--stream")
     assert result.stdout.rstrip().endswith("Paris is the capital of France.")
-    assert "gpt-4o-2024-08-06 failed (unavailable)" in result.stderr
+    assert f"{GPT35} failed (unavailable)" in result.stderr
     out = cli.json("run", QUERY, "--stream")
-    assert out["attempts"][-1]["ttft_ms"] is not None and out["attempts"][-1]["model_id"] == "gpt-6-luna"
+    assert out["attempts"][-1]["ttft_ms"] is not None and out["attempts"][-1]["model_id"] == SONNET
 
 
 def test_the_deadline_holds_when_every_model_is_slow(cli, providers):
@@ -146,7 +150,7 @@ def test_the_deadline_holds_when_every_model_is_slow(cli, providers):
     elapsed = time.perf_counter() - start
     assert elapsed < 2.0 + 0.5
     # a 2 s budget drops the models expected to take longer; the first one left takes all of it
-    assert "gpt-6-luna: openai gpt-6-luna: no complete answer within" in result.stderr
+    assert f"{GPT35}: openai {GPT35}: no complete answer within" in result.stderr
     assert "claude-haiku-5-5: not tried, the 2 s budget was spent" in result.stderr
     assert len(fake_anthropic.requests) == 0
 
@@ -165,39 +169,40 @@ def test_every_failure_listed_and_exit_4(cli, providers):
 
 
 def test_a_429_cools_the_model_down_for_every_process(cli, providers, monkeypatch):
-    monkeypatch.setenv("MODELCTL_NOW", "2026-12-01T10:00:00Z")
+    monkeypatch.setenv("MODELCTL_NOW", "2026-01-15T10:00:00Z")
     fake_openai, _, _ = providers
     fake_openai.fail_next("rate_limit", retry_after="120")
-    assert cli.json("run", QUERY)["model_id"] == "gpt-6-luna"
+    assert cli.json("run", QUERY)["model_id"] == SONNET
     decision = _route(cli)
-    assert decision["model_id"] == "gpt-6-luna"
+    assert decision["model_id"] == SONNET
     reasons = {c["model_id"]: c["reason"] for c in decision["reason"]}
-    assert reasons["gpt-4o-2024-08-06"] == "model is cooling down until 2026-12-01T10:02:00+00:00"
+    assert reasons[GPT35] == "model is cooling down until 2026-01-15T10:02:00+00:00"
     assert "cooling down" in cli("route", QUERY, "--explain").stdout
-    monkeypatch.setenv("MODELCTL_NOW", "2026-12-01T10:02:01Z")
-    assert _route(cli)["model_id"] == "gpt-4o-2024-08-06"
+    monkeypatch.setenv("MODELCTL_NOW", "2026-01-15T10:02:01Z")
+    assert _route(cli)["model_id"] == GPT35
 
 
 def test_three_failures_in_a_row_cool_a_model_down(cli, providers):
     fake_openai, _, _ = providers
-    fake_openai.fail_model("gpt-4o-2024-08-06", "server_error")
+    fake_openai.fail_model(GPT35, "server_error")
     for _ in range(2):
-        assert cli.json("run", QUERY)["attempts"][0]["model_id"] == "gpt-4o-2024-08-06"
-    assert _route(cli)["model_id"] == "gpt-4o-2024-08-06"
+        assert cli.json("run", QUERY)["attempts"][0]["model_id"] == GPT35
+    assert _route(cli)["model_id"] == GPT35
     cli.json("run", QUERY)
     decision = _route(cli)
-    assert decision["model_id"] == "gpt-6-luna"
+    assert decision["model_id"] == SONNET
     reasons = {c["model_id"]: c["reason"] for c in decision["reason"]}
-    assert reasons["gpt-4o-2024-08-06"].startswith("model is cooling down until")
+    assert reasons[GPT35].startswith("model is cooling down until")
 
 
 def test_a_refused_key_cools_the_whole_provider_down(cli, providers):
-    fake_openai, _, _ = providers
+    fake_openai, fake_anthropic, _ = providers
     fake_openai.fail_next("unauthorized")
+    fake_anthropic.fail_next("server_error")
     out = cli.json("run", QUERY)
     # the rest of OpenAI is skipped in this run too: the same key would be refused
     assert [(a["model_id"], a["error_kind"]) for a in out["attempts"]] == [
-        ("gpt-4o-2024-08-06", "auth"), ("claude-haiku-5-5", None)]
+        (GPT35, "auth"), (SONNET, "unavailable"), ("claude-haiku-5-5", None)]
     assert len(fake_openai.requests) == 1
     decision = _route(cli)
     assert decision["provider"] == "anthropic"
@@ -211,10 +216,10 @@ def test_a_refused_connection_rests_the_provider_for_this_run_only(cli, provider
     fake_openai, fake_anthropic, fake_ollama = providers
     down = unused_port_url()
     monkeypatch.setenv("OPENAI_BASE_URL", down + "/v1")
-    fake_anthropic.fail_next("server_error")
+    fake_anthropic.fail_next("server_error", times=2)  # claude-3-5-sonnet, claude-haiku-5-5
     fake_ollama.fail_next("server_error")
     stderr = cli("run", QUERY, code=4).stderr
-    assert "gpt-4o-2024-08-06: openai gpt-4o-2024-08-06: cannot connect" in stderr
+    assert f"{GPT35}: openai {GPT35}: cannot connect" in stderr
     assert "gpt-6-luna: not tried, provider openai failed for every model in this run" in stderr
     # no stored cooldown: nothing keeps OpenAI skipped once it listens again
     assert _route(cli)["provider"] == "openai"
@@ -223,7 +228,7 @@ def test_a_refused_connection_rests_the_provider_for_this_run_only(cli, provider
     assert health["openai"]["models_cooling_down"] == []
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
     out = cli.json("run", QUERY)
-    assert [(a["model_id"], a["error_kind"]) for a in out["attempts"]] == [("gpt-4o-2024-08-06", None)]
+    assert [(a["model_id"], a["error_kind"]) for a in out["attempts"]] == [(GPT35, None)]
 
 
 def test_a_refused_connection_is_no_latency_sample(cli, providers, monkeypatch):
@@ -232,34 +237,16 @@ def test_a_refused_connection_is_no_latency_sample(cli, providers, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", unused_port_url() + "/v1")
     out = cli.json("run", QUERY)
     assert [(a["model_id"], a["error_kind"], a["latency_ms"]) for a in out["attempts"][:1]] == [
-        ("gpt-4o-2024-08-06", "connection", None)]
+        (GPT35, "connection", None)]
     from modelctl.services.database import open_database
 
     rows = open_database().read("SELECT model_id, latency_ms FROM usage ORDER BY id")
-    assert rows[0] == ("gpt-4o-2024-08-06", None) and rows[1][1] > 0
+    assert rows[0] == (GPT35, None) and rows[1][1] > 0
     stats = {r["key"]: r for r in cli.json("stats", "--by", "model")}
-    assert stats["gpt-4o-2024-08-06"]["calls"] == 1 and stats["gpt-4o-2024-08-06"]["p95_latency_ms"] is None
-    shown = cli.json("models", "show", "gpt-4o-2024-08-06")
+    assert stats[GPT35]["calls"] == 1 and stats[GPT35]["p95_latency_ms"] is None
+    shown = cli.json("models", "show", GPT35)
     assert shown["measured_calls"] == 1 and shown["performance"]["avg_completion_ms"]["measured"] is None
     assert {r["name"]: r for r in cli.json("health")}["openai"]["p95_latency_ms"] is None
-
-
-def test_the_first_run_without_keys_says_which_keys_to_set(cli, monkeypatch, fake_ollama):
-    """A fresh machine: no keys, Ollama not started yet. The failure names what was skipped and the
-    variable to set; once Ollama listens it answers at once, and a note still names the rest."""
-    monkeypatch.setenv("OLLAMA_HOST", unused_port_url())
-    stderr = cli("run", QUERY, code=4).stderr
-    assert stderr.splitlines()[1:] == [
-        "  llama3.1:8b: ollama llama3.1:8b: cannot connect ([Errno 111] Connection refused)",
-        "  gpt-4o-2024-08-06, gpt-6-luna: not tried, provider openai has no API key: set OPENAI_API_KEY",
-        "  claude-haiku-5-5: not tried, provider anthropic has no API key: set ANTHROPIC_API_KEY",
-    ]
-    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.base_url)
-    result = cli("run", QUERY)
-    assert result.stdout.strip() == fake_ollama.answer_text
-    assert ("note: not tried for want of an API key: gpt-4o-2024-08-06, gpt-6-luna (provider openai has no "
-            "API key: set OPENAI_API_KEY); claude-haiku-5-5 (provider anthropic has no API key: set "
-            "ANTHROPIC_API_KEY)") in result.stderr
 
 
 def test_no_note_when_the_missing_keys_changed_nothing(cli, providers, monkeypatch):
@@ -302,7 +289,7 @@ def test_attachments_are_sent_as_data_urls(cli, providers, tmp_path):
     image = tmp_path / "receipt.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\nfake-pixels")
     out = cli.json("run", "What does this receipt say?", "--attach", str(image))
-    assert out["model_id"] == "gpt-4o-2024-08-06" and out["segment"] == "multimedia"
+    assert out["model_id"] == GPT4O and out["segment"] == "multimedia"
     content = fake_openai.requests[-1].json["messages"][-1]["content"]
     assert content[0] == {"type": "text", "text": "What does this receipt say?"}
     assert content[1]["type"] == "image_url"

@@ -3,8 +3,9 @@ and never holds the answer or the process, shadow failures never change producti
 failed call's cost is unknown rather than free, and the models rescuing a failed canary call are an
 arm of their own.
 
-On the technical segment (7 s budget) gpt-4o-2024-08-06 (OpenAI) serves and claude-sonnet-5-5
-(Anthropic) challenges it; every request id falls in the rollout's arm (--traffic 100).
+On the original design's simple segment (5 s budget; the `original_chains` fixture) gpt-3.5-turbo-0125
+(OpenAI) serves and claude-sonnet-5-5 (Anthropic) challenges it; every request id falls in the
+rollout's arm (--traffic 100).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import time
 import pytest
 
 KEY = "sk-test-rollout-2f9c4e7a0b1d3865"
-QUERY = "How do I fix a segfault in my C code?"
+QUERY = "What is the capital of France?"
 CANDIDATE = "claude-sonnet-5-5"
-INCUMBENT = "gpt-4o-2024-08-06"
+INCUMBENT = "gpt-3.5-turbo-0125"
+
+pytestmark = pytest.mark.usefixtures("original_chains")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -31,7 +34,6 @@ def _sdks_imported():
 
 @pytest.fixture
 def providers(monkeypatch, fake_openai, fake_anthropic, fake_ollama):
-    monkeypatch.setenv("MODELCTL_NOW", "2026-12-01T00:00:00Z")
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
@@ -41,7 +43,7 @@ def providers(monkeypatch, fake_openai, fake_anthropic, fake_ollama):
 
 
 def _rollout(cli, *phase: str) -> None:
-    cli("promote", CANDIDATE, "--segments", "technical", "--traffic", "100", *phase)
+    cli("promote", CANDIDATE, "--segments", "simple", "--traffic", "100", *phase)
 
 
 def _rows(request_id: str) -> list[dict]:
@@ -65,14 +67,14 @@ def _shadow_row(request_id: str, *, timeout_s: float = 60.0) -> dict:
 
 
 def test_a_shadow_call_has_a_budget_of_its_own(cli, providers):
-    """Incumbent and candidate both take 4 s in a 7 s segment: the shadow call must not get the 3 s
+    """Incumbent and candidate both take 4 s in a 5 s segment: the shadow call must not get the 1 s
     the incumbent left, or it times out every time and the gates roll back an identical candidate."""
     fake_openai, fake_anthropic = providers
     _rollout(cli)
     fake_openai.fail_model(INCUMBENT, "delay", delay_s=4.0)
     fake_anthropic.fail_model(CANDIDATE, "delay", delay_s=4.0)
     out = cli.json("run", QUERY, "--request-id", "req-slow-pair")
-    assert out["model_id"] == INCUMBENT and out["arm"] == "control" and out["segment"] == "technical"
+    assert out["model_id"] == INCUMBENT and out["arm"] == "control" and out["segment"] == "simple"
     shadow = _shadow_row("req-slow-pair")
     assert (shadow["model_id"], shadow["success"], shadow["error_kind"]) == (CANDIDATE, 1, None)
     assert fake_anthropic.requests[-1].json["messages"][-1]["content"] == QUERY
@@ -85,7 +87,7 @@ def test_a_slow_shadow_never_holds_the_answer_or_the_exit(providers, modelctl_ho
     fake_openai, fake_anthropic = providers
     env = {**os.environ, "MODELCTL_HOME": str(modelctl_home)}
     modelctl = [sys.executable, "-m", "modelctl"]
-    subprocess.run([*modelctl, "promote", CANDIDATE, "--segments", "technical", "--traffic", "100"],
+    subprocess.run([*modelctl, "promote", CANDIDATE, "--segments", "simple", "--traffic", "100"],
                    env=env, check=True, capture_output=True, timeout=120)
     fake_anthropic.fail_model(CANDIDATE, "delay", delay_s=4.0)
     proc = subprocess.Popen([*modelctl, "run", QUERY, "--request-id", "req-gateway"], env=env,
@@ -116,22 +118,22 @@ def test_a_shadow_refused_with_401_leaves_production_routing_alone(cli, provider
     health = {r["name"]: r for r in cli.json("health")}
     assert health["anthropic"]["cooldown_until"] is None and health["anthropic"]["consecutive_failures"] == 0
     assert health["anthropic"]["status"] != "down"
-    decision = cli.json("route", "What is the capital of France?")
+    decision = cli.json("route", QUERY)
     reasons = {c["model_id"]: c["reason"] for c in decision["reason"]}
     assert "cooling down" not in reasons["claude-haiku-5-5"]
 
 
 def test_a_failed_call_has_an_unknown_cost_not_a_free_one(cli, providers):
     fake_openai, _ = providers
-    fake_openai.fail_model("gpt-4o-2024-08-06", "server_error")
-    out = cli.json("run", "What is the capital of France?", "--request-id", "req-failed-cost")
+    fake_openai.fail_model(INCUMBENT, "server_error")
+    out = cli.json("run", QUERY, "--request-id", "req-failed-cost")
     failed, served = _rows("req-failed-cost")
     assert (failed["success"], failed["cost_usd"]) == (0, None)
     assert served["success"] == 1 and served["cost_usd"] == pytest.approx(out["cost_usd"]) and served["cost_usd"] > 0
     stats = {r["key"]: r for r in cli.json("stats")}
-    assert stats["gpt-4o-2024-08-06"]["calls"] == 1 and stats["gpt-4o-2024-08-06"]["cost_usd"] == 0
+    assert stats[INCUMBENT]["calls"] == 1 and stats[INCUMBENT]["cost_usd"] == 0
     # recorded by hand, a failed call that reported no tokens is unpriced too
-    recorded = cli.json("usage", "record", "gpt-4o-2024-08-06", "--latency-ms", "900", "--failed")
+    recorded = cli.json("usage", "record", INCUMBENT, "--latency-ms", "900", "--failed")
     assert recorded["cost_usd"] is None
 
 
@@ -150,6 +152,6 @@ def test_the_models_rescuing_a_failed_canary_call_are_their_own_arm(cli, provide
     assert stats[INCUMBENT]["calls"] == 2 and stats["gpt-6.1-sol"]["calls"] == 1
     # metrics: the rescue is a fallback, and a judge call is not a routed call
     metrics = cli("metrics").stdout
-    assert 'modelctl_fallback_calls_1h{model="gpt-4o-2024-08-06",segment="technical"} 1.0' in metrics
+    assert f'modelctl_fallback_calls_1h{{model="{INCUMBENT}",segment="simple"}} 1.0' in metrics
     assert 'arm="rescue"' in metrics and 'arm="judge"' in metrics
     assert 'modelctl_routed_calls_1h{model="gpt-6.1-sol"' not in metrics

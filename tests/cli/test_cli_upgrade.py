@@ -11,10 +11,11 @@ from datetime import datetime, timedelta
 import pytest
 
 CANDIDATE = "claude-sonnet-5-5"
-# The technical chain's first model (claude-3-5-sonnet-20241022) is past its deprecation date on T0,
-# so the model that actually serves the segment, and is challenged, is the next one.
-INCUMBENT = "gpt-4o-2024-08-06"
-T0 = datetime(2026, 12, 1)
+# On the original design's chains, the technical chain's first model serves the segment and is challenged.
+INCUMBENT = "claude-3-5-sonnet-20241022"
+T0 = datetime(2026, 1, 5)  # every test stays before the first retirement of those chains (2026-02-19)
+
+pytestmark = pytest.mark.usefixtures("original_chains")
 
 
 def at(monkeypatch, hours: float) -> str:
@@ -57,7 +58,7 @@ def test_promote_starts_a_shadow_rollout_against_the_chain_head(cli, monkeypatch
     assert [e["phase"] for e in rows[0].pop("time_to_decision")] == ["shadow", "canary"]
     assert rows == [{
         "candidate_id": CANDIDATE, "incumbent_id": INCUMBENT, "segments": ["technical"], "phase": "shadow",
-        "traffic_pct": 5.0, "phase_started_at": "2026-12-01T00:00:00",
+        "traffic_pct": 5.0, "phase_started_at": "2026-01-05T00:00:00",
         "reason": f"started by {os.environ.get('MODELCTL_ACTOR') or __import__('getpass').getuser()}: "
                   f"{CANDIDATE} challenges {INCUMBENT} on technical at shadow",
         "why": None,
@@ -70,8 +71,9 @@ def test_promote_starts_a_shadow_rollout_against_the_chain_head(cli, monkeypatch
 def test_promote_without_segments_challenges_each_segments_serving_head(cli, monkeypatch):
     at(monkeypatch, 0)
     started = cli.json("promote", "claude-opus-5-5")
-    assert [(t["incumbent_id"], sorted(t["segments"])) for t in started] == [
-        (INCUMBENT, ["multimedia", "research", "simple", "technical"])]
+    assert sorted((t["incumbent_id"], sorted(t["segments"])) for t in started) == [
+        (INCUMBENT, ["technical"]), ("gpt-3.5-turbo-0125", ["simple"]),
+        ("gpt-4o-2024-08-06", ["multimedia", "research"])]
     cli("rollback", "claude-opus-5-5")
     # with --replaces, the segments are those whose chain holds the incumbent
     started = cli.json("promote", "claude-opus-5-5", "--replaces", "claude-sonnet-5-5")
@@ -151,7 +153,7 @@ def test_a_regression_in_a_small_segment_is_not_averaged_away(cli, monkeypatch):
         "technical": 3000, "research": 150}
 
 
-def test_still_inconclusive_at_the_maximum_is_rejected_or_held(cli, monkeypatch, tmp_path):
+def test_still_inconclusive_at_the_maximum_is_rejected_or_held(cli, monkeypatch, original_chains):
     at(monkeypatch, 0)
     cli("promote", CANDIDATE, "--segments", "technical")
     feed(cli, calls(INCUMBENT, "control", n=30, start_h=1, end_h=40),
@@ -159,23 +161,21 @@ def test_still_inconclusive_at_the_maximum_is_rejected_or_held(cli, monkeypatch,
     at(monkeypatch, 30)
     assert cli.json("upgrade", "tick")["rollouts"][0]["action"] == "wait"
 
-    config = tmp_path / "config"
-    config.mkdir()
     bundled = (os.path.dirname(__file__) + "/../../config/upgrade.yaml")
-    (config / "upgrade.yaml").write_text(open(bundled).read().replace("on_timeout: reject", "on_timeout: hold"))
-    monkeypatch.setenv("MODELCTL_CONFIG_DIR", str(config))
+    holding = original_chains / "upgrade.yaml"
+    holding.write_text(open(bundled).read().replace("on_timeout: reject", "on_timeout: hold"))
     at(monkeypatch, 49)
     held = cli.json("upgrade", "tick")["rollouts"][0]
     assert held["action"] == "hold" and "manual promote" in held["reason"]
     assert status(cli)[0]["phase"] == "shadow"
 
-    monkeypatch.delenv("MODELCTL_CONFIG_DIR")
+    holding.unlink()
     rejected = cli.json("upgrade", "tick")["rollouts"][0]
     assert rejected["action"] == "reject" and status(cli)[0]["phase"] == "rejected"
 
 
 def test_bad_upgrade_config_names_file_line_and_field(cli, monkeypatch, tmp_path):
-    config = tmp_path / "config"
+    config = tmp_path / "bad-config"
     config.mkdir()
     (config / "upgrade.yaml").write_text(
         "phases:\n  shadow: {traffic_pct: 5, min_hours: 48, max_hours: 24}\n"

@@ -174,7 +174,8 @@ def test_runs_at_once_record_each_attempt_once(db_url, fake_openai):
 
 
 CANDIDATE = "claude-sonnet-5-5"
-INCUMBENT = "gpt-4o-2024-08-06"
+INCUMBENT = "claude-3-5-sonnet-20241022"  # the technical head of the original design's chains on ROLLOUT_T0
+ROLLOUT_T0 = datetime(2026, 1, 5)  # before the first retirement of those chains (2026-02-19)
 
 
 def _rollout_calls(model_id: str, arm: str, *, success_rate: float) -> str:
@@ -182,20 +183,21 @@ def _rollout_calls(model_id: str, arm: str, *, success_rate: float) -> str:
     n, failures = 300, round(300 * (1 - success_rate))
     return "".join(json.dumps({
         "model_id": model_id, "arm": arm, "segment": "technical",
-        "ts": (T0 + timedelta(hours=0.1 + 1.4 * i / n)).isoformat() + "Z",
+        "ts": (ROLLOUT_T0 + timedelta(hours=0.1 + 1.4 * i / n)).isoformat() + "Z",
         "latency_ms": 1000.0 * (0.9 + 0.2 * (i * 7919 % 100) / 100),
         "success": (i + 1) * failures // n == i * failures // n,
         "cost_usd": 0.001, "request_id": f"{model_id}-{arm}-{i}",
     }) + "\n" for i in range(n))
 
 
+@pytest.mark.usefixtures("original_chains")
 def test_of_three_ticks_at_once_exactly_one_rolls_back(db_url):
-    setup = _env(db_url, MODELCTL_NOW="2026-12-01T00:00:00Z")
+    setup = _env(db_url, MODELCTL_NOW="2026-01-05T00:00:00Z")
     _finish([(_start(setup, "promote", CANDIDATE, "--segments", "technical"), None)])
     feed = _rollout_calls(INCUMBENT, "control", success_rate=1.0) + _rollout_calls(CANDIDATE, "shadow",
                                                                                  success_rate=0.7)
     _finish([(_start(setup, "usage", "import", "-", stdin=True), feed)])
-    later = _env(db_url, MODELCTL_NOW="2026-12-01T02:00:00Z")
+    later = _env(db_url, MODELCTL_NOW="2026-01-05T02:00:00Z")
 
     outs = _finish([(_start(later, "upgrade", "tick", "--json"), None) for _ in range(3)])
 

@@ -51,7 +51,7 @@ def every_fake_configured(fake_openai, fake_anthropic, fake_ollama, fake_hugging
                           monkeypatch) -> Path:
     """A config directory (MODELCTL_CONFIG_DIR) whose providers.yaml points all five providers at their fakes."""
     config = tmp_path / "config"
-    config.mkdir()
+    config.mkdir(exist_ok=True)  # original_chains may have put a policy.yaml there already
     (config / "providers.yaml").write_text(
         "providers:\n"
         f"  openai: {{kind: openai, api_key_env: OPENAI_API_KEY, base_url: '{fake_openai.base_url}/v1'}}\n"

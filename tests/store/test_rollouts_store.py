@@ -37,6 +37,7 @@ def test_the_migration_seeds_an_expired_tick_lease():
         assert repo.take_lease(conn, holder="b", now=NOW, until=NOW + timedelta(minutes=10))
 
 
+@pytest.mark.usefixtures("original_chains")
 def test_routing_state_carries_shadow_and_canary_arms_and_full_substitutions():
     store = open_database()
     _rollout(store, candidate="claude-opus-5-5", incumbent="gpt-4o-2024-08-06", segments=("research",), phase="shadow")

@@ -238,7 +238,27 @@ def test_output_estimate_follows_complexity():
 def test_model_past_its_deprecation_date_is_retired_and_names_its_successor():
     old = replace(CATALOG[SONNET], deprecation_date=date(2025, 1, 1), successor="claude-next")
     reason = dropped_reason(with_models(old))
-    assert reason == "retired: its deprecation date 2025-01-01 has passed; use claude-next"
+    assert reason == ("retired: its deprecation date 2025-01-01 has passed; use claude-next "
+                      "(not in the catalog: `modelctl discover` or `models import`)")
+
+
+def test_a_retired_chain_model_s_successor_takes_its_place():
+    """technical is SONNET -> GPT4O -> GPT35: once SONNET retires, its successor serves first."""
+    successor = replace(CATALOG[SONNET], model_id="claude-next", deprecation_date=None)
+    old = replace(CATALOG[SONNET], deprecation_date=date(2025, 1, 1), successor="claude-next")
+    d = decide(with_models(old, successor))
+    assert (d.model_id, d.fallback_models) == ("claude-next", (GPT4O, GPT35))
+    assert d.confidence == pytest.approx(0.8)  # still the policy's first choice
+    trace = trace_of(d)
+    assert trace["claude-next"].reason == f"first choice of the technical policy, in place of retired {SONNET}"
+    assert trace[SONNET].reason == (
+        "retired: its deprecation date 2025-01-01 has passed; its successor claude-next takes its place")
+
+
+def test_a_successor_already_in_the_chain_moves_up_to_the_retired_model_s_place():
+    old = replace(CATALOG[SONNET], deprecation_date=date(2025, 1, 1), successor=GPT35)
+    d = decide(with_models(old))
+    assert (d.model_id, d.fallback_models) == (GPT35, (GPT4O,))
 
 
 def test_one_state_follows_the_request_day_across_a_deprecation_date():
