@@ -80,6 +80,34 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+def _json_safe(value: Any) -> bool:
+    """Whether strict JSON can carry `value`: no NaN or infinity, no lone surrogate."""
+    import json
+
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return False
+    return True
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, rendered so that a NaN, 1e309 or lone surrogate in the body cannot make it a
+    500: each error keeps its field (`loc`) and message; an input strict JSON cannot carry is left out."""
+    from fastapi.exceptions import RequestValidationError
+
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        shown = {"loc": [str(part) for part in error.get("loc", ())],
+                 "msg": str(error.get("msg", "")).encode("utf-8", "backslashreplace").decode(),
+                 "type": error.get("type", "invalid")}
+        if "input" in error and _json_safe(error["input"]):
+            shown["input"] = error["input"]
+        errors.append(shown)
+    return JSONResponse({"detail": errors}, 422)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     """Starlette re-raises after this answer, so the server log gets the traceback."""
     return JSONResponse({"detail": "internal error; the server log has the details"}, 500)
@@ -87,6 +115,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     """The app over an open store; the caller owns the store (opened once per process)."""
+    from fastapi.exceptions import RequestValidationError
     from prometheus_client import Counter
 
     from modelctl.api import feedback, registry, routing, upgrade
@@ -115,6 +144,7 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     )
     app.add_exception_handler(ModelctlError, _modelctl_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _unexpected)
     # added last = outermost: a flood is turned away before the token is compared or a body read
     app.add_middleware(guards.BodyLimit, limit=settings.max_body_bytes)

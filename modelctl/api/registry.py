@@ -68,6 +68,7 @@ def record_usage(
     """Record one call outcome: query parameters as the original clients send them, or a JSON body."""
     from modelctl.services.catalog import require_model
     from modelctl.services.usage import record_usage as record
+    from modelctl.services.usage import require_known_segment
 
     store = request.app.state.store
     require_model(store, model_id)  # an unknown model is a 404 whatever else is wrong
@@ -78,6 +79,7 @@ def record_usage(
     else:
         raise InvalidInput("response_time: give it as a query parameter (seconds), or send a JSON body "
                            "with latency_ms")
+    require_known_segment(fields.get("segment"))
     result = record(store, {"model_id": model_id,
                                               **{k: v for k, v in fields.items() if v is not None}})
     result["success"] = bool(result["success"])

@@ -36,6 +36,11 @@ def serve(
                                  help="Discovery period (default: weekly).")] = 7 * 86_400.0,
     schedule: Annotated[bool, typer.Option("--schedule", help="Start the upgrade tick and discovery "
                                            "schedule at once (as POST /start does).")] = False,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", metavar="ADDRESSES",
+        help="Proxies (comma-separated addresses, or *) whose X-Forwarded-For / -Proto are believed; the "
+             "rate limit then counts the forwarded client. Default: none, so a client cannot forge its "
+             "address.")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's: critical, error, warning, "
                                            "info, debug.")] = "info",
     as_json: JsonOption = False,
@@ -76,7 +81,7 @@ def serve(
         token=token, rate_per_s=rate_limit, burst=burst, max_body_bytes=max_body,
         tick_interval_s=tick_interval, discover_interval_s=discover_interval,
     ))
-    servers = Servers(app, host=host, ports=ports, log_level=log_level)
+    servers = Servers(app, host=host, ports=ports, log_level=log_level, forwarded_allow_ips=forwarded_allow_ips)
 
     def ready() -> None:
         if schedule:

@@ -59,6 +59,31 @@ def record_usage(store: Store, data: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def known_segments() -> list[str]:
+    """The segments a usage row may name when it comes over HTTP: policy.yaml's segments, its
+    refinement chains (`refinement:<type>`), the refiners' probe, and the bundled and user eval
+    suites (`evaluate:<suite>`). Free text would let a client mint roll-up keys and metric series
+    without bound."""
+    from modelctl.paths import bundled_config_dir, config_dir
+    from modelctl.services.refiners import PROBE_SEGMENT
+    from modelctl.services.routing import load_routing_config
+
+    policy = load_routing_config()["policy"]
+    suites = {path.stem for folder in (bundled_config_dir() / "eval", config_dir() / "eval")
+              if folder.is_dir() for path in folder.glob("*.y*ml")}
+    return sorted({*policy["segments"], *(f"refinement:{name}" for name in policy.get("refinement") or {}),
+                   PROBE_SEGMENT, *(f"evaluate:{suite}" for suite in suites)})
+
+
+def require_known_segment(segment: str | None) -> None:
+    """InvalidInput naming the known segments, for a segment that is not one of them."""
+    if segment is None:
+        return
+    known = known_segments()
+    if segment not in known:
+        raise InvalidInput(f"segment: unknown segment {segment[:100]!r}; known: {', '.join(known)}")
+
+
 @dataclass
 class ImportReport:
     lines: int = 0

@@ -206,20 +206,34 @@ def _fold_into_rollups(conn, rollups: Rollups) -> None:  # noqa: ANN001
     _merge_into(conn, "usage_rollup_daily", "day", daily)
 
 
+_KEYS_PER_READ = 500  # 2,500 parameters a read: well under SQLite's limit
+
+
+def _key_marks(conn) -> str:  # noqa: ANN001
+    """One roll-up key's placeholders; PostgreSQL needs the period typed to join a timestamp column."""
+    mark = _mark(conn)
+    first = mark if conn.dialect.name == "sqlite" else f"CAST({mark} AS timestamp)"
+    return f"({first}, {mark}, {mark}, {mark}, {mark})"
+
+
 def _merge_into(conn, table: str, period: str, groups: dict[tuple, list]) -> None:  # noqa: ANN001
     """Add groups keyed (period start as sql_ts text, model, provider, segment, arm) into a roll-up table:
-    one read of the rows they touch, then two executemany, no round trip per group."""
+    a read of exactly the rows they touch (by primary key, so a write costs the same however many
+    other groups its hour has), then two executemany, no round trip per group."""
     mark = _mark(conn)
     key_columns = (period, *_ROLLUP_KEY[1:])
-    starts = [key[0] for key in groups]
-    existing = {
-        (row[0] if isinstance(row[0], str) else sql_ts(row[0]), *row[1:5]): row[5:]
+    existing = {}
+    keys = list(groups)
+    for start in range(0, len(keys), _KEYS_PER_READ):
+        chunk = keys[start:start + _KEYS_PER_READ]
+        row_marks = ", ".join([_key_marks(conn)] * len(chunk))
         for row in conn.exec_driver_sql(
-            f"SELECT {', '.join(key_columns + _ROLLUP_SUMS)}, latency_hist, ttft_hist FROM {table} "
-            f"WHERE {period} >= {mark} AND {period} <= {mark}",
-            (min(starts), max(starts)),
-        )
-    }
+            f"WITH k({', '.join(key_columns)}) AS (VALUES {row_marks}) "
+            f"SELECT {', '.join(f't.{c}' for c in key_columns + _ROLLUP_SUMS)}, t.latency_hist, t.ttft_hist "
+            f"FROM k JOIN {table} t USING ({', '.join(key_columns)})",
+            tuple(value for key in chunk for value in key),
+        ):
+            existing[(row[0] if isinstance(row[0], str) else sql_ts(row[0]), *row[1:5])] = row[5:]
     inserts, updates = [], []
     for key, (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_hist, ttft_hist) in groups.items():
         old = existing.get(key)
