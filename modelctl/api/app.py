@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from modelctl import __version__, clock
-from modelctl.api import guards
+from modelctl.api import auth, guards
 from modelctl.api.loop import UpgradeLoop
 from modelctl.api.schemas import HealthOut
 from modelctl.errors import (
@@ -32,6 +32,7 @@ from modelctl.errors import (
     StoreError,
 )
 from modelctl.services.database import Store
+
 
 @dataclass(frozen=True)
 class ApiSettings:
@@ -133,7 +134,7 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
         version=__version__,
         description="The registry, router and auto-upgrade APIs of the original design, over modelctl's "
                     "services. With MODELCTL_API_TOKEN set, every request but GET /health needs "
-                    "`Authorization: Bearer <token>`.",
+                    "`Authorization: Bearer <token>` or a client key from `modelctl keys create`.",
         lifespan=lifespan,
     )
     app.state.store = store
@@ -148,8 +149,7 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected)
     # added last = outermost: a flood is turned away before the token is compared or a body read
     app.add_middleware(guards.BodyLimit, limit=settings.max_body_bytes)
-    if settings.token:
-        app.add_middleware(guards.BearerToken, token=settings.token)
+    app.add_middleware(auth.Authenticate, store=store, token=settings.token)
     app.add_middleware(guards.RateLimit, buckets=guards.TokenBuckets(rate=settings.rate_per_s, burst=settings.burst))
 
     @app.get("/health", response_model=HealthOut, tags=["registry"],

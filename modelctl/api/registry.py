@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
+from modelctl.api.auth import authenticate
 from modelctl.api.schemas import Capability, ModelOut, Problem, ProviderOut, UsageBody, UsageOut
 from modelctl.core.catalog import ModelSpec
 from modelctl.errors import InvalidInput
@@ -80,8 +81,8 @@ def record_usage(
         raise InvalidInput("response_time: give it as a query parameter (seconds), or send a JSON body "
                            "with latency_ms")
     require_known_segment(fields.get("segment"))
-    result = record(store, {"model_id": model_id,
-                                              **{k: v for k, v in fields.items() if v is not None}})
+    result = record(store, {"model_id": model_id, **{k: v for k, v in fields.items() if v is not None}},
+                    client_key=authenticate(request).key)
     result["success"] = bool(result["success"])
     return JSONResponse(result)
 

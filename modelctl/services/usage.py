@@ -34,20 +34,21 @@ MAX_REPORTED_ERRORS = 20
 Progress = Callable[[int, int], None]
 
 
-def _row(record: UsageRecord, spec: ModelSpec, ts: datetime) -> tuple:
+def _row(record: UsageRecord, spec: ModelSpec, ts: datetime, client_key: str | None = None) -> tuple:
     cost = record.cost_usd
     if cost is None:
         cost = recorded_cost(spec.cost_usd(record.tokens_in, record.tokens_out), success=record.success,
                              tokens_in=record.tokens_in, tokens_out=record.tokens_out)
-    return repo.usage_tuple(record, provider=spec.provider, cost_usd=cost, ts=ts)
+    return repo.usage_tuple(record, provider=spec.provider, cost_usd=cost, ts=ts, client_key=client_key)
 
 
-def record_usage(store: Store, data: dict[str, Any]) -> dict[str, Any]:
-    """Validate and store one outcome; cost comes from catalog prices when not given."""
+def record_usage(store: Store, data: dict[str, Any], *, client_key: str | None = None) -> dict[str, Any]:
+    """Validate and store one outcome; cost comes from catalog prices when not given. `client_key`
+    names the API key the outcome came through (its budget counts it)."""
     record = validate_usage(data)
     ts = usage_time(record, parse_ts=clock.parse_timestamp) or clock.now()
     spec = require_model(store, record.model_id)
-    row = _row(record, spec, ts)
+    row = _row(record, spec, ts, client_key)
     with store.write() as conn:
         inserted = repo.insert_usage(conn, [row])
     result = dict(zip(repo.USAGE_COLUMNS, row))

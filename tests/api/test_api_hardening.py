@@ -87,7 +87,7 @@ def test_a_usage_write_costs_the_same_however_many_rollup_keys_its_hour_has(api)
 
     before = _median_write_ms(api.client)
     now = sql_ts(clock.now())
-    rows = [(now, GPT4O, "openai", f"seg-{i}", "control", 5.0, None, 1, 1, 0.0, True, None, None, None, 0)
+    rows = [(now, GPT4O, "openai", f"seg-{i}", "control", 5.0, None, 1, 1, 0.0, True, None, None, None, 0, None)
             for i in range(20_000)]
     with api.app.state.store.write() as conn:
         insert_usage(conn, rows)
