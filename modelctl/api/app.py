@@ -42,6 +42,7 @@ class ApiSettings:
     max_body_bytes: int = 1 << 20
     tick_interval_s: float = 900.0  # the cron step the upgrade tick is designed for
     discover_interval_s: float = 7 * 86_400.0
+    schedule_by_http: bool = True  # False with `serve --workers N`: the schedule is --schedule's, in one process
 
 
 def _status_of(exc: ModelctlError) -> int:
@@ -139,6 +140,7 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     )
     app.state.store = store
     app.state.loop = loop
+    app.state.schedule_by_http = settings.schedule_by_http
     app.state.decisions = Counter(
         "modelctl_api_route_decisions", "Routing decisions this server made, by segment, model and arm.",
         ["segment", "model", "arm"], registry=None,

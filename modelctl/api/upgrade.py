@@ -61,15 +61,27 @@ def discover(request: Request, body: Annotated[DiscoverBody | None, Body()] = No
     return JSONResponse(result, status_code=502 if report.providers and report.all_failed else 200)
 
 
-@router.post("/start", response_model=LoopOut)
-async def start(request: Request) -> dict[str, Any]:
+def _schedule_fixed() -> JSONResponse:
+    return JSONResponse({"detail": "this server runs several worker processes (serve --workers) and only the "
+                                   "first runs the schedule: start it with `serve --schedule`"}, 409)
+
+
+SCHEDULE_RESPONSES = {409: {"model": Problem, "description": "The schedule is fixed at start (serve --workers)"}}
+
+
+@router.post("/start", response_model=LoopOut, responses=SCHEDULE_RESPONSES)
+async def start(request: Request) -> Any:
     """Run the upgrade tick and discovery on this server's own schedule (idempotent)."""
+    if not request.app.state.schedule_by_http:
+        return _schedule_fixed()
     return request.app.state.loop.start()
 
 
-@router.post("/stop", response_model=LoopOut)
-async def stop(request: Request) -> dict[str, Any]:
+@router.post("/stop", response_model=LoopOut, responses=SCHEDULE_RESPONSES)
+async def stop(request: Request) -> Any:
     """Stop this server's schedule (a run in progress finishes)."""
+    if not request.app.state.schedule_by_http:
+        return _schedule_fixed()
     return await request.app.state.loop.stop()
 
 

@@ -128,3 +128,32 @@ def test_two_serve_processes_hold_one_keys_budget_exactly(db_url, cli):
             _stop(process)
     [row] = cli.json("--db", db_url, "stats", "--by", "key")
     assert row["key"] == "shared" and row["calls"] == 7 and row["cost_usd"] == pytest.approx(1.05)
+
+
+def _listeners(port: int) -> int:
+    """Listening sockets on `port` (IPv4, this host), from /proc/net/tcp."""
+    with open("/proc/net/tcp") as table:
+        return sum(1 for line in table.readlines()[1:]
+                   if int(line.split()[1].split(":")[1], 16) == port and line.split()[3] == "0A")
+
+
+def test_serve_workers_runs_that_many_processes_on_one_port(modelctl_home, cli):
+    import httpx2
+
+    db_url = f"sqlite:///{modelctl_home / 'modelctl.db'}"
+    secret = cli("keys", "create", "many").stdout.strip()
+    process, url = _start_serve(db_url, "--workers", "3")
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        assert _listeners(port) == 3
+        for _ in range(20):  # a connection each: the kernel spreads them over the processes
+            recorded = httpx2.post(f"{url}/models/{GPT4O}/usage", headers=_bearer(secret), timeout=30,
+                                   json={"latency_ms": 5, "cost_usd": 0.01, "segment": "simple"})
+            assert recorded.status_code == 200
+        started = httpx2.post(f"{url}/start", timeout=30)
+        assert started.status_code == 409 and "--schedule" in started.json()["detail"]
+    finally:
+        _stop(process)
+    assert process.returncode == 0 and _listeners(port) == 0
+    [row] = cli.json("stats", "--by", "key")
+    assert row["calls"] == 20
