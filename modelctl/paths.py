@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from contextvars import ContextVar
 from pathlib import Path
 
 
@@ -61,9 +62,14 @@ def database_url(db: str | None = None) -> str:
     return f"sqlite:///{default_database_path()}"
 
 
+# Who a server is acting for in this request ("token:admin", "key:NAME"): set by the HTTP API
+# around a call, so the audit log names the caller rather than the server's OS user.
+acting_for: ContextVar[str | None] = ContextVar("acting_for", default=None)
+
+
 def actor() -> str:
-    """Who to name in the audit log: $MODELCTL_ACTOR, else the OS user."""
-    explicit = os.environ.get("MODELCTL_ACTOR")
+    """Who to name in the audit log: the HTTP caller (`acting_for`), $MODELCTL_ACTOR, else the OS user."""
+    explicit = acting_for.get() or os.environ.get("MODELCTL_ACTOR")
     if explicit:
         return explicit
     try:

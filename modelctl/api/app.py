@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from modelctl import __version__, clock
-from modelctl.api import guards
+from modelctl.api import auth, guards
 from modelctl.api.loop import UpgradeLoop
 from modelctl.api.schemas import HealthOut
 from modelctl.errors import (
@@ -33,6 +33,7 @@ from modelctl.errors import (
 )
 from modelctl.services.database import Store
 
+
 @dataclass(frozen=True)
 class ApiSettings:
     token: str | None = None  # set: every request but GET /health needs it as a bearer token
@@ -41,6 +42,7 @@ class ApiSettings:
     max_body_bytes: int = 1 << 20
     tick_interval_s: float = 900.0  # the cron step the upgrade tick is designed for
     discover_interval_s: float = 7 * 86_400.0
+    schedule_by_http: bool = True  # False with `serve --workers N`: the schedule is --schedule's, in one process
 
 
 def _status_of(exc: ModelctlError) -> int:
@@ -80,6 +82,34 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
+def _json_safe(value: Any) -> bool:
+    """Whether strict JSON can carry `value`: no NaN or infinity, no lone surrogate."""
+    import json
+
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode()
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return False
+    return True
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, rendered so that a NaN, 1e309 or lone surrogate in the body cannot make it a
+    500: each error keeps its field (`loc`) and message; an input strict JSON cannot carry is left out."""
+    from fastapi.exceptions import RequestValidationError
+
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        shown = {"loc": [str(part) for part in error.get("loc", ())],
+                 "msg": str(error.get("msg", "")).encode("utf-8", "backslashreplace").decode(),
+                 "type": error.get("type", "invalid")}
+        if "input" in error and _json_safe(error["input"]):
+            shown["input"] = error["input"]
+        errors.append(shown)
+    return JSONResponse({"detail": errors}, 422)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     """Starlette re-raises after this answer, so the server log gets the traceback."""
     return JSONResponse({"detail": "internal error; the server log has the details"}, 500)
@@ -87,6 +117,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
     """The app over an open store; the caller owns the store (opened once per process)."""
+    from fastapi.exceptions import RequestValidationError
     from prometheus_client import Counter
 
     from modelctl.api import feedback, openai_compat, registry, routing, upgrade
@@ -105,22 +136,23 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
         version=__version__,
         description="The registry, router and auto-upgrade APIs of the original design, over modelctl's "
                     "services. With MODELCTL_API_TOKEN set, every request but GET /health needs "
-                    "`Authorization: Bearer <token>`.",
+                    "`Authorization: Bearer <token>` or a client key from `modelctl keys create`.",
         lifespan=lifespan,
     )
     app.state.store = store
     app.state.loop = loop
+    app.state.schedule_by_http = settings.schedule_by_http
     app.state.decisions = Counter(
         "modelctl_api_route_decisions", "Routing decisions this server made, by segment, model and arm.",
         ["segment", "model", "arm"], registry=None,
     )
     app.add_exception_handler(ModelctlError, _modelctl_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _unexpected)
     # added last = outermost: a flood is turned away before the token is compared or a body read
     app.add_middleware(guards.BodyLimit, limit=settings.max_body_bytes)
-    if settings.token:
-        app.add_middleware(guards.BearerToken, token=settings.token)
+    app.add_middleware(auth.Authenticate, store=store, token=settings.token)
     app.add_middleware(guards.RateLimit, buckets=guards.TokenBuckets(rate=settings.rate_per_s, burst=settings.burst))
 
     @app.get("/health", response_model=HealthOut, tags=["registry"],

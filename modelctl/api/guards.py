@@ -1,4 +1,4 @@
-"""What stands between the network and the handlers: rate limit, bearer token, body size.
+"""What stands between the network and the handlers: rate limit and body size (credentials: auth.py).
 
 Plain ASGI middlewares (not Starlette's BaseHTTPMiddleware, which costs a task per request on
 the router's hot path; `python tests/benchmarks/bench_serve.py` measures it).
@@ -6,7 +6,6 @@ the router's hot path; `python tests/benchmarks/bench_serve.py` measures it).
 
 from __future__ import annotations
 
-import hmac
 import json
 import math
 import time
@@ -29,7 +28,7 @@ async def reply(send: Send, status: int, detail: str, *, headers: dict[str, str]
     await send({"type": "http.response.body", "body": body})
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers") or ():
         if key == name:
             return value
@@ -90,23 +89,6 @@ class RateLimit:
         await self.app(scope, receive, send)
 
 
-class BearerToken:
-    """Every request but GET /health needs `Authorization: Bearer <token>` (compared in constant time)."""
-
-    def __init__(self, app: App, *, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not (scope["method"] in ("GET", "HEAD") and scope["path"] == "/health"):
-            given = _header(scope, b"authorization") or b""
-            if not hmac.compare_digest(given, self.expected):
-                await reply(send, 401, "missing or wrong bearer token (Authorization: Bearer $MODELCTL_API_TOKEN)",
-                            headers={"WWW-Authenticate": "Bearer"})
-                return
-        await self.app(scope, receive, send)
-
-
 class BodyLimit:
     """413 for a body over `limit` bytes: by Content-Length up front, or counted as it streams in."""
 
@@ -118,7 +100,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await reply(send, 413, f"request body over {self.limit:,} bytes")
             return

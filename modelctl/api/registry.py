@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
+from modelctl.api.auth import authenticate
 from modelctl.api.schemas import Capability, ModelOut, Problem, ProviderOut, UsageBody, UsageOut
 from modelctl.core.catalog import ModelSpec
 from modelctl.errors import InvalidInput
@@ -68,6 +69,7 @@ def record_usage(
     """Record one call outcome: query parameters as the original clients send them, or a JSON body."""
     from modelctl.services.catalog import require_model
     from modelctl.services.usage import record_usage as record
+    from modelctl.services.usage import require_known_segment
 
     store = request.app.state.store
     require_model(store, model_id)  # an unknown model is a 404 whatever else is wrong
@@ -78,8 +80,9 @@ def record_usage(
     else:
         raise InvalidInput("response_time: give it as a query parameter (seconds), or send a JSON body "
                            "with latency_ms")
-    result = record(store, {"model_id": model_id,
-                                              **{k: v for k, v in fields.items() if v is not None}})
+    require_known_segment(fields.get("segment"))
+    result = record(store, {"model_id": model_id, **{k: v for k, v in fields.items() if v is not None}},
+                    client_key=authenticate(request).key)
     result["success"] = bool(result["success"])
     return JSONResponse(result)
 

@@ -170,6 +170,7 @@ class UsageOut(BaseModel):
     request_id: str | None
     attempt: int
     ts: str
+    client_key: str | None = Field(default=None, description="The client key the outcome came through.")
     note: str | None = None
 
 

@@ -38,11 +38,16 @@ def check_host(host: str, *, token: str | None) -> None:
         )
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening socket made as IPPROTO_TCP: asyncio sets TCP_NODELAY only on accepted sockets
+    whose protocol says TCP, and without it Nagle's algorithm and delayed ACKs hold every small
+    keep-alive response for ~40 ms. `reuse_port`: several processes accept on one port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
@@ -50,6 +55,21 @@ def bind(host: str, port: int) -> socket.socket:
                             "--port, or stop what holds it") from None
     sock.set_inheritable(True)
     return sock
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with its access log on stderr too: stdout carries data only (`serve --json`)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for handler in config["handlers"].values():
+        handler["stream"] = "ext://sys.stderr"
+    return config
+
+
+LOG_CONFIG = _log_config()
 
 
 class _Server(uvicorn.Server):
@@ -64,18 +84,20 @@ class Servers:
     """The app on each of `ports` of `host`, bound at construction; `run()` serves until `stop()`."""
 
     def __init__(self, app: Any, *, host: str, ports: Sequence[int], log_level: str = "info",
-                 access_log: bool = True) -> None:
+                 access_log: bool = True, forwarded_allow_ips: str | None = None,
+                 reuse_port: bool = False) -> None:
         self.host = host
         self.sockets: list[socket.socket] = []
         try:
             for port in ports:
-                self.sockets.append(bind(host, port))
+                self.sockets.append(bind(host, port, reuse_port=reuse_port))
         except ModelctlError:
             self.close()
             raise
         # one lifespan (the app's shutdown stops its schedule once), on the first server
         self.servers = [
-            _Server(uvicorn.Config(app, log_level=log_level, access_log=access_log,
+            _Server(uvicorn.Config(app, log_level=log_level, access_log=access_log, log_config=LOG_CONFIG,
+                                   proxy_headers=bool(forwarded_allow_ips), forwarded_allow_ips=forwarded_allow_ips,
                                    lifespan="on" if index == 0 else "off", timeout_graceful_shutdown=5))
             for index, _ in enumerate(self.sockets)
         ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
+from modelctl.api.auth import authenticate
 from modelctl.api.schemas import (
     DiscoverBody,
     DiscoverOut,
@@ -58,15 +61,27 @@ def discover(request: Request, body: Annotated[DiscoverBody | None, Body()] = No
     return JSONResponse(result, status_code=502 if report.providers and report.all_failed else 200)
 
 
-@router.post("/start", response_model=LoopOut)
-async def start(request: Request) -> dict[str, Any]:
+def _schedule_fixed() -> JSONResponse:
+    return JSONResponse({"detail": "this server runs several worker processes (serve --workers) and only the "
+                                   "first runs the schedule: start it with `serve --schedule`"}, 409)
+
+
+SCHEDULE_RESPONSES = {409: {"model": Problem, "description": "The schedule is fixed at start (serve --workers)"}}
+
+
+@router.post("/start", response_model=LoopOut, responses=SCHEDULE_RESPONSES)
+async def start(request: Request) -> Any:
     """Run the upgrade tick and discovery on this server's own schedule (idempotent)."""
+    if not request.app.state.schedule_by_http:
+        return _schedule_fixed()
     return request.app.state.loop.start()
 
 
-@router.post("/stop", response_model=LoopOut)
-async def stop(request: Request) -> dict[str, Any]:
+@router.post("/stop", response_model=LoopOut, responses=SCHEDULE_RESPONSES)
+async def stop(request: Request) -> Any:
     """Stop this server's schedule (a run in progress finishes)."""
+    if not request.app.state.schedule_by_http:
+        return _schedule_fixed()
     return await request.app.state.loop.stop()
 
 
@@ -83,6 +98,19 @@ def _transitions(transitions: list) -> JSONResponse:
     return JSONResponse([t.as_dict() for t in transitions])
 
 
+@contextmanager
+def _acting_for(request: Request) -> Iterator[None]:
+    """The audit log and the rollout's reason name the caller ("token:admin", "key:NAME"), not the
+    server's OS user."""
+    from modelctl.paths import acting_for
+
+    reset = acting_for.set(authenticate(request).actor)
+    try:
+        yield
+    finally:
+        acting_for.reset(reset)
+
+
 @router.post("/promote/{model_id:path}", response_model=list[dict[str, Any]], responses=NOT_FOUND)
 def promote(request: Request, model_id: str,
             body: Annotated[PromoteBody | None, Body()] = None) -> JSONResponse:
@@ -90,8 +118,9 @@ def promote(request: Request, model_id: str,
     from modelctl.services.upgrade import promote as run
 
     body = body or PromoteBody()
-    return _transitions(run(request.app.state.store, model_id, replaces=body.replaces,
-                            segments=tuple(body.segments), to=body.to, traffic_pct=body.traffic, yes=body.yes))
+    with _acting_for(request):
+        return _transitions(run(request.app.state.store, model_id, replaces=body.replaces,
+                                segments=tuple(body.segments), to=body.to, traffic_pct=body.traffic, yes=body.yes))
 
 
 @router.post("/rollback/{model_id:path}", response_model=list[dict[str, Any]], responses=NOT_FOUND)
@@ -101,4 +130,5 @@ def rollback(request: Request, model_id: str,
     from modelctl.services.upgrade import rollback as run
 
     body = body or RollbackBody()
-    return _transitions(run(request.app.state.store, model_id, reason=body.reason, incumbent_id=body.replaces))
+    with _acting_for(request):
+        return _transitions(run(request.app.state.store, model_id, reason=body.reason, incumbent_id=body.replaces))

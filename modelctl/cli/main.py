@@ -37,6 +37,7 @@ class Commands(LazyGroup):
         "audit": ("modelctl.cli.audit", "audit"),
         "metrics": ("modelctl.cli.metrics", "metrics"),
         "serve": ("modelctl.cli.serve", "serve"),
+        "keys": ("modelctl.cli.keys", "app"),
         "init": ("modelctl.cli.db", "init"),
         "db": ("modelctl.cli.db", "app"),
     }

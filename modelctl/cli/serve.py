@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from modelctl.cli.common import JsonOption, say, store_from
-from modelctl.errors import InvalidInput
+from modelctl.errors import InvalidInput, ModelctlError
 
 TOKEN_ENV = "MODELCTL_API_TOKEN"
 MIN_TOKEN_CHARS = 16
@@ -36,6 +36,15 @@ def serve(
                                  help="Discovery period (default: weekly).")] = 7 * 86_400.0,
     schedule: Annotated[bool, typer.Option("--schedule", help="Start the upgrade tick and discovery "
                                            "schedule at once (as POST /start does).")] = False,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        "--forwarded-allow-ips", metavar="ADDRESSES",
+        help="Proxies (comma-separated addresses, or *) whose X-Forwarded-For / -Proto are believed; the "
+             "rate limit then counts the forwarded client. Default: none, so a client cannot forge its "
+             "address.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, metavar="N", help="Server processes "
+                       "on this host accepting on the same port(s) (SO_REUSEPORT). The schedule runs in the "
+                       "first only (--schedule; POST /start and /stop then answer 409). Rate limits are per "
+                       "process.")] = 1,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's: critical, error, warning, "
                                            "info, debug.")] = "info",
     as_json: JsonOption = False,
@@ -69,21 +78,61 @@ def serve(
         ports = [8000 if port is None else port]
 
     import asyncio
+    import multiprocessing
 
     from modelctl.api.app import ApiSettings, create_app
 
-    app = create_app(store_from(ctx), ApiSettings(
+    store = store_from(ctx)
+    settings = ApiSettings(
         token=token, rate_per_s=rate_limit, burst=burst, max_body_bytes=max_body,
-        tick_interval_s=tick_interval, discover_interval_s=discover_interval,
-    ))
-    servers = Servers(app, host=host, ports=ports, log_level=log_level)
+        tick_interval_s=tick_interval, discover_interval_s=discover_interval, schedule_by_http=workers == 1,
+    )
+    app = create_app(store, settings)
+    servers = Servers(app, host=host, ports=ports, log_level=log_level, forwarded_allow_ips=forwarded_allow_ips,
+                      reuse_port=workers > 1)
+    # the other workers bind the ports this process now holds (port 0 resolved), beside it
+    spawn = multiprocessing.get_context("spawn")
+    others = []
+    for _ in range(workers - 1):
+        started = spawn.Event()
+        process = spawn.Process(target=_worker, daemon=True, kwargs=dict(
+            db_url=store.url, settings=settings, host=host, ports=[sock.getsockname()[1] for sock in servers.sockets],
+            log_level=log_level, forwarded_allow_ips=forwarded_allow_ips, started=started))
+        process.start()
+        others.append((process, started))
 
     def ready() -> None:
+        for process, started in others:
+            if not started.wait(60):
+                servers.stop()
+                raise ModelctlError(f"worker process {process.pid} did not start; see its messages above")
         if schedule:
             app.state.loop.start()
         if as_json:
             print(json.dumps({"urls": servers.urls}), flush=True)
         say(f"modelctl serving on {', '.join(servers.urls)} (docs: {servers.urls[0]}/docs)"
-            + ("; bearer token required" if token else ""))
+            + (f" in {workers} processes" if workers > 1 else "") + ("; bearer token required" if token else ""))
 
-    asyncio.run(servers.run(ready=ready))
+    try:
+        asyncio.run(servers.run(ready=ready))
+    finally:
+        for process, _ in others:
+            process.terminate()  # SIGTERM: it finishes its requests in flight, as this one did
+        for process, _ in others:
+            process.join(15)
+
+
+def _worker(*, db_url: str, settings: object, host: str, ports: list[int], log_level: str,
+            forwarded_allow_ips: str | None, started: object) -> None:
+    """Another `serve --workers` process: the same app on the same ports, over its own store handle."""
+    import asyncio
+
+    from modelctl.api.app import create_app
+    from modelctl.api.server import Servers
+    from modelctl.services.database import open_database
+
+    store = open_database(db_url, migrate=False)  # the first process migrated it
+    servers = Servers(create_app(store, settings), host=host, ports=ports, log_level=log_level,  # type: ignore[arg-type]
+                      forwarded_allow_ips=forwarded_allow_ips, reuse_port=True)
+    asyncio.run(servers.run(ready=started.set))  # type: ignore[attr-defined]
+    store.dispose()

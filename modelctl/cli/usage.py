@@ -121,7 +121,7 @@ def stats(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, or an ISO date/time "
                                               "(rounded down to the hour). Default: all recorded usage.")] = None,
-    by: Annotated[str, typer.Option("--by", help="Group by model, provider, segment or day.")] = "model",
+    by: Annotated[str, typer.Option("--by", help="Group by model, provider, segment, day or key (the API client key).")] = "model",
     as_json: JsonOption = False,
 ) -> None:
     """Calls, success rate, p50/p95 latency and TTFT, tokens and cost, per group.

@@ -35,20 +35,21 @@ MAX_REPORTED_ERRORS = 20
 Progress = Callable[[int, int], None]
 
 
-def _row(record: UsageRecord, spec: ModelSpec, ts: datetime) -> tuple:
+def _row(record: UsageRecord, spec: ModelSpec, ts: datetime, client_key: str | None = None) -> tuple:
     cost = record.cost_usd
     if cost is None:
         cost = recorded_cost(spec.cost_usd(record.tokens_in, record.tokens_out), success=record.success,
                              tokens_in=record.tokens_in, tokens_out=record.tokens_out)
-    return repo.usage_tuple(record, provider=spec.provider, cost_usd=cost, ts=ts)
+    return repo.usage_tuple(record, provider=spec.provider, cost_usd=cost, ts=ts, client_key=client_key)
 
 
-def record_usage(store: Store, data: dict[str, Any]) -> dict[str, Any]:
-    """Validate and store one outcome; cost comes from catalog prices when not given."""
+def record_usage(store: Store, data: dict[str, Any], *, client_key: str | None = None) -> dict[str, Any]:
+    """Validate and store one outcome; cost comes from catalog prices when not given. `client_key`
+    names the API key the outcome came through (its budget counts it)."""
     record = validate_usage(data)
     ts = usage_time(record, parse_ts=clock.parse_timestamp) or clock.now()
     spec = require_model(store, record.model_id)
-    row = _row(record, spec, ts)
+    row = _row(record, spec, ts, client_key)
     with store.write() as conn:
         inserted = repo.insert_usage(conn, [row])
     result = dict(zip(repo.USAGE_COLUMNS, row))
@@ -58,6 +59,31 @@ def record_usage(store: Store, data: dict[str, Any]) -> dict[str, Any]:
     if result["cost_usd"] is None:
         result["note"] = f"{spec.model_id} has no price in the catalog; cost not recorded"
     return result
+
+
+def known_segments() -> list[str]:
+    """The segments a usage row may name when it comes over HTTP: policy.yaml's segments, its
+    refinement chains (`refinement:<type>`), the refiners' probe, and the bundled and user eval
+    suites (`evaluate:<suite>`). Free text would let a client mint roll-up keys and metric series
+    without bound."""
+    from modelctl.paths import bundled_config_dir, config_dir
+    from modelctl.services.refiners import PROBE_SEGMENT
+    from modelctl.services.routing import load_routing_config
+
+    policy = load_routing_config()["policy"]
+    suites = {path.stem for folder in (bundled_config_dir() / "eval", config_dir() / "eval")
+              if folder.is_dir() for path in folder.glob("*.y*ml")}
+    return sorted({*policy["segments"], *(f"refinement:{name}" for name in policy.get("refinement") or {}),
+                   PROBE_SEGMENT, *(f"evaluate:{suite}" for suite in suites)})
+
+
+def require_known_segment(segment: str | None) -> None:
+    """InvalidInput naming the known segments, for a segment that is not one of them."""
+    if segment is None:
+        return
+    known = known_segments()
+    if segment not in known:
+        raise InvalidInput(f"segment: unknown segment {segment[:100]!r}; known: {', '.join(known)}")
 
 
 @dataclass

@@ -87,6 +87,7 @@ class UsageRow(SQLModel, table=True):
         # upgrade tick's gate reads, index-only (migration 0011, tests/benchmarks/bench_tick.py)
         Index("ix_usage_rollout_window", "model_id", "arm", "segment", "ts", "success", "latency_ms", "cost_usd",
               "quality"),
+        Index("ix_usage_client_key_ts", "client_key", "ts"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -105,6 +106,7 @@ class UsageRow(SQLModel, table=True):
     quality: float | None = None
     request_id: str | None = Field(default=None, max_length=200)
     attempt: int = 0
+    client_key: str | None = Field(default=None, max_length=100)  # the API client key's name (0011)
 
 
 class _RollupSums(SQLModel):
@@ -143,6 +145,20 @@ class UsageRollupDailyRow(_RollupSums, table=True):
     __tablename__ = "usage_rollup_daily"
 
     day: datetime = Field(primary_key=True)
+
+
+class ClientKeyRow(SQLModel, table=True):
+    """A client key of the HTTP API: its name and the SHA-256 of the secret (never the secret),
+    a monthly budget and a rate limit (both optional), and when it was revoked."""
+
+    __tablename__ = "client_key"
+
+    name: str = Field(primary_key=True, max_length=100)
+    key_hash: str = Field(max_length=64, unique=True)
+    budget_usd: float | None = None
+    rate_limit: float | None = None
+    created_at: datetime
+    revoked_at: datetime | None = None
 
 
 class AuditRow(SQLModel, table=True):

@@ -25,13 +25,13 @@ from modelctl.store.db import Store, sql_ts
 
 USAGE_COLUMNS = (
     "ts", "model_id", "provider", "segment", "arm", "latency_ms", "ttft_ms", "tokens_in",
-    "tokens_out", "cost_usd", "success", "error_kind", "quality", "request_id", "attempt",
+    "tokens_out", "cost_usd", "success", "error_kind", "quality", "request_id", "attempt", "client_key",
 )
 _ROLLUP_SUMS = ("calls", "successes", "tokens_in", "tokens_out", "cost_usd", "latency_sum_ms",
                 "quality_sum", "quality_n", "latency_n")
 _ROLLUP_KEY = ("hour", "model_id", "provider", "segment", "arm")
 
-GROUP_KEYS = ("model", "provider", "segment", "day")
+GROUP_KEYS = ("model", "provider", "segment", "day", "key")
 
 # hourly and daily roll-up groups of some usage rows: (period start as sql_ts text, model,
 # provider, segment, arm) -> the _ROLLUP_SUMS, then latency and TTFT histograms
@@ -39,13 +39,14 @@ Rollups = tuple[dict[tuple, list], dict[tuple, list]]
 
 
 def usage_tuple(record: UsageRecord, *, provider: str, cost_usd: float | None, ts: datetime,
-                measured: bool = True) -> tuple:
-    """A row in USAGE_COLUMNS order, ready for the driver; `measured` False records no latency."""
+                measured: bool = True, client_key: str | None = None) -> tuple:
+    """A row in USAGE_COLUMNS order, ready for the driver; `measured` False records no latency;
+    `client_key` names the API key it came through."""
     return (
         sql_ts(ts), record.model_id, provider, record.segment, record.arm,
         record.latency_ms if measured else None,
         record.ttft_ms, record.tokens_in, record.tokens_out, cost_usd, record.success,
-        record.error_kind, record.quality, record.request_id, record.attempt,
+        record.error_kind, record.quality, record.request_id, record.attempt, client_key,
     )
 
 
@@ -60,7 +61,7 @@ def _mark(conn) -> str:  # noqa: ANN001
 
 # PostgreSQL receives a batch as one array per column (one statement, not one per row)
 _PG_TYPES = ("timestamp", "text", "text", "text", "text", "float8", "float8", "int8", "int8", "float8",
-             "bool", "text", "float8", "text", "int4")
+             "bool", "text", "float8", "text", "int4", "text")
 
 
 def _pg_unnest(types: Sequence[str], rows: Sequence[tuple]) -> tuple[str, tuple]:
@@ -164,7 +165,7 @@ def _group_sums(rows: Sequence[tuple]) -> list:
     Column-wise, so the loops run in C (sum, Counter): the fold is a third of what an import does
     per row."""
     (_ts, _model, _provider, _segment, _arm, latency, ttft, tokens_in, tokens_out, cost, success, _kind,
-     quality, _request_id, _attempt) = zip(*rows)
+     quality, _request_id, _attempt, _client_key) = zip(*rows, strict=True)
     if None in latency:
         latency = tuple(value for value in latency if value is not None)
     ttft = [value for value in ttft if value is not None]
@@ -219,20 +220,34 @@ def _fold_into_rollups(conn, rollups: Rollups) -> None:  # noqa: ANN001
     _merge_into(conn, "usage_rollup_daily", "day", daily)
 
 
+_KEYS_PER_READ = 500  # 2,500 parameters a read: well under SQLite's limit
+
+
+def _key_marks(conn) -> str:  # noqa: ANN001
+    """One roll-up key's placeholders; PostgreSQL needs the period typed to join a timestamp column."""
+    mark = _mark(conn)
+    first = mark if conn.dialect.name == "sqlite" else f"CAST({mark} AS timestamp)"
+    return f"({first}, {mark}, {mark}, {mark}, {mark})"
+
+
 def _merge_into(conn, table: str, period: str, groups: dict[tuple, list]) -> None:  # noqa: ANN001
     """Add groups keyed (period start as sql_ts text, model, provider, segment, arm) into a roll-up table:
-    one read of the rows they touch, then two executemany, no round trip per group."""
+    a read of exactly the rows they touch (by primary key, so a write costs the same however many
+    other groups its hour has), then two executemany, no round trip per group."""
     mark = _mark(conn)
     key_columns = (period, *_ROLLUP_KEY[1:])
-    starts = [key[0] for key in groups]
-    existing = {
-        (row[0] if isinstance(row[0], str) else sql_ts(row[0]), *row[1:5]): row[5:]
+    existing = {}
+    keys = list(groups)
+    for start in range(0, len(keys), _KEYS_PER_READ):
+        chunk = keys[start:start + _KEYS_PER_READ]
+        row_marks = ", ".join([_key_marks(conn)] * len(chunk))
         for row in conn.exec_driver_sql(
-            f"SELECT {', '.join(key_columns + _ROLLUP_SUMS)}, latency_hist, ttft_hist FROM {table} "
-            f"WHERE {period} >= {mark} AND {period} <= {mark}",
-            (min(starts), max(starts)),
-        )
-    }
+            f"WITH k({', '.join(key_columns)}) AS (VALUES {row_marks}) "
+            f"SELECT {', '.join(f't.{c}' for c in key_columns + _ROLLUP_SUMS)}, t.latency_hist, t.ttft_hist "
+            f"FROM k JOIN {table} t USING ({', '.join(key_columns)})",
+            tuple(value for key in chunk for value in key),
+        ):
+            existing[(row[0] if isinstance(row[0], str) else sql_ts(row[0]), *row[1:5])] = row[5:]
     inserts, updates = [], []
     for key, (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_n, lat_hist, ttft_hist) in groups.items():
         old = existing.get(key)
@@ -292,8 +307,11 @@ def usage_stats(store: Store, *, by: str, since: datetime, until: datetime) -> l
 
     Sums and merged histograms (percentiles within 1%) of the roll-ups covering the window.
     """
+    start, end = window_start(since), hour_of(until) + timedelta(hours=1)
+    if by == "key":
+        return _stats_rows(_key_groups(store, start, end))
     key = "day" if by == "day" else {"model": "model_id", "provider": "provider", "segment": "segment"}[by]
-    sql, params = _rollup_reads(key, store.dialect, window_start(since), hour_of(until) + timedelta(hours=1))
+    sql, params = _rollup_reads(key, store.dialect, start, end)
     groups: dict[str, list] = {}
     merge_dumped = histogram.merge_dumped
     for k, calls, ok, tin, tout, cost, lat, ttft in store.read(sql, params):
@@ -307,6 +325,37 @@ def usage_stats(store: Store, *, by: str, since: datetime, until: datetime) -> l
         group[4] += cost
         merge_dumped(group[5], lat)
         merge_dumped(group[6], ttft)
+    return _stats_rows(groups)
+
+
+def _key_groups(store: Store, start: datetime, end: datetime) -> dict[str, list]:
+    """Groups per client key (as usage_stats folds roll-ups), from the raw rows of [start, end):
+    the roll-ups are not kept per key. Rows without a key (the CLI's, imports) group under ""."""
+    groups: dict[str, list] = {}
+    bucket_of = histogram.bucket_of
+    for key, latency, ttft, success, tin, tout, cost in store.read(
+        "SELECT client_key, latency_ms, ttft_ms, success, tokens_in, tokens_out, cost_usd FROM usage "
+        "WHERE ts >= :start AND ts < :end", {"start": sql_ts(start), "end": sql_ts(end)},
+    ):
+        group = groups.get(key or "")
+        if group is None:
+            group = groups[key or ""] = [0, 0, 0, 0, 0.0, {}, {}]
+        group[0] += 1
+        group[1] += bool(success)
+        group[2] += tin
+        group[3] += tout
+        group[4] += cost or 0.0
+        lat_bucket = str(bucket_of(latency))
+        group[5][lat_bucket] = group[5].get(lat_bucket, 0) + 1
+        if ttft is not None:
+            ttft_bucket = str(bucket_of(ttft))
+            group[6][ttft_bucket] = group[6].get(ttft_bucket, 0) + 1
+    return groups
+
+
+def _stats_rows(groups: dict[str, list]) -> list[dict[str, Any]]:
+    """One row per group [calls, successes, tokens in, tokens out, cost, latency and TTFT
+    histograms keyed by bucket as text], sorted by key."""
     out = []
     for k in sorted(groups):
         calls, ok, tin, tout, cost, lat_hist, ttft_hist = groups[k]

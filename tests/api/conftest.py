@@ -14,7 +14,7 @@ pytest.importorskip("fastapi", reason="needs the serve extra: pip install -e '.[
 
 @pytest.fixture
 def serve(modelctl_home) -> Iterator:
-    """`serve(**ApiSettings fields, ports=[0])` starts a server and returns url(s), app and an httpx2 client."""
+    """`serve(**ApiSettings fields, ports=[0], forwarded_allow_ips=None)` starts a server and returns url(s), app and an httpx2 client."""
     import httpx2
 
     from modelctl.api.app import ApiSettings, create_app
@@ -23,10 +23,11 @@ def serve(modelctl_home) -> Iterator:
 
     running = []
 
-    def start(*, ports: tuple[int, ...] = (0,), **settings) -> SimpleNamespace:
+    def start(*, ports: tuple[int, ...] = (0,), forwarded_allow_ips: str | None = None, **settings) -> SimpleNamespace:
         store = open_database(None)
         app = create_app(store, ApiSettings(**settings))
-        servers = Servers(app, host="127.0.0.1", ports=ports, log_level="warning", access_log=False)
+        servers = Servers(app, host="127.0.0.1", ports=ports, log_level="warning", access_log=False,
+                          forwarded_allow_ips=forwarded_allow_ips)
         ready = threading.Event()
         thread = threading.Thread(target=lambda: asyncio.run(servers.run(ready=ready.set)), daemon=True)
         thread.start()

@@ -2,7 +2,7 @@
 
 Run by hand (not part of the test suite), from the repository root:
 
-    python tests/benchmarks/bench_serve.py [--rate 200] [--seconds 30] [--step-seconds 10]
+    python tests/benchmarks/bench_serve.py [--rate 200] [--seconds 30] [--step-seconds 10] [--workers 1]
 
 The server runs in its own process (`modelctl serve --port 0`, a fresh home, the bundled
 catalog); the load generator here sends the holdout queries of tests/data (all but the one empty query) round-robin, each
@@ -38,12 +38,12 @@ THREADS = 32
 STEPS = (200, 250, 300, 350, 400, 500, 600, 800, 1000, 1200, 1500, 2000)
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+def start_server(home: Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "MODELCTL_HOME": str(home)}
     env.pop("MODELCTL_DATABASE_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "modelctl", "serve", "--port", "0", "--json", "--log-level", "warning",
-         "--rate-limit", "1000000", "--burst", "1000000"],
+         "--rate-limit", "1000000", "--burst", "1000000", "--workers", str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     line = process.stdout.readline()
@@ -119,15 +119,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--step-seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers")
     args = parser.parse_args()
 
     payloads = bodies()
     with tempfile.TemporaryDirectory() as home:
-        process, url = start_server(Path(home))
+        process, url = start_server(Path(home), args.workers)
         try:
             load(url, payloads, rate=100, seconds=2)  # warm up: routing state cached, connections open
-            print(f"POST /route on {url}, {len(payloads)} distinct queries, {THREADS} client threads, "
-                  f"{os.cpu_count()} CPUs shared by client and server")
+            print(f"POST /route on {url} ({args.workers} server processes), {len(payloads)} distinct queries, "
+                  f"{THREADS} keep-alive client threads, {os.cpu_count()} CPUs shared by client and server")
             print(f"1. {args.rate:g} req/s for {args.seconds:g} s:")
             show(load(url, payloads, rate=args.rate, seconds=args.seconds))
             print(f"2. stepping up, {args.step_seconds:g} s per rate, until p99 >= 50 ms:")

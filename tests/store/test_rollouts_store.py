@@ -64,7 +64,7 @@ def test_substitutions_apply_in_the_order_rollouts_finished():
 def _usage(n, *, model_id, arm, segment="technical", start=NOW, latency=lambda i: 100.0 + i, success=lambda i: True):
     return [
         ((start + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S.%f"), model_id, "openai", segment, arm,
-         latency(i), None, 0, 0, 0.001 * (i % 3), success(i), None, None, f"{model_id}-{arm}-{segment}-{i}", 0)
+         latency(i), None, 0, 0, 0.001 * (i % 3), success(i), None, None, f"{model_id}-{arm}-{segment}-{i}", 0, None)
         for i in range(n)
     ]
 
