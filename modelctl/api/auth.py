@@ -47,7 +47,8 @@ def authenticate(request: Request) -> Caller:
 class Authenticate:
     """Bearer credentials: the admin token (MODELCTL_API_TOKEN) or a client key (`modelctl keys
     create`). With a token set, every request but GET /health needs one of them; without one (a
-    loopback server) a request without credentials is anonymous, but a key given must be valid.
+    loopback server) a request is anonymous unless it gives a client key, which must then be valid.
+    Other bearer values are ignored there: the OpenAI SDKs always send one (`api_key="unused"`).
     A key past its monthly budget gets 429 saying so; over its own rate, 429 with Retry-After."""
 
     def __init__(self, app: App, *, store: Store, token: str | None) -> None:
@@ -66,7 +67,7 @@ class Authenticate:
         elif given.startswith(b"Bearer mk_"):
             if not await self._admit_key(scope, send, given[len(b"Bearer "):].decode("latin-1")):
                 return
-        elif self.expected is not None or given:
+        elif self.expected is not None:
             await reply(send, 401, "missing or wrong bearer token (Authorization: Bearer $MODELCTL_API_TOKEN, "
                         "or a client key from `modelctl keys create`)", headers={"WWW-Authenticate": "Bearer"})
             return

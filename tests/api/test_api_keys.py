@@ -73,6 +73,7 @@ def test_a_key_over_its_own_rate_gets_429(api, cli):
     assert codes[0] == 200 and 429 in codes
 
 
+@pytest.mark.usefixtures("original_chains")  # claude-sonnet-5-5 challenges technical's head there
 def test_the_audit_log_names_the_key_or_token_behind_a_promote_or_rollback(serve, cli):
     api = serve(token=TOKEN)
     secret = cli("keys", "create", "release-bot").stdout.strip()

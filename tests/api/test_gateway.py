@@ -28,9 +28,26 @@ def _sdks_imported():
     import openai.resources.chat.completions  # noqa: F401
 
 
+# The gateway's routing here: a chain of its own, on a day all its models are live, so these tests
+# are about the gateway and stay put when the bundled defaults or the calendar move.
+GATEWAY_POLICY = """\
+segments:
+  simple: {chain: [gpt-4o-2024-08-06, gpt-6-luna, claude-haiku-5-5], budget_seconds: 5}
+  technical: {chain: [gpt-4o-2024-08-06, gpt-6-luna, claude-haiku-5-5], budget_seconds: 7}
+  research: {chain: [gpt-4o-2024-08-06, gpt-6-luna, claude-haiku-5-5], budget_seconds: 10}
+  multimedia: {chain: [gpt-4o-2024-08-06], budget_seconds: 10, fallback_to_capable: true}
+"""
+
+
 @pytest.fixture
-def gateway(serve, monkeypatch, fake_openai, fake_anthropic):
+def gateway(serve, monkeypatch, tmp_path, fake_openai, fake_anthropic):
     import openai
+
+    config = tmp_path / "gateway-config"
+    config.mkdir()
+    (config / "policy.yaml").write_text(GATEWAY_POLICY)
+    monkeypatch.setenv("MODELCTL_CONFIG_DIR", str(config))
+    monkeypatch.setenv("MODELCTL_NOW", "2026-12-01T12:00:00Z")
 
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
