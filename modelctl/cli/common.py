@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs instead of a table.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
+QUERY_HELP = "The query text, or - to read it from standard input (for long or multi-line text)."
+
+
+def query_text(query: str) -> str:
+    """The query as given, or standard input's text for `-` (one trailing newline, as `echo` adds, dropped)."""
+    if query != "-":
+        return query
+    text = sys.stdin.read()
+    return text[:-1] if text.endswith("\n") else text
 
 
 class ModelctlGroup(TyperGroup):

@@ -3,19 +3,22 @@
 # No `from __future__ import annotations`: typer evaluates string annotations again each time it
 # reads a signature (several times per command), real ones once, at import: cold `route` has a
 # start-up budget (CONTRIBUTING.md), measured by python tests/benchmarks/bench_routing.py --only cold
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.cli.batch import BatchOption, WorkersOption, run_batch
 from modelctl.cli.classify import AttachOption
-from modelctl.cli.common import JsonOption, print_json, print_table, say, store_from
+from modelctl.cli.common import QUERY_HELP, JsonOption, print_json, print_table, query_text, say, store_from
 from modelctl.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from modelctl.services.routing import Router
 
 
 def route(
     ctx: typer.Context,
-    query: Annotated[str | None, typer.Argument(help="The query text.")] = None,
+    query: Annotated[str | None, typer.Argument(help=QUERY_HELP)] = None,
     attach: AttachOption = None,
     segment: Annotated[str | None, typer.Option("--segment", help="Route with this segment's policy "
                                                 "(default: the query type).")] = None,
@@ -53,12 +56,10 @@ def route(
     from modelctl.services.routing import Router
 
     router = Router.load(store_from(ctx), now=clock.now(), ignore_keys=ignore_keys)
-    for note in router.notes:
-        say(f"note: {note}")
-
     options = dict(require=require or (), max_cost=max_cost, deadline_ms=deadline_ms, objective=objective,
                    min_quality_ratio=min_quality_ratio, cost_weight=cost_weight)
     if batch is not None:
+        _print_notes(router)
         decide = router.batch_decider()
         run_batch(batch, lambda item: decide(router.request(
             item.query, attachments=item.attachments, segment=item.segment or segment,
@@ -66,8 +67,10 @@ def route(
         return
     if query is None:
         raise InvalidInput("give a QUERY, or --batch FILE|-")
-    request = router.request(query, attachments=attach or (), segment=segment, request_id=request_id, **options)
+    request = router.request(query_text(query), attachments=attach or (), segment=segment,
+                             request_id=request_id, **options)
     decision = router.refine(request, refinement_type) if refinement else router.decide(request)
+    _print_notes(router)  # once the input was accepted: an input error comes alone
     for warning in decision.warnings:
         say(f"warning: {warning}")
     result = decision.as_dict()
@@ -87,6 +90,11 @@ def route(
               + (f", arm {decision.arm}" if decision.arm != "control" else ""))
     if explain or decision.bypass_recommended:
         _explain(result)
+
+
+def _print_notes(router: "Router") -> None:
+    for note in router.notes:
+        say(f"note: {note}")
 
 
 def _explain(result: dict) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelctl.cli.classify import AttachOption
-from modelctl.cli.common import JsonOption, print_json, say, store_from
+from modelctl.cli.common import QUERY_HELP, JsonOption, print_json, query_text, say, store_from
 
 if TYPE_CHECKING:
     from modelctl.services.run import Attempt, RunResult
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def run(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="The query text.")],
+    query: Annotated[str, typer.Argument(help=QUERY_HELP)],
     attach: AttachOption = None,
     segment: Annotated[str | None, typer.Option("--segment", help="Route with this segment's policy "
                                                 "(default: the query type).")] = None,
@@ -78,7 +78,7 @@ def run(
     store = store_from(ctx)
     try:
         result = run_query(
-            store, query, attachments=attach or (), segment=segment, system=system,
+            store, query_text(query), attachments=attach or (), segment=segment, system=system,
             max_tokens=max_tokens, stream=stream, deadline_ms=deadline_ms, request_id=request_id,
             on_token=on_token if live else None, on_fallback=on_fallback, deliver=deliver,
         )

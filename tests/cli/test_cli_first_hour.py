@@ -1,0 +1,48 @@
+"""What a newcomer meets in the first hour: queries from stdin, errors that say what to do, one format
+for times and money, and one rule for files that already exist."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+QUERY = "Compare the causes of the 1929 and 2008 crashes in depth, with sources"
+
+
+@pytest.mark.parametrize("command", ["route", "classify"])
+def test_a_dash_reads_the_query_from_standard_input(cli, command):
+    piped = cli.json(command, "-", input=QUERY + "\n")
+    given = cli.json(command, QUERY)
+    assert piped == given
+    assert "query is empty" in cli(command, "-", input="", code=2).stderr  # not the one-character query "-"
+
+
+def test_a_query_longer_than_one_argument_may_be_comes_through_standard_input(cli):
+    long_query = "Why does my build fail? " + "链接错误：未定义的引用。" * 6000  # 216 KB; Linux caps one argument at 128 KiB
+    assert len(long_query.encode()) > 128 * 1024 and len(long_query) < 100_000  # within the query limit
+    with pytest.raises(OSError):
+        subprocess.run([sys.executable, "-m", "modelctl", "classify", long_query], check=False)
+    piped = subprocess.run([sys.executable, "-m", "modelctl", "classify", "-", "--json"], input=long_query,
+                           capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(piped.stdout) == cli.json("classify", long_query)
+
+
+def test_run_reads_the_query_from_standard_input(cli, monkeypatch, fake_openai):
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-first-hour")
+    cli("run", "-", "--no-stream", input="What is the capital of France?\n")
+    assert fake_openai.requests[-1].json["messages"][-1]["content"] == "What is the capital of France?"
+
+
+@pytest.mark.parametrize("command", ["route", "classify", "run"])
+def test_the_help_says_a_dash_reads_standard_input(cli, command):
+    assert "- to read it from standard input" in " ".join(cli(command, "-h").stdout.split())
+
+
+def test_an_input_error_comes_alone_without_the_no_key_note(cli):
+    result = cli("route", "-", input="", code=2)
+    assert result.stderr == "error: the query is empty; pass the question text\n"
+    assert "no provider API key" in cli("route", "hello").stderr
