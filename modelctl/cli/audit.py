@@ -12,7 +12,8 @@ from modelctl.cli.common import JsonOption, emit, print_table, store_from
 
 def audit(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, or an ISO date/time.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, today, yesterday, "
+                                              "or an ISO date/time.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Newest entries to show.")] = 50,
     as_json: JsonOption = False,
 ) -> None:

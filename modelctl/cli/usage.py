@@ -93,7 +93,7 @@ def import_(
 def prune(
     ctx: typer.Context,
     older_than: Annotated[str, typer.Option("--older-than", help="Age of the raw rows to delete: 90d, 12w, "
-                                            "or an ISO date (rounded down to midnight UTC).")],
+                                            "yesterday, or an ISO date (rounded down to midnight UTC).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go; change nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -119,7 +119,7 @@ def prune(
 
 def stats(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, or an ISO date/time "
+    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, today, yesterday, or an ISO date/time "
                                               "(rounded down to the hour). Default: all recorded usage.")] = None,
     by: Annotated[str, typer.Option("--by", help="Group by model, provider, segment or day.")] = "model",
     as_json: JsonOption = False,

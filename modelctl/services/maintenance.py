@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from modelctl import clock
-from modelctl.core.usage import parse_window
 from modelctl.errors import InvalidInput, StoreError
 from modelctl.store import maintenance as repo
 from modelctl.store.db import Store, schema_history
@@ -54,8 +53,7 @@ class PruneReport:
 
 def prune_cutoff(older_than: str, *, now: datetime) -> datetime:
     """`90d` (or an ISO date) back from now, rounded down to midnight UTC: prune works in whole days."""
-    start = parse_window(older_than, now=now,
-                         parse_ts=lambda text: clock.parse_timestamp(text, field="--older-than"))
+    start = clock.parse_window(older_than, option="--older-than", now=now)
     if start > now:
         raise InvalidInput(f"--older-than: {older_than!r} is in the future")
     return repo.midnight(start.date())

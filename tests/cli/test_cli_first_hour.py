@@ -46,3 +46,20 @@ def test_an_input_error_comes_alone_without_the_no_key_note(cli):
     result = cli("route", "-", input="", code=2)
     assert result.stderr == "error: the query is empty; pass the question text\n"
     assert "no provider API key" in cli("route", "hello").stderr
+
+
+@pytest.mark.parametrize("command", [("stats", "--since"), ("audit", "--since"), ("usage", "prune", "--older-than")])
+def test_a_bad_window_names_the_option_and_the_forms_it_takes(cli, command):
+    error = cli(*command, "last tuesday", code=2).stderr
+    assert error.startswith(f"error: {command[-1]}: 'last tuesday' is not")
+    for form in ("24h", "7d", "yesterday", "ISO-8601"):
+        assert form in error
+
+
+def test_yesterday_and_today_start_at_midnight_utc(cli, monkeypatch):
+    monkeypatch.setenv("MODELCTL_NOW", "2026-12-05T07:25:36Z")
+    lines = [{"model_id": "gpt-4o-2024-08-06", "latency_ms": 900, "ts": ts}
+             for ts in ("2026-12-03T23:00:00Z", "2026-12-04T23:00:00Z", "2026-12-05T01:00:00Z")]
+    cli("usage", "import", "-", input="".join(json.dumps(line) + "\n" for line in lines))
+    assert cli.json("stats", "--since", "yesterday")[0]["calls"] == 2
+    assert cli.json("stats", "--since", "today")[0]["calls"] == 1
