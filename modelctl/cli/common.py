@@ -32,7 +32,21 @@ def query_text(query: str) -> str:
 
 
 class ModelctlGroup(TyperGroup):
-    """Turns a ModelctlError into its message on stderr and its exit code; no traceback."""
+    """Turns a ModelctlError into its message on stderr and its exit code; no traceback.
+    A mistyped command gets the closest ones suggested, the ones it starts first."""
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        from typer._click.exceptions import UsageError
+
+        try:
+            return self._click_resolve_command(ctx, args)
+        except UsageError as exc:
+            from modelctl.core.names import closest_names
+
+            close = closest_names(args[0], self.list_commands(ctx)) if args else []
+            if close:
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(map(repr, close))}?"
+            raise
 
     def invoke(self, ctx: Context) -> Any:
         try:

@@ -63,3 +63,13 @@ def test_yesterday_and_today_start_at_midnight_utc(cli, monkeypatch):
     cli("usage", "import", "-", input="".join(json.dumps(line) + "\n" for line in lines))
     assert cli.json("stats", "--since", "yesterday")[0]["calls"] == 2
     assert cli.json("stats", "--since", "today")[0]["calls"] == 1
+
+
+@pytest.mark.parametrize(("typed", "meant"), [(["rout"], "route"), (["modles"], "models"), (["models", "lst"], "list")])
+def test_a_mistyped_command_gets_a_suggestion_at_every_level(cli, typed, meant):
+    assert f"Did you mean '{meant}'" in cli(*typed, code=2).stderr
+
+
+def test_the_model_the_typed_name_starts_is_suggested_first(cli):
+    error = cli("models", "show", "gpt-4o", code=3).stderr
+    assert "did you mean gpt-4o-2024-08-06, gpt-4o-mini" in error
