@@ -16,6 +16,13 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def rfc3339(value: datetime) -> str:
+    """How every timestamp leaves modelctl in JSON: RFC 3339 in UTC, `Z`-suffixed (naive values are UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"
+
+
 def parse_timestamp(text: str, *, field: str = "ts") -> datetime:
     """ISO-8601 with or without offset, to naive UTC; a clear error otherwise."""
     if text[-1:] == "Z" and "+" not in text:  # the common UTC form, without a timezone round trip

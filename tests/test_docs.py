@@ -51,7 +51,7 @@ def test_the_generated_reference_does_not_depend_on_the_terminal(monkeypatch):
 
 
 def test_every_read_command_offers_json():
-    writes = {"modelctl init", "modelctl models set-status", "modelctl db path", "modelctl db upgrade"}
+    writes = {"modelctl init", "modelctl models set-status", "modelctl db upgrade"}
     for name, command in _commands():
         if name in writes:
             continue

@@ -28,5 +28,6 @@ def audit(
 
     emit(entries, as_json=as_json, table=lambda: print_table(
         ["time", "actor", "action", "target", "before", "after"],
-        [(e["ts"], e["actor"], e["action"], e["target"], short(e["before"]), short(e["after"])) for e in entries],
+        [(f"{e['ts']:%Y-%m-%d %H:%M:%S}", e["actor"], e["action"], e["target"], short(e["before"]),
+          short(e["after"])) for e in entries],
     ))

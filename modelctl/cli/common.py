@@ -117,7 +117,18 @@ def say(message: str) -> None:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_value, ensure_ascii=False) + "\n")
+
+
+def _json_value(value: Any) -> Any:
+    """Timestamps as RFC 3339 UTC (`2026-12-05T07:25:36Z`), dates as 2026-12-05, the rest as text."""
+    from datetime import date, datetime
+
+    from modelctl.clock import rfc3339
+
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
@@ -133,6 +144,21 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(width=200)  # piped to a file or a pager: don't fold at 80 columns
     console.print(table)
+
+
+def money(value: float | None, *, missing: str = "-") -> str:
+    """US dollars for people: three significant digits below a dollar ($0.000015, $0.00302), cents above."""
+    import math
+
+    if value is None:
+        return missing
+    if value == 0:
+        return "$0"
+    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
+    text = f"{value:,.{decimals}f}"
+    if decimals > 2:
+        text = text.rstrip("0")
+    return ("-$" if value < 0 else "$") + text.lstrip("-")
 
 
 def number(value: float | None, spec: str) -> str:

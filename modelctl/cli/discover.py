@@ -7,12 +7,8 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import DryRunOption, JsonOption, emit, print_table, say, store_from
+from modelctl.cli.common import DryRunOption, JsonOption, emit, money, print_table, say, store_from
 from modelctl.errors import ModelctlError
-
-
-def _money(value: float | None) -> str:
-    return "unpriced" if value is None else f"{value:.6g}"
 
 
 def discover(
@@ -52,7 +48,8 @@ def discover(
             print_table(
                 ["model", "provider", "stability", "prices", "in $/1k", "out $/1k"],
                 [(o.model.model_id, name, o.model.stability, o.price_source,
-                  _money(o.spec.input_cost_per_1k), _money(o.spec.output_cost_per_1k)) for name, o in new],
+                  money(o.spec.input_cost_per_1k, missing="unpriced"),
+                  money(o.spec.output_cost_per_1k, missing="unpriced")) for name, o in new],
                 title="new candidates",
             )
         updated = [o for p in report.providers for o in p.outcomes if o.action == "updated"]

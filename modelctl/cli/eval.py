@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+from modelctl.cli.common import JsonOption, emit, money, new_app, print_json, print_table, say, store_from
 
 app = new_app("Scored outcomes per model and segment: what the learned objectives route on.")
 
@@ -40,5 +40,5 @@ def eval_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     rows = quality_table(store_from(ctx))
     emit(rows, as_json=as_json, table=lambda: print_table(
         ["segment", "model", "n", "mean", "lcb", "mean cost $"],
-        [(r["segment"], r["model_id"], r["n"], r["mean"], r["lcb"], r["mean_cost_usd"]) for r in rows],
+        [(r["segment"], r["model_id"], r["n"], r["mean"], r["lcb"], money(r["mean_cost_usd"])) for r in rows],
     ))

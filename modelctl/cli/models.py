@@ -7,13 +7,10 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import DryRunOption, JsonOption, emit, new_app, print_table, say, store_from
+from modelctl.cli.common import DryRunOption, JsonOption, emit, money, new_app, print_table, say, store_from
 
 app = new_app("The model catalog: list, show, import, change status.")
 
-
-def _price(value: float | None) -> str:
-    return "unpriced" if value is None else f"{value:.6g}"
 
 
 @app.command("list")
@@ -44,8 +41,9 @@ def list_(
         table=lambda: print_table(
             ["model", "provider", "status", "context", "in $/1k", "out $/1k", "capabilities"],
             [
-                (s.model_id, s.provider, s.status, s.max_context_tokens, _price(s.input_cost_per_1k),
-                 _price(s.output_cost_per_1k), ", ".join(sorted(s.capabilities)))
+                (s.model_id, s.provider, s.status, s.max_context_tokens,
+                 money(s.input_cost_per_1k, missing="unpriced"),
+                 money(s.output_cost_per_1k, missing="unpriced"), ", ".join(sorted(s.capabilities)))
                 for s in specs
             ],
         ),

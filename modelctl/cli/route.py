@@ -9,7 +9,7 @@ import typer
 
 from modelctl.cli.batch import BatchOption, WorkersOption, run_batch
 from modelctl.cli.classify import AttachOption
-from modelctl.cli.common import QUERY_HELP, JsonOption, print_json, print_table, query_text, say, store_from
+from modelctl.cli.common import QUERY_HELP, JsonOption, money, print_json, print_table, query_text, say, store_from
 from modelctl.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def route(
               f"the fastest is {decision.model_id} ({decision.provider})")
     else:
         fallbacks = " -> ".join(decision.fallback_models) or "(none)"
-        cost = "unpriced" if decision.estimated_cost is None else f"${decision.estimated_cost:.5f}"
+        cost = money(decision.estimated_cost, missing="unpriced")
         latency = "?" if decision.estimated_latency is None else f"{decision.estimated_latency:.1f}s"
         print(f"{decision.model_id} ({decision.provider})  fallbacks: {fallbacks}")
         print(f"{decision.query_type}/{decision.complexity}, segment {decision.segment}, budget "
@@ -98,9 +98,6 @@ def _print_notes(router: "Router") -> None:
 
 
 def _explain(result: dict) -> None:
-    def money(value: float | None) -> str:
-        return "" if value is None else f"{value:.5f}"
-
     def quality(q: dict | None) -> str:
         return "" if q is None else f"{q['mean']:.3f} (lcb {q['lcb']:.3f}, n={q['n']})"
 

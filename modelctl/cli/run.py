@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelctl.cli.classify import AttachOption
-from modelctl.cli.common import QUERY_HELP, JsonOption, print_json, query_text, say, store_from
+from modelctl.cli.common import QUERY_HELP, JsonOption, money, print_json, query_text, say, store_from
 
 if TYPE_CHECKING:
     from modelctl.services.run import Attempt, RunResult
@@ -70,7 +70,7 @@ def run(
             sys.stdout.write(result.answer + "\n")
         sys.stdout.flush()
         served = result.served
-        cost = "unpriced" if served.cost_usd is None else f"${served.cost_usd:.6f}"
+        cost = money(served.cost_usd, missing="unpriced")
         if not as_json:
             say(f"{result.model_id} ({result.provider}): {served.latency_ms:,.0f} ms, "
                 f"{served.tokens_in}+{served.tokens_out} tokens, {cost}, request {result.request_id}")

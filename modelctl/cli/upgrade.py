@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+from modelctl.cli.common import JsonOption, emit, money, new_app, print_json, print_table, say, store_from
 
 if TYPE_CHECKING:
     from modelctl.services.upgrade import Transition
@@ -144,8 +144,8 @@ def status(
     for sub in substitutions(store):
         say(f"autopilot ({sub['rule']}): {sub['why']}")
     if judge is not None:
-        say(f"judge {judge['model']}: ${judge['spent_today_usd']:.4f} spent today (UTC) of its "
-            f"${judge['daily_budget_usd']:g} daily cap")
+        say(f"judge {judge['model']}: {money(judge['spent_today_usd'])} spent today (UTC) of its "
+            f"{money(judge['daily_budget_usd'])} daily cap")
 
 
 @app.command("tick")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+from modelctl.cli.common import JsonOption, emit, money, new_app, print_json, print_table, say, store_from
 
 app = new_app("Record call outcomes (latency, tokens, cost) one at a time or in bulk.")
 
@@ -135,6 +135,6 @@ def stats(
     emit(rows, as_json=as_json, table=lambda: print_table(
         [by, "calls", "success", "p50 ms", "p95 ms", "p50 TTFT ms", "tokens in", "tokens out", "cost $"],
         [(r["key"], f"{r['calls']:,}", f"{r['success_rate']:.1%}", r["p50_latency_ms"], r["p95_latency_ms"],
-          r["p50_ttft_ms"], f"{r['tokens_in']:,}", f"{r['tokens_out']:,}", f"{r['cost_usd']:.4f}") for r in rows],
+          r["p50_ttft_ms"], f"{r['tokens_in']:,}", f"{r['tokens_out']:,}", money(r["cost_usd"])) for r in rows],
         title=f"usage since {result['since']:%Y-%m-%d %H:%M} UTC",
     ))

@@ -47,7 +47,7 @@ class PruneReport:
     rollups_after: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run, "deleted_rows": self.deleted_rows,
+        return {"cutoff": clock.rfc3339(self.cutoff), "dry_run": self.dry_run, "deleted_rows": self.deleted_rows,
                 "days": len(self.days), "rollups_before": self.rollups_before, "rollups_after": self.rollups_after}
 
 
@@ -135,4 +135,4 @@ def backup_database(store: Store, path: str, *, force: bool = False) -> dict[str
 
 def export_database(store: Store) -> dict[str, Any]:
     """Catalog, providers, rollouts, gate results and audit as one JSON-ready document."""
-    return {"exported_at": clock.now().isoformat(), "schema": store.schema_version(), **repo.export_tables(store)}
+    return {"exported_at": clock.rfc3339(clock.now()), "schema": store.schema_version(), **repo.export_tables(store)}

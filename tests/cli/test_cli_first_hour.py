@@ -73,3 +73,58 @@ def test_a_mistyped_command_gets_a_suggestion_at_every_level(cli, typed, meant):
 def test_the_model_the_typed_name_starts_is_suggested_first(cli):
     error = cli("models", "show", "gpt-4o", code=3).stderr
     assert "did you mean gpt-4o-2024-08-06, gpt-4o-mini" in error
+
+
+def _with_history(cli) -> None:
+    cli("models", "set-status", "gpt-6-luna", "candidate")
+    line = {"model_id": "gpt-6-luna", "latency_ms": 500, "tokens_in": 10, "tokens_out": 5, "request_id": "r1"}
+    cli("usage", "import", "-", input=json.dumps(line) + "\n")
+    cli("feedback", "r1", "--score", "0.9")
+
+
+READ_COMMANDS = [("audit",), ("db", "export"), ("usage", "prune", "--older-than", "90d", "--dry-run"),
+                 ("upgrade", "tick", "--dry-run"), ("upgrade", "status"), ("stats",), ("models", "list"),
+                 ("health",), ("providers", "list"), ("candidates",), ("evaluations",), ("refiners", "sweep", "--dry-run"),
+                 ("feedback", "r1", "--score", "0.8")]
+
+
+def test_every_json_timestamp_is_rfc3339_utc(cli):
+    import re
+
+    _with_history(cli)
+    seen = []
+    for command in READ_COMMANDS:
+        text = cli(*command, "--json").stdout
+        seen += re.findall(r'"(\d{4}-\d\d-\d\d[ T][^"]*)"', text)
+    assert len(seen) >= 5
+    for stamp in seen:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", stamp), stamp
+
+
+def test_small_prices_and_costs_keep_their_significant_digits(cli):
+    _with_history(cli)
+    assert "$0.000003 " in cli("stats").stdout  # 10 in + 5 out tokens on gpt-6-luna: not 0.0000
+    listed = cli("models", "list").stdout
+    assert "$0.0001 " in listed and "e-0" not in listed
+
+
+@pytest.mark.parametrize("command", [("db", "export", "--output"), ("db", "backup")])
+def test_writing_over_a_file_needs_force_and_says_so(cli, tmp_path, command):
+    target = tmp_path / "existing"
+    target.write_text("keep me")
+    error = cli(*command, str(target), code=2).stderr
+    assert "already exists; pass --force" in error and target.read_text() == "keep me"
+    cli(*command, str(target), "--force")
+    assert target.read_bytes() != b"keep me"
+
+
+def test_db_path_as_json(cli, tmp_path):
+    assert cli.json("--db", str(tmp_path / "m.db"), "db", "path") == {
+        "path": str(tmp_path / "m.db"), "url": f"sqlite:///{tmp_path / 'm.db'}"}
+
+
+def test_batch_help_says_what_a_blank_line_gets(cli):
+    help_text = " ".join(cli("route", "-h").stdout.split())
+    assert "Blank lines are skipped and get no output line" in help_text
+    out = cli("classify", "--batch", "-", input='{"id": 1, "query": "hi"}\n\n{"id": 2, "query": "yo"}\n').stdout
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [1, 2]
