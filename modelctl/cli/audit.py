@@ -17,7 +17,12 @@ def audit(
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Newest entries to show.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the audit log, newest first (imports, status changes, init)."""
+    """Show the audit log, newest first (imports, status changes, init).
+
+    \b
+    Example:
+      modelctl audit --since yesterday --limit 20
+    """
     from modelctl.services.audit import audit_entries
 
     entries = audit_entries(store_from(ctx), since=since, limit=limit)

@@ -25,7 +25,10 @@ def classify(
 ) -> None:
     """Classify a query: simple / technical / research / multimedia, complexity, budget.
 
-    Example: modelctl classify "Why does my Dockerfile COPY fail with 'no such file'?" --json
+    \b
+    Examples:
+      modelctl classify "Why does my Dockerfile COPY fail with 'no such file'?" --json
+      modelctl classify - < question.txt
     """
     from modelctl.services.routing import classify_query, load_routing_config
 

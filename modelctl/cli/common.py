@@ -18,6 +18,19 @@ if TYPE_CHECKING:
 
     from modelctl.services.database import Store
 
+
+def _keep_hyphenated_words_whole() -> None:
+    """Help names options (`--tokens-in`, `--skip-invalid`); click's wrapper may split a line at a
+    hyphen inside one, which cannot be copied back. Its wrapper serves only help text."""
+    import textwrap
+
+    from typer._click import _textwrap
+
+    _textwrap.TextWrapper.wordsep_re = textwrap.TextWrapper.wordsep_simple_re
+
+
+_keep_hyphenated_words_whole()
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs instead of a table.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")]
 QUERY_HELP = "The query text, or - to read it from standard input (for long or multi-line text)."

@@ -20,7 +20,9 @@ def init(
     """Create, migrate and seed the database (done automatically on first use), with its
     directory when that does not exist yet.
 
-    Example: modelctl --db ~/projects/bot/modelctl.db init
+    \b
+    Example:
+      modelctl --db ~/projects/bot/modelctl.db init
     """
     from modelctl.services.catalog import seed_catalog
     from modelctl.services.database import open_database
@@ -36,7 +38,9 @@ def init(
 def path(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Print where the database is (it may not exist yet); a server's address without its credentials.
 
-    Example: modelctl --db ~/projects/bot/modelctl.db db path --json
+    \b
+    Example:
+      modelctl --db ~/projects/bot/modelctl.db db path --json
     """
     from modelctl.paths import database_url
 
@@ -51,7 +55,12 @@ def path(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 @app.command("upgrade")
 def upgrade(ctx: typer.Context) -> None:
-    """Migrate the schema to this version of modelctl (also done automatically when needed)."""
+    """Migrate the schema to this version of modelctl (also done automatically when needed).
+
+    \b
+    Example:
+      modelctl db upgrade
+    """
     from modelctl.services.database import latest_schema
 
     store_from(ctx)
@@ -60,7 +69,12 @@ def upgrade(ctx: typer.Context) -> None:
 
 @app.command("check")
 def check(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Check the database: integrity, schema version, references. Exits 1 on a problem."""
+    """Check the database: integrity, schema version, references. Exits 1 on a problem.
+
+    \b
+    Example (cron or CI):
+      modelctl db check --json
+    """
     from modelctl.services.maintenance import check_database
 
     report = check_database(store_from(ctx, migrate=False))
@@ -79,7 +93,9 @@ def backup(
 ) -> None:
     """Copy the SQLite database while it is in use (online backup API); for PostgreSQL, name pg_dump.
 
-    Example: modelctl db backup ~/backups/modelctl-$(date +%F).db
+    \b
+    Example:
+      modelctl db backup ~/backups/modelctl.db
     """
     from modelctl.services.maintenance import backup_database
 
@@ -103,7 +119,9 @@ def export(
     With --json the document goes to stdout; with --output to FILE; otherwise a count per section.
     Like `db backup`, it leaves an existing FILE alone unless given --force.
 
-    Example: modelctl db export --output modelctl-export.json
+    \b
+    Example:
+      modelctl db export --output modelctl-export.json
     """
     import json
     import os

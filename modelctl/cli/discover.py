@@ -27,7 +27,9 @@ def discover(
     Also carries providers' announced retirement dates onto known models. Exits 0 with a warning
     when some providers failed, 1 when all did. --json explains the decision on every model.
 
-    Example (weekly from cron): modelctl discover --json > discover.json
+    \b
+    Example (weekly from cron):
+      modelctl discover --json > discover.json
     """
     from modelctl.services.discovery import discover as run_discovery
 
@@ -72,7 +74,12 @@ def candidates(
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="Only this provider's candidates.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List candidate models (never routed to until a rollout promotes them), newest finds first."""
+    """List candidate models (never routed to until a rollout promotes them), newest finds first.
+
+    \b
+    Example:
+      modelctl candidates --json
+    """
     from modelctl.services.discovery import candidates as list_candidates
 
     rows = list_candidates(store_from(ctx), provider=provider)

@@ -20,7 +20,12 @@ def eval_import(
                                                help="Import valid lines and report the rest.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Store scored outcomes; the router learns per-segment quality from them (objectives cost/quality)."""
+    """Store scored outcomes; the router learns per-segment quality from them (objectives cost/quality).
+
+    \b
+    Example:
+      modelctl eval import scores.jsonl --skip-invalid
+    """
     from modelctl.services.scores import import_scores
 
     report = import_scores(store_from(ctx), file, skip_invalid=skip_invalid)
@@ -34,7 +39,12 @@ def eval_import(
 
 @app.command("show")
 def eval_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """The learned quality per segment and model: mean, lower confidence bound, sample count."""
+    """The learned quality per segment and model: mean, lower confidence bound, sample count.
+
+    \b
+    Example:
+      modelctl eval show --json
+    """
     from modelctl.services.scores import quality_table
 
     rows = quality_table(store_from(ctx))

@@ -31,7 +31,9 @@ def evaluate(
     a paired test: "candidate not worse" only when shown at 5% (one-sided) within the 0.05 margin;
     `promote` shows the latest verdict (and requires a pass with upgrade.yaml require_offline_eval).
 
-    Example: modelctl evaluate claude-sonnet-5-5 --suite smoke --against gpt-4o-2024-08-06
+    \b
+    Example:
+      modelctl evaluate claude-sonnet-5-5 --suite smoke --against gpt-4o-2024-08-06
     """
     from modelctl.services.offline_eval import evaluate as run
 

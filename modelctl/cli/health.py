@@ -19,7 +19,9 @@ def health(
 ) -> None:
     """Per provider: key set, cooldowns, success rate and p95 latency over the last 24 h, live probe.
 
-    Example (cron or CI): modelctl health --probe --strict
+    \b
+    Example (cron or CI):
+      modelctl health --probe --strict
     """
     from modelctl import clock
     from modelctl.services.health import health_report

@@ -26,7 +26,9 @@ def list_(
 ) -> None:
     """List catalog models, filtered like the original registry's views.
 
-    Example: modelctl models list --capability multimodal --json
+    \b
+    Example:
+      modelctl models list --capability multimodal --json
     """
     from modelctl.services.catalog import ModelFilter, list_models, spec_to_json
 
@@ -56,7 +58,12 @@ def show(
     model_id: Annotated[str, typer.Argument(help="The model id, e.g. gpt-4o-2024-08-06.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Show one model: catalog facts, and its priors next to what usage has measured."""
+    """Show one model: catalog facts, and its priors next to what usage has measured.
+
+    \b
+    Example:
+      modelctl models show gpt-4o-2024-08-06
+    """
     from modelctl.services.catalog import model_report
 
     report = model_report(store_from(ctx), model_id)
@@ -84,7 +91,9 @@ def import_(
 ) -> None:
     """Add or update models from a file (upsert by model_id); a bad entry changes nothing.
 
-    Example: modelctl models import prices.json --format litellm --skip-invalid
+    \b
+    Example:
+      modelctl models import prices.json --format litellm --skip-invalid
     """
     from modelctl.services.catalog import import_models
 
@@ -105,7 +114,12 @@ def set_status(
     model_id: Annotated[str, typer.Argument(help="The model id.")],
     status: Annotated[str, typer.Argument(help="candidate, stable, deprecated, disabled or retired.")],
 ) -> None:
-    """Change a model's lifecycle status (audited). Only stable and deprecated models are routed to."""
+    """Change a model's lifecycle status (audited). Only stable and deprecated models are routed to.
+
+    \b
+    Example:
+      modelctl models set-status gpt-4o-2024-08-06 deprecated
+    """
     from modelctl.services.catalog import set_status as set_model_status
 
     before, after = set_model_status(store_from(ctx), model_id, status)

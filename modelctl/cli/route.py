@@ -47,9 +47,11 @@ def route(
 ) -> None:
     """Choose the model for a query, with its fallback chain and the reason for every candidate.
 
+    \b
     Examples:
       modelctl route "What is the capital of France?"
       modelctl route "Compare Postgres and MySQL for analytics" --objective cost --explain
+      modelctl route - < question.txt
       modelctl route --batch queries.jsonl > decisions.jsonl
     """
     from modelctl import clock

@@ -36,9 +36,11 @@ def run(
     failed, listing each failure. A shadow call (a rollout's candidate answering a copy) is made
     by a detached process after the answer is out; run does not wait for it.
 
+    \b
     Examples:
       modelctl run "What is the capital of France?"
       modelctl run "What does this receipt say?" --attach receipt.jpg --json
+      modelctl run - < prompt.txt
     """
     from modelctl.errors import AllModelsFailed, ModelctlError
     from modelctl.services.run import detach_followup, run_query

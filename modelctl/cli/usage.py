@@ -31,7 +31,9 @@ def record(
 ) -> None:
     """Record one call outcome (the original POST /models/{id}/usage).
 
-    Example: modelctl usage record gpt-4o-2024-08-06 --latency-ms 820 --tokens-in 120 --tokens-out 300
+    \b
+    Example:
+      modelctl usage record gpt-4o-2024-08-06 --latency-ms 820 --tokens-in 120 --tokens-out 300
     """
     from modelctl.services.usage import record_usage
 
@@ -64,6 +66,11 @@ def import_(
     (default true), error_kind, segment, quality, request_id, arm, ts (ISO-8601, default now).
     A bad line changes nothing unless --skip-invalid; a repeated request_id is counted once, so an
     interrupted import can simply be run again.
+
+    \b
+    Examples:
+      modelctl usage import calls.jsonl --skip-invalid
+      modelctl usage import - < calls.jsonl
     """
     from modelctl.services.usage import import_usage
 
@@ -100,7 +107,10 @@ def prune(
     """Delete raw usage rows older than a cutoff; their days keep daily roll-ups, so `stats` still answers.
 
     Each batch is committed on its own: a prune that is interrupted can simply be run again.
-    Example (cron, weekly): modelctl usage prune --older-than 90d
+
+    \b
+    Example (cron, weekly):
+      modelctl usage prune --older-than 90d
     """
     from modelctl.services.maintenance import prune_usage
 
@@ -127,6 +137,11 @@ def stats(
     """Calls, success rate, p50/p95 latency and TTFT, tokens and cost, per group.
 
     Percentiles come from log-bucket histograms kept per hour (within 1% of the exact value).
+
+    \b
+    Examples:
+      modelctl stats --since 7d
+      modelctl stats --since yesterday --by provider --json
     """
     from modelctl.services.usage import usage_stats
 

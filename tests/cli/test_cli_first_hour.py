@@ -21,7 +21,8 @@ def test_a_dash_reads_the_query_from_standard_input(cli, command):
 
 
 def test_a_query_longer_than_one_argument_may_be_comes_through_standard_input(cli):
-    long_query = "Why does my build fail? " + "链接错误：未定义的引用。" * 6000  # 216 KB; Linux caps one argument at 128 KiB
+    # 216 KB of UTF-8; Linux caps one argument at 128 KiB
+    long_query = "Why does my build fail? " + "链接错误：未定义的引用。" * 6000
     assert len(long_query.encode()) > 128 * 1024 and len(long_query) < 100_000  # within the query limit
     with pytest.raises(OSError):
         subprocess.run([sys.executable, "-m", "modelctl", "classify", long_query], check=False)
@@ -84,7 +85,8 @@ def _with_history(cli) -> None:
 
 READ_COMMANDS = [("audit",), ("db", "export"), ("usage", "prune", "--older-than", "90d", "--dry-run"),
                  ("upgrade", "tick", "--dry-run"), ("upgrade", "status"), ("stats",), ("models", "list"),
-                 ("health",), ("providers", "list"), ("candidates",), ("evaluations",), ("refiners", "sweep", "--dry-run"),
+                 ("health",), ("providers", "list"), ("candidates",), ("evaluations",),
+                 ("refiners", "sweep", "--dry-run"),
                  ("feedback", "r1", "--score", "0.8")]
 
 
