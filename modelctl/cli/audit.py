@@ -35,4 +35,5 @@ def audit(
         ["time", "actor", "action", "target", "before", "after"],
         [(f"{e['ts']:%Y-%m-%d %H:%M:%S}", e["actor"], e["action"], e["target"], short(e["before"]),
           short(e["after"])) for e in entries],
+        drop_first=("before", "actor"),
     ))

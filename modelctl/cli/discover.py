@@ -87,6 +87,7 @@ def candidates(
         ["model", "provider", "found at", "stability", "priced", "found in"],
         [(r["model_id"], r["provider"], r["found_at"] or f"({r['source']})", r["stability"] or "",
           "yes" if r["priced"] else "unpriced", r["discovered_from"] or "") for r in rows],
+        drop_first=("found in", "found at", "stability"),
     ))
 
 

@@ -48,6 +48,7 @@ def list_(
                  money(s.output_cost_per_1k, missing="unpriced"), ", ".join(sorted(s.capabilities)))
                 for s in specs
             ],
+            drop_first=("context", "provider", "status"),
         ),
     )
 

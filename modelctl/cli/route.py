@@ -9,7 +9,17 @@ import typer
 
 from modelctl.cli.batch import BatchOption, WorkersOption, run_batch
 from modelctl.cli.classify import AttachOption
-from modelctl.cli.common import QUERY_HELP, JsonOption, money, print_json, print_table, query_text, say, store_from
+from modelctl.cli.common import (
+    QUERY_HELP,
+    JsonOption,
+    money,
+    print_json,
+    print_line,
+    print_table,
+    query_text,
+    say,
+    store_from,
+)
 from modelctl.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -80,14 +90,14 @@ def route(
         print_json(result)
         return
     if decision.bypass_recommended:
-        print(f"bypass refinement: no refiner can answer within {decision.budget_seconds * 1000:,.0f} ms; "
+        print_line(f"bypass refinement: no refiner can answer within {decision.budget_seconds * 1000:,.0f} ms; "
               f"the fastest is {decision.model_id} ({decision.provider})")
     else:
         fallbacks = " -> ".join(decision.fallback_models) or "(none)"
         cost = money(decision.estimated_cost, missing="unpriced")
         latency = "?" if decision.estimated_latency is None else f"{decision.estimated_latency:.1f}s"
-        print(f"{decision.model_id} ({decision.provider})  fallbacks: {fallbacks}")
-        print(f"{decision.query_type}/{decision.complexity}, segment {decision.segment}, budget "
+        print_line(f"{decision.model_id} ({decision.provider})  fallbacks: {fallbacks}")
+        print_line(f"{decision.query_type}/{decision.complexity}, segment {decision.segment}, budget "
               f"{decision.budget_seconds:g}s, est. {cost} in {latency}, confidence {decision.confidence:.2f}"
               + (f", arm {decision.arm}" if decision.arm != "control" else ""))
     if explain or decision.bypass_recommended:

@@ -148,6 +148,7 @@ def status(
         ["candidate", "incumbent", "segments", "phase", "traffic %", "phase since", "decision in", "why", "reason"],
         [(r["candidate_id"], r["incumbent_id"], ", ".join(r["segments"]), r["phase"], f"{r['traffic_pct']:g}",
           r["phase_started_at"][:16].replace("T", " "), decision_in(r), r["why"] or "", r["reason"]) for r in rows],
+        drop_first=("phase since", "traffic %", "segments"),
     )
     for r in rows:
         for e in r.get("time_to_decision", []):

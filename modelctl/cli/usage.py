@@ -152,4 +152,5 @@ def stats(
         [(r["key"], f"{r['calls']:,}", f"{r['success_rate']:.1%}", r["p50_latency_ms"], r["p95_latency_ms"],
           r["p50_ttft_ms"], f"{r['tokens_in']:,}", f"{r['tokens_out']:,}", money(r["cost_usd"])) for r in rows],
         title=f"usage since {result['since']:%Y-%m-%d %H:%M} UTC",
+        drop_first=("p50 TTFT ms", "tokens in", "tokens out", "success"),
     ))
