@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from modelctl.errors import InvalidInput
 
@@ -14,6 +14,13 @@ def now() -> datetime:
     if pinned:
         return parse_timestamp(pinned, field="MODELCTL_NOW")
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def rfc3339(value: datetime) -> str:
+    """How every timestamp leaves modelctl in JSON: RFC 3339 in UTC, `Z`-suffixed (naive values are UTC)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"
 
 
 def parse_timestamp(text: str, *, field: str = "ts") -> datetime:
@@ -30,3 +37,22 @@ def parse_timestamp(text: str, *, field: str = "ts") -> datetime:
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
+
+
+WINDOW_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+WINDOW_FORMS = "30m, 24h, 7d, 2w, today, yesterday, or an ISO-8601 date/time (2026-11-28, 2026-11-28T10:00:00Z)"
+
+
+def parse_window(text: str, *, option: str, now: datetime) -> datetime:
+    """Where a window that ends now starts, as every `--since` and `--older-than` reads it: a span back
+    from now (30m, 24h, 7d, 2w), the start of today or yesterday (UTC), or an ISO-8601 date/time."""
+    value = text.strip().lower()
+    if len(value) >= 2 and value[-1] in WINDOW_UNITS and value[:-1].isdigit():
+        return now - timedelta(**{WINDOW_UNITS[value[-1]]: int(value[:-1])})
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if value in ("today", "yesterday"):
+        return midnight - timedelta(days=value == "yesterday")
+    try:
+        return parse_timestamp(text.strip(), field=option)
+    except InvalidInput:
+        raise InvalidInput(f"{option}: {text!r} is not an ISO-8601 date/time or a window; use {WINDOW_FORMS}") from None

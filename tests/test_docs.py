@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import runpy
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +54,7 @@ def test_the_generated_reference_does_not_depend_on_the_terminal(monkeypatch):
 
 
 def test_every_read_command_offers_json():
-    writes = {"modelctl init", "modelctl models set-status", "modelctl db path", "modelctl db upgrade"}
+    writes = {"modelctl init", "modelctl models set-status", "modelctl db upgrade"}
     for name, command in _commands():
         if name in writes:
             continue
@@ -84,3 +87,55 @@ def test_quick_start_route_in_a_real_process(tmp_path):
     listed = subprocess.run([sys.executable, "-m", "modelctl", "models", "list", "--json"],
                             capture_output=True, text=True, env=env, timeout=120)
     assert listed.returncode == 0 and '"gpt-4o-2024-08-06"' in listed.stdout
+
+
+def _help_at(command_path: str, columns: int) -> str:
+    env = {**os.environ, "COLUMNS": str(columns)}
+    done = subprocess.run([sys.executable, "-m", "modelctl", *command_path.split()[1:], "-h"],
+                          capture_output=True, text=True, env=env, timeout=120, check=True)
+    return done.stdout
+
+
+def _examples(help_text: str) -> list[str]:
+    """The lines of the help's Example blocks, as a reader would copy them."""
+    lines, taking = [], False
+    for line in help_text.splitlines():
+        if re.fullmatch(r"\s*Examples?\b[^:]*:", line):
+            taking = True
+        elif not line.strip():
+            taking = False
+        elif taking:
+            lines.append(line.strip())
+    return lines
+
+
+def _parse(example: str) -> None:
+    """Parse an example as the shell would hand it to modelctl, down to its command; run nothing."""
+    words = shlex.split(example)
+    for index, word in enumerate(words):
+        if word in ("<", ">", "|"):  # the shell's, not ours
+            words = words[:index]
+            break
+    command = typer.main.get_command(app)
+    ctx = command.make_context("modelctl", words[1:])
+    while hasattr(command, "resolve_command"):  # a group: what follows names its subcommand
+        _, command, rest = command.resolve_command(ctx, [*ctx._protected_args, *ctx.args])
+        ctx = command.make_context(command.name, rest, parent=ctx)
+
+
+def test_every_command_shows_examples_that_can_be_copied_and_run():
+    for name, _ in _commands():
+        text = _help_at(name, 80)
+        examples = _examples(text)
+        assert examples, f"{name} -h shows no Example block:\n{text}"
+        for example in examples:
+            assert f"{example} ".startswith(f"{name} ") or example.startswith("modelctl --db "), (name, example)
+            _parse(example)  # a usage error raises
+
+
+def test_help_never_splits_an_option_name_across_lines():
+    for name, command in _commands():
+        text = _help_at(name, 80)
+        assert not re.search(r"\w-\n", text), f"{name} -h breaks a word at a hyphen:\n{text}"
+        for option in (opt for p in command.params for opt in getattr(p, "opts", []) if opt.startswith("--")):
+            assert option in text, (name, option)

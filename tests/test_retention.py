@@ -60,7 +60,7 @@ def test_prune_deletes_old_rows_and_stats_still_answers_the_same(cli, history):
 
     report = cli.json("usage", "prune", "--older-than", "90d")
 
-    assert report["cutoff"] == "2026-09-02T00:00:00" and not report["dry_run"]
+    assert report["cutoff"] == "2026-09-02T00:00:00Z" and not report["dry_run"]
     kept = _count("SELECT COUNT(*) FROM usage")
     assert report["deleted_rows"] == history - kept > 0
     assert _count("SELECT COUNT(*) FROM usage WHERE ts < '2026-09-02'") == 0

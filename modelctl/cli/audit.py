@@ -12,11 +12,17 @@ from modelctl.cli.common import JsonOption, emit, print_table, store_from
 
 def audit(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, or an ISO date/time.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, today, yesterday, "
+                                              "or an ISO date/time.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="Newest entries to show.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the audit log, newest first (imports, status changes, init)."""
+    """Show the audit log, newest first (imports, status changes, init).
+
+    \b
+    Example:
+      modelctl audit --since yesterday --limit 20
+    """
     from modelctl.services.audit import audit_entries
 
     entries = audit_entries(store_from(ctx), since=since, limit=limit)
@@ -27,5 +33,7 @@ def audit(
 
     emit(entries, as_json=as_json, table=lambda: print_table(
         ["time", "actor", "action", "target", "before", "after"],
-        [(e["ts"], e["actor"], e["action"], e["target"], short(e["before"]), short(e["after"])) for e in entries],
+        [(f"{e['ts']:%Y-%m-%d %H:%M:%S}", e["actor"], e["action"], e["target"], short(e["before"]),
+          short(e["after"])) for e in entries],
+        drop_first=("before", "actor"),
     ))

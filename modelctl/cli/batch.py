@@ -15,7 +15,8 @@ from modelctl.services.batch import Decide
 BatchOption = Annotated[
     str | None,
     typer.Option("--batch", metavar="FILE|-", help='JSON lines in ({"id", "query", "attachments": [...]}), '
-                 "one JSON line out per input, same order."),
+                 "one JSON line out per input line, same order. Blank lines are skipped and get no output "
+                 'line: match answers to questions by "id" (errors name the input line number).'),
 ]
 WorkersOption = Annotated[
     int | None,

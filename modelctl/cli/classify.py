@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from modelctl.cli.batch import BatchOption, WorkersOption, run_batch
-from modelctl.cli.common import JsonOption, emit, print_table
+from modelctl.cli.common import QUERY_HELP, JsonOption, emit, print_table, query_text
 from modelctl.errors import InvalidInput
 
 AttachOption = Annotated[
@@ -17,7 +17,7 @@ AttachOption = Annotated[
 
 
 def classify(
-    query: Annotated[str | None, typer.Argument(help="The query text.")] = None,
+    query: Annotated[str | None, typer.Argument(help=QUERY_HELP)] = None,
     attach: AttachOption = None,
     batch: BatchOption = None,
     workers: WorkersOption = None,
@@ -25,7 +25,10 @@ def classify(
 ) -> None:
     """Classify a query: simple / technical / research / multimedia, complexity, budget.
 
-    Example: modelctl classify "Why does my Dockerfile COPY fail with 'no such file'?" --json
+    \b
+    Examples:
+      modelctl classify "Why does my Dockerfile COPY fail with 'no such file'?" --json
+      modelctl classify - < question.txt
     """
     from modelctl.services.routing import classify_query, load_routing_config
 
@@ -36,7 +39,7 @@ def classify(
         return
     if query is None:
         raise InvalidInput("give a QUERY, or --batch FILE|-")
-    result = classify_query(query, attach or (), config=config).as_dict()
+    result = classify_query(query_text(query), attach or (), config=config).as_dict()
     emit(result, as_json=as_json, table=lambda: print_table(
         ["query type", "complexity", "budget s", "confidence", "signals"],
         [(result["query_type"], result["complexity"], result["budget_seconds"], f"{result['confidence']:.2f}",

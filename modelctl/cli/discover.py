@@ -7,12 +7,8 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import DryRunOption, JsonOption, emit, print_table, say, store_from
+from modelctl.cli.common import DryRunOption, JsonOption, emit, money, print_table, say, store_from
 from modelctl.errors import ModelctlError
-
-
-def _money(value: float | None) -> str:
-    return "unpriced" if value is None else f"{value:.6g}"
 
 
 def discover(
@@ -31,7 +27,9 @@ def discover(
     Also carries providers' announced retirement dates onto known models. Exits 0 with a warning
     when some providers failed, 1 when all did. --json explains the decision on every model.
 
-    Example (weekly from cron): modelctl discover --json > discover.json
+    \b
+    Example (weekly from cron):
+      modelctl discover --json > discover.json
     """
     from modelctl.services.discovery import discover as run_discovery
 
@@ -52,7 +50,8 @@ def discover(
             print_table(
                 ["model", "provider", "stability", "prices", "in $/1k", "out $/1k"],
                 [(o.model.model_id, name, o.model.stability, o.price_source,
-                  _money(o.spec.input_cost_per_1k), _money(o.spec.output_cost_per_1k)) for name, o in new],
+                  money(o.spec.input_cost_per_1k, missing="unpriced"),
+                  money(o.spec.output_cost_per_1k, missing="unpriced")) for name, o in new],
                 title="new candidates",
             )
         updated = [o for p in report.providers for o in p.outcomes if o.action == "updated"]
@@ -75,7 +74,12 @@ def candidates(
     provider: Annotated[str | None, typer.Option("--provider", "-p", help="Only this provider's candidates.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List candidate models (never routed to until a rollout promotes them), newest finds first."""
+    """List candidate models (never routed to until a rollout promotes them), newest finds first.
+
+    \b
+    Example:
+      modelctl candidates --json
+    """
     from modelctl.services.discovery import candidates as list_candidates
 
     rows = list_candidates(store_from(ctx), provider=provider)
@@ -83,6 +87,7 @@ def candidates(
         ["model", "provider", "found at", "stability", "priced", "found in"],
         [(r["model_id"], r["provider"], r["found_at"] or f"({r['source']})", r["stability"] or "",
           "yes" if r["priced"] else "unpriced", r["discovered_from"] or "") for r in rows],
+        drop_first=("found in", "found at", "stability"),
     ))
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+from modelctl.cli.common import JsonOption, emit, money, new_app, print_json, print_table, say, store_from
 
 app = new_app("Scored outcomes per model and segment: what the learned objectives route on.")
 
@@ -20,7 +20,12 @@ def eval_import(
                                                help="Import valid lines and report the rest.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Store scored outcomes; the router learns per-segment quality from them (objectives cost/quality)."""
+    """Store scored outcomes; the router learns per-segment quality from them (objectives cost/quality).
+
+    \b
+    Example:
+      modelctl eval import scores.jsonl --skip-invalid
+    """
     from modelctl.services.scores import import_scores
 
     report = import_scores(store_from(ctx), file, skip_invalid=skip_invalid)
@@ -34,11 +39,16 @@ def eval_import(
 
 @app.command("show")
 def eval_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """The learned quality per segment and model: mean, lower confidence bound, sample count."""
+    """The learned quality per segment and model: mean, lower confidence bound, sample count.
+
+    \b
+    Example:
+      modelctl eval show --json
+    """
     from modelctl.services.scores import quality_table
 
     rows = quality_table(store_from(ctx))
     emit(rows, as_json=as_json, table=lambda: print_table(
         ["segment", "model", "n", "mean", "lcb", "mean cost $"],
-        [(r["segment"], r["model_id"], r["n"], r["mean"], r["lcb"], r["mean_cost_usd"]) for r in rows],
+        [(r["segment"], r["model_id"], r["n"], r["mean"], r["lcb"], money(r["mean_cost_usd"])) for r in rows],
     ))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, number, print_json, print_table, say, store_from
+from modelctl.cli.common import JsonOption, money, number, print_json, print_table, say, store_from
 
 
 def evaluate(
@@ -31,7 +31,9 @@ def evaluate(
     a paired test: "candidate not worse" only when shown at 5% (one-sided) within the 0.05 margin;
     `promote` shows the latest verdict (and requires a pass with upgrade.yaml require_offline_eval).
 
-    Example: modelctl evaluate claude-sonnet-5-5 --suite smoke --against gpt-4o-2024-08-06
+    \b
+    Example:
+      modelctl evaluate claude-sonnet-5-5 --suite smoke --against gpt-4o-2024-08-06
     """
     from modelctl.services.offline_eval import evaluate as run
 
@@ -58,14 +60,14 @@ def evaluate(
             rows.append((case.id, case.segment, role, a.model_id, number(outcome.score, ".2f"),
                          f"{sum(c['passed'] for c in outcome.checks)}/{len(outcome.checks)}",
                          number(outcome.judge_grade, "g"), number(a.latency_ms, ",.0f"),
-                         number(a.cost_usd, ".6f"), note))
+                         money(a.cost_usd), note))
     print_table(["case", "segment", "role", "model", "score", "checks", "judge", "ms", "cost $", "note"], rows,
                 title=f"{report.suite}: {candidate}")
     summary = report.summary()
     print_table(
         ["role", "models", "mean score", "answered", "errors", "cost $", "mean ms"],
         [(role, ", ".join(s["model_ids"]), number(s["mean_score"], ".3f"), s["answered"], s["errors"],
-          f"{s['cost_usd']:.6f}", number(s["mean_latency_ms"], ",.0f"))
+          money(s["cost_usd"]), number(s["mean_latency_ms"], ",.0f"))
          for role, s in (("candidate", summary["candidate"]), ("incumbent", summary["incumbent"]))],
     )
     c = summary["comparison"]

@@ -23,7 +23,9 @@ def feedback(
     Scoring the same request again replaces the earlier score; it is never counted twice.
     An unknown request id exits 3.
 
-    Example: modelctl feedback 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b --score 0.8
+    \b
+    Example:
+      modelctl feedback 3f2a9c0e5b7d4e1f8a6b2c9d0e1f2a3b --score 0.8
     """
     from modelctl.services.feedback import record_feedback
 

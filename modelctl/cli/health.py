@@ -19,7 +19,9 @@ def health(
 ) -> None:
     """Per provider: key set, cooldowns, success rate and p95 latency over the last 24 h, live probe.
 
-    Example (cron or CI): modelctl health --probe --strict
+    \b
+    Example (cron or CI):
+      modelctl health --probe --strict
     """
     from modelctl import clock
     from modelctl.services.health import health_report
@@ -44,6 +46,7 @@ def health(
               "" if r["success_rate"] is None else f"{r['success_rate']:.1%}",
               "" if r["p95_latency_ms"] is None else f"{r['p95_latency_ms']:.0f}", probe_text(r))
              for r in rows],
+            drop_first=("cooldown until", "models resting"),
         )
 
     emit(rows, as_json=as_json, table=table)

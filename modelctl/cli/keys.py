@@ -25,7 +25,9 @@ def create(
 
     Clients send it as `Authorization: Bearer <key>`. MODELCTL_API_TOKEN stays the admin token.
 
-    Example: modelctl keys create search-team --budget-usd 200 --rate-limit 20
+    \b
+    Example:
+      modelctl keys create search-team --budget-usd 200 --rate-limit 20
     """
     from modelctl.services.keys import create_key
 
@@ -39,7 +41,12 @@ def create(
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Every key's name, budget, rate limit and state (never the key itself)."""
+    """Every key's name, budget, rate limit and state (never the key itself).
+
+    \b
+    Example:
+      modelctl keys list --json
+    """
     from modelctl.services.keys import list_keys
 
     keys = [key.as_dict() for key in list_keys(store_from(ctx))]
@@ -55,7 +62,12 @@ def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @app.command("revoke")
 def revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The key's name.")],
            as_json: JsonOption = False) -> None:
-    """Revoke a key at once, in every server process and host sharing the database."""
+    """Revoke a key at once, in every server process and host sharing the database.
+
+    \b
+    Example:
+      modelctl keys revoke search-team
+    """
     from modelctl.services.keys import revoke_key
 
     revoke_key(store_from(ctx), name)

@@ -25,7 +25,9 @@ def metrics(
     and cost per model and provider; first-choice and fallback calls per segment (last hour);
     provider health and cooldowns; discovery runs; rollouts, gate verdicts, promotions, rollbacks.
 
-    Example (cron, every minute): modelctl metrics --textfile /var/lib/node_exporter/modelctl.prom
+    \b
+    Example (cron, every minute):
+      modelctl metrics --textfile /var/lib/node_exporter/modelctl.prom
     """
     from modelctl import clock
     from modelctl.services.metrics import as_json as metrics_json

@@ -7,13 +7,10 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import DryRunOption, JsonOption, emit, new_app, print_table, say, store_from
+from modelctl.cli.common import DryRunOption, JsonOption, emit, money, new_app, print_table, say, store_from
 
 app = new_app("The model catalog: list, show, import, change status.")
 
-
-def _price(value: float | None) -> str:
-    return "unpriced" if value is None else f"{value:.6g}"
 
 
 @app.command("list")
@@ -29,7 +26,9 @@ def list_(
 ) -> None:
     """List catalog models, filtered like the original registry's views.
 
-    Example: modelctl models list --capability multimodal --json
+    \b
+    Example:
+      modelctl models list --capability multimodal --json
     """
     from modelctl.services.catalog import ModelFilter, list_models, spec_to_json
 
@@ -44,10 +43,12 @@ def list_(
         table=lambda: print_table(
             ["model", "provider", "status", "context", "in $/1k", "out $/1k", "capabilities"],
             [
-                (s.model_id, s.provider, s.status, s.max_context_tokens, _price(s.input_cost_per_1k),
-                 _price(s.output_cost_per_1k), ", ".join(sorted(s.capabilities)))
+                (s.model_id, s.provider, s.status, s.max_context_tokens,
+                 money(s.input_cost_per_1k, missing="unpriced"),
+                 money(s.output_cost_per_1k, missing="unpriced"), ", ".join(sorted(s.capabilities)))
                 for s in specs
             ],
+            drop_first=("context", "provider", "status"),
         ),
     )
 
@@ -58,7 +59,12 @@ def show(
     model_id: Annotated[str, typer.Argument(help="The model id, e.g. gpt-4o-2024-08-06.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Show one model: catalog facts, and its priors next to what usage has measured."""
+    """Show one model: catalog facts, and its priors next to what usage has measured.
+
+    \b
+    Example:
+      modelctl models show gpt-4o-2024-08-06
+    """
     from modelctl.services.catalog import model_report
 
     report = model_report(store_from(ctx), model_id)
@@ -86,7 +92,9 @@ def import_(
 ) -> None:
     """Add or update models from a file (upsert by model_id); a bad entry changes nothing.
 
-    Example: modelctl models import prices.json --format litellm --skip-invalid
+    \b
+    Example:
+      modelctl models import prices.json --format litellm --skip-invalid
     """
     from modelctl.services.catalog import import_models
 
@@ -107,7 +115,12 @@ def set_status(
     model_id: Annotated[str, typer.Argument(help="The model id.")],
     status: Annotated[str, typer.Argument(help="candidate, stable, deprecated, disabled or retired.")],
 ) -> None:
-    """Change a model's lifecycle status (audited). Only stable and deprecated models are routed to."""
+    """Change a model's lifecycle status (audited). Only stable and deprecated models are routed to.
+
+    \b
+    Example:
+      modelctl models set-status gpt-4o-2024-08-06 deprecated
+    """
     from modelctl.services.catalog import set_status as set_model_status
 
     before, after = set_model_status(store_from(ctx), model_id, status)

@@ -25,7 +25,9 @@ def sync(
 
     Shows what changed; a model the map does not list is left as it is.
 
-    Example: modelctl prices sync ./model_prices_and_context_window.json --dry-run
+    \b
+    Example:
+      modelctl prices sync ./model_prices_and_context_window.json --dry-run
     """
     from modelctl.services.prices import sync_prices
 

@@ -11,7 +11,12 @@ app = new_app("Configured providers, whether their key is set, and their health.
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List providers: wire kind, base URL, whether the key's env var is set (never the key)."""
+    """List providers: wire kind, base URL, whether the key's env var is set (never the key).
+
+    \b
+    Example:
+      modelctl providers list --json
+    """
     from modelctl.services.providers import provider_report
 
     rows = provider_report(store_from(ctx))

@@ -20,7 +20,12 @@ def sweep(
     as_json: JsonOption = False,
 ) -> None:
     """Measure each refiner's p50/p95 latency and put those within the refinement budget first in
-    every refinement chain, fastest p95 first (stored and audited; routing applies it)."""
+    every refinement chain, fastest p95 first (stored and audited; routing applies it).
+
+    \b
+    Example:
+      modelctl refiners sweep --dry-run
+    """
     from modelctl.services.refiners import sweep as run
 
     report = run(store_from(ctx), probe=probe, dry_run=dry_run)

@@ -3,19 +3,32 @@
 # No `from __future__ import annotations`: typer evaluates string annotations again each time it
 # reads a signature (several times per command), real ones once, at import: cold `route` has a
 # start-up budget (CONTRIBUTING.md), measured by python tests/benchmarks/bench_routing.py --only cold
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.cli.batch import BatchOption, WorkersOption, run_batch
 from modelctl.cli.classify import AttachOption
-from modelctl.cli.common import JsonOption, print_json, print_table, say, store_from
+from modelctl.cli.common import (
+    QUERY_HELP,
+    JsonOption,
+    money,
+    print_json,
+    print_line,
+    print_table,
+    query_text,
+    say,
+    store_from,
+)
 from modelctl.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from modelctl.services.routing import Router
 
 
 def route(
     ctx: typer.Context,
-    query: Annotated[str | None, typer.Argument(help="The query text.")] = None,
+    query: Annotated[str | None, typer.Argument(help=QUERY_HELP)] = None,
     attach: AttachOption = None,
     segment: Annotated[str | None, typer.Option("--segment", help="Route with this segment's policy "
                                                 "(default: the query type).")] = None,
@@ -44,21 +57,21 @@ def route(
 ) -> None:
     """Choose the model for a query, with its fallback chain and the reason for every candidate.
 
+    \b
     Examples:
       modelctl route "What is the capital of France?"
       modelctl route "Compare Postgres and MySQL for analytics" --objective cost --explain
+      modelctl route - < question.txt
       modelctl route --batch queries.jsonl > decisions.jsonl
     """
     from modelctl import clock
     from modelctl.services.routing import Router
 
     router = Router.load(store_from(ctx), now=clock.now(), ignore_keys=ignore_keys)
-    for note in router.notes:
-        say(f"note: {note}")
-
     options = dict(require=require or (), max_cost=max_cost, deadline_ms=deadline_ms, objective=objective,
                    min_quality_ratio=min_quality_ratio, cost_weight=cost_weight)
     if batch is not None:
+        _print_notes(router)
         decide = router.batch_decider()
         run_batch(batch, lambda item: decide(router.request(
             item.query, attachments=item.attachments, segment=item.segment or segment,
@@ -66,8 +79,10 @@ def route(
         return
     if query is None:
         raise InvalidInput("give a QUERY, or --batch FILE|-")
-    request = router.request(query, attachments=attach or (), segment=segment, request_id=request_id, **options)
+    request = router.request(query_text(query), attachments=attach or (), segment=segment,
+                             request_id=request_id, **options)
     decision = router.refine(request, refinement_type) if refinement else router.decide(request)
+    _print_notes(router)  # once the input was accepted: an input error comes alone
     for warning in decision.warnings:
         say(f"warning: {warning}")
     result = decision.as_dict()
@@ -75,24 +90,26 @@ def route(
         print_json(result)
         return
     if decision.bypass_recommended:
-        print(f"bypass refinement: no refiner can answer within {decision.budget_seconds * 1000:,.0f} ms; "
+        print_line(f"bypass refinement: no refiner can answer within {decision.budget_seconds * 1000:,.0f} ms; "
               f"the fastest is {decision.model_id} ({decision.provider})")
     else:
         fallbacks = " -> ".join(decision.fallback_models) or "(none)"
-        cost = "unpriced" if decision.estimated_cost is None else f"${decision.estimated_cost:.5f}"
+        cost = money(decision.estimated_cost, missing="unpriced")
         latency = "?" if decision.estimated_latency is None else f"{decision.estimated_latency:.1f}s"
-        print(f"{decision.model_id} ({decision.provider})  fallbacks: {fallbacks}")
-        print(f"{decision.query_type}/{decision.complexity}, segment {decision.segment}, budget "
+        print_line(f"{decision.model_id} ({decision.provider})  fallbacks: {fallbacks}")
+        print_line(f"{decision.query_type}/{decision.complexity}, segment {decision.segment}, budget "
               f"{decision.budget_seconds:g}s, est. {cost} in {latency}, confidence {decision.confidence:.2f}"
               + (f", arm {decision.arm}" if decision.arm != "control" else ""))
     if explain or decision.bypass_recommended:
         _explain(result)
 
 
-def _explain(result: dict) -> None:
-    def money(value: float | None) -> str:
-        return "" if value is None else f"{value:.5f}"
+def _print_notes(router: "Router") -> None:
+    for note in router.notes:
+        say(f"note: {note}")
 
+
+def _explain(result: dict) -> None:
     def quality(q: dict | None) -> str:
         return "" if q is None else f"{q['mean']:.3f} (lcb {q['lcb']:.3f}, n={q['n']})"
 

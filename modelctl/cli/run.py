@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelctl.cli.classify import AttachOption
-from modelctl.cli.common import JsonOption, print_json, say, store_from
+from modelctl.cli.common import QUERY_HELP, JsonOption, money, print_json, query_text, say, store_from
 
 if TYPE_CHECKING:
     from modelctl.services.run import Attempt, RunResult
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def run(
     ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="The query text.")],
+    query: Annotated[str, typer.Argument(help=QUERY_HELP)],
     attach: AttachOption = None,
     segment: Annotated[str | None, typer.Option("--segment", help="Route with this segment's policy "
                                                 "(default: the query type).")] = None,
@@ -36,9 +36,11 @@ def run(
     failed, listing each failure. A shadow call (a rollout's candidate answering a copy) is made
     by a detached process after the answer is out; run does not wait for it.
 
+    \b
     Examples:
       modelctl run "What is the capital of France?"
       modelctl run "What does this receipt say?" --attach receipt.jpg --json
+      modelctl run - < prompt.txt
     """
     from modelctl.errors import AllModelsFailed, ModelctlError
     from modelctl.services.run import detach_followup, run_query
@@ -70,7 +72,7 @@ def run(
             sys.stdout.write(result.answer + "\n")
         sys.stdout.flush()
         served = result.served
-        cost = "unpriced" if served.cost_usd is None else f"${served.cost_usd:.6f}"
+        cost = money(served.cost_usd, missing="unpriced")
         if not as_json:
             say(f"{result.model_id} ({result.provider}): {served.latency_ms:,.0f} ms, "
                 f"{served.tokens_in}+{served.tokens_out} tokens, {cost}, request {result.request_id}")
@@ -78,7 +80,7 @@ def run(
     store = store_from(ctx)
     try:
         result = run_query(
-            store, query, attachments=attach or (), segment=segment, system=system,
+            store, query_text(query), attachments=attach or (), segment=segment, system=system,
             max_tokens=max_tokens, stream=stream, deadline_ms=deadline_ms, request_id=request_id,
             on_token=on_token if live else None, on_fallback=on_fallback, deliver=deliver,
         )

@@ -54,8 +54,11 @@ def serve(
     Needs the serve extra (pip install 'modelctl[serve]'). With --json, prints one line
     {"urls": [...]} on stdout once listening (useful with --port 0).
 
-    Example: MODELCTL_API_TOKEN=$(openssl rand -hex 24) modelctl serve --host 0.0.0.0
     --registry-port 8000 --router-port 8001 --upgrade-port 8002
+
+    \b
+    Example (with MODELCTL_API_TOKEN set to a long random secret):
+      modelctl serve --host 0.0.0.0
     """
     try:
         import fastapi  # noqa: F401 - only asks whether the serve extra is installed

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+from modelctl.cli.common import JsonOption, emit, money, new_app, print_json, print_table, say, store_from
 
 if TYPE_CHECKING:
     from modelctl.services.upgrade import Transition
@@ -76,7 +76,9 @@ def promote(
 ) -> None:
     """Start a rollout (shadow) or move it to its next phase: the manual gate.
 
-    Example: modelctl promote claude-sonnet-5-5 --segments technical
+    \b
+    Example:
+      modelctl promote claude-sonnet-5-5 --segments technical
     """
     from modelctl.services.upgrade import promote as run
 
@@ -96,7 +98,12 @@ def rollback(
                         "incumbent.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """End a candidate's rollouts at once: no traffic, the incumbent restored (also after full)."""
+    """End a candidate's rollouts at once: no traffic, the incumbent restored (also after full).
+
+    \b
+    Example:
+      modelctl rollback claude-sonnet-5-5 --reason "p95 latency doubled"
+    """
     from modelctl.services.upgrade import rollback as run
 
     transitions = run(store_from(ctx), candidate, reason=reason, incumbent_id=replaces)
@@ -114,7 +121,12 @@ def status(
 ) -> None:
     """Rollouts, oldest first: phase, traffic share, since when, why (for those the autopilot
     started), the estimated time to decision of a shadow or canary, and the latest state; with a
-    judge configured, its spend today against its daily cap."""
+    judge configured, its spend today against its daily cap.
+
+    \b
+    Example:
+      modelctl upgrade status --active
+    """
     from modelctl.services.autopilot import substitutions
     from modelctl.services.upgrade import judge_budget, status_rows
 
@@ -136,6 +148,7 @@ def status(
         ["candidate", "incumbent", "segments", "phase", "traffic %", "phase since", "decision in", "why", "reason"],
         [(r["candidate_id"], r["incumbent_id"], ", ".join(r["segments"]), r["phase"], f"{r['traffic_pct']:g}",
           r["phase_started_at"][:16].replace("T", " "), decision_in(r), r["why"] or "", r["reason"]) for r in rows],
+        drop_first=("phase since", "traffic %", "segments"),
     )
     for r in rows:
         for e in r.get("time_to_decision", []):
@@ -144,8 +157,8 @@ def status(
     for sub in substitutions(store):
         say(f"autopilot ({sub['rule']}): {sub['why']}")
     if judge is not None:
-        say(f"judge {judge['model']}: ${judge['spent_today_usd']:.4f} spent today (UTC) of its "
-            f"${judge['daily_budget_usd']:g} daily cap")
+        say(f"judge {judge['model']}: {money(judge['spent_today_usd'])} spent today (UTC) of its "
+            f"{money(judge['daily_budget_usd'])} daily cap")
 
 
 @app.command("tick")
@@ -156,7 +169,12 @@ def tick(
 ) -> None:
     """Judge every active rollout and promote, roll back, reject or wait (run from cron every 15 minutes);
     with autopilot enabled in upgrade.yaml, also start rollouts of newer candidates and retiring models'
-    successors."""
+    successors.
+
+    \b
+    Example (cron, every 15 minutes):
+      modelctl upgrade tick
+    """
     from modelctl.services.upgrade import tick as run
 
     report = run(store_from(ctx), dry_run=dry_run)
@@ -188,7 +206,12 @@ def evaluations(
     limit: Annotated[int, typer.Option("--limit", help="Most recent gate results to show.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """Gate results of rollouts, newest first: verdict, figures and p-values."""
+    """Gate results of rollouts, newest first: verdict, figures and p-values.
+
+    \b
+    Example:
+      modelctl evaluations --candidate claude-sonnet-5-5 --limit 10
+    """
     from modelctl.services.upgrade import evaluations as run
 
     rows = run(store_from(ctx), candidate_id=candidate, limit=limit)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from modelctl.cli.common import JsonOption, emit, new_app, print_json, print_table, say, store_from
+from modelctl.cli.common import JsonOption, emit, money, new_app, print_json, print_table, say, store_from
 
 app = new_app("Record call outcomes (latency, tokens, cost) one at a time or in bulk.")
 
@@ -31,7 +31,9 @@ def record(
 ) -> None:
     """Record one call outcome (the original POST /models/{id}/usage).
 
-    Example: modelctl usage record gpt-4o-2024-08-06 --latency-ms 820 --tokens-in 120 --tokens-out 300
+    \b
+    Example:
+      modelctl usage record gpt-4o-2024-08-06 --latency-ms 820 --tokens-in 120 --tokens-out 300
     """
     from modelctl.services.usage import record_usage
 
@@ -64,6 +66,11 @@ def import_(
     (default true), error_kind, segment, quality, request_id, arm, ts (ISO-8601, default now).
     A bad line changes nothing unless --skip-invalid; a repeated request_id is counted once, so an
     interrupted import can simply be run again.
+
+    \b
+    Examples:
+      modelctl usage import calls.jsonl --skip-invalid
+      modelctl usage import - < calls.jsonl
     """
     from modelctl.services.usage import import_usage
 
@@ -93,14 +100,17 @@ def import_(
 def prune(
     ctx: typer.Context,
     older_than: Annotated[str, typer.Option("--older-than", help="Age of the raw rows to delete: 90d, 12w, "
-                                            "or an ISO date (rounded down to midnight UTC).")],
+                                            "yesterday, or an ISO date (rounded down to midnight UTC).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go; change nothing.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Delete raw usage rows older than a cutoff; their days keep daily roll-ups, so `stats` still answers.
 
     Each batch is committed on its own: a prune that is interrupted can simply be run again.
-    Example (cron, weekly): modelctl usage prune --older-than 90d
+
+    \b
+    Example (cron, weekly):
+      modelctl usage prune --older-than 90d
     """
     from modelctl.services.maintenance import prune_usage
 
@@ -119,7 +129,7 @@ def prune(
 
 def stats(
     ctx: typer.Context,
-    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, or an ISO date/time "
+    since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, today, yesterday, or an ISO date/time "
                                               "(rounded down to the hour). Default: all recorded usage.")] = None,
     by: Annotated[str, typer.Option("--by", help="Group by model, provider, segment, day or key (the API client key).")] = "model",
     as_json: JsonOption = False,
@@ -127,6 +137,11 @@ def stats(
     """Calls, success rate, p50/p95 latency and TTFT, tokens and cost, per group.
 
     Percentiles come from log-bucket histograms kept per hour (within 1% of the exact value).
+
+    \b
+    Examples:
+      modelctl stats --since 7d
+      modelctl stats --since yesterday --by provider --json
     """
     from modelctl.services.usage import usage_stats
 
@@ -135,6 +150,7 @@ def stats(
     emit(rows, as_json=as_json, table=lambda: print_table(
         [by, "calls", "success", "p50 ms", "p95 ms", "p50 TTFT ms", "tokens in", "tokens out", "cost $"],
         [(r["key"], f"{r['calls']:,}", f"{r['success_rate']:.1%}", r["p50_latency_ms"], r["p95_latency_ms"],
-          r["p50_ttft_ms"], f"{r['tokens_in']:,}", f"{r['tokens_out']:,}", f"{r['cost_usd']:.4f}") for r in rows],
+          r["p50_ttft_ms"], f"{r['tokens_in']:,}", f"{r['tokens_out']:,}", money(r["cost_usd"])) for r in rows],
         title=f"usage since {result['since']:%Y-%m-%d %H:%M} UTC",
+        drop_first=("p50 TTFT ms", "tokens in", "tokens out", "success"),
     ))

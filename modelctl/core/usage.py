@@ -169,14 +169,3 @@ def _rule_broken(rule: msgspec.inspect.Type, value: Any) -> str:
             return f"must be at most {rule.max_length} characters"
         return f"must be {described or 'a non-empty string'}, got {value!r}"
     return f"is not valid, got {value!r}"  # pragma: no cover - every rule above is one UsageRecord uses
-
-
-def parse_window(text: str, *, now: datetime, parse_ts: Callable[[str], datetime]) -> datetime:
-    """`24h`, `7d`, `30m`, `2w` back from now, or an ISO date/timestamp."""
-    from datetime import timedelta
-
-    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    value = text.strip()
-    if len(value) >= 2 and value[-1] in units and value[:-1].isdigit():
-        return now - timedelta(**{units[value[-1]]: int(value[:-1])})
-    return parse_ts(value)

@@ -10,8 +10,6 @@ from modelctl.store.db import Store
 
 
 def audit_entries(store: Store, *, since: str | None = None, limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` entries, newest first; `since` is a window (24h, 7d) or an ISO date/time."""
-    from modelctl.core.usage import parse_window
-
-    start = parse_window(since, now=clock.now(), parse_ts=clock.parse_timestamp) if since else None
+    """The newest `limit` entries, newest first; `since` is a window (24h, 7d, yesterday) or an ISO date/time."""
+    start = clock.parse_window(since, option="--since", now=clock.now()) if since else None
     return read_audit(store, since=start, limit=limit)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
+from modelctl.clock import rfc3339
 from modelctl.core.autopilot import family_of, mismatches
 from modelctl.core.catalog import ModelSpec
 from modelctl.core.rollout import ACTIVE_PHASES
@@ -276,7 +277,7 @@ def _evaluation(store: Store, candidate: ModelSpec, incumbent: ModelSpec, *, sui
     autopilot's for the pair, else a new `evaluate` run (audited as autopilot-evaluate)."""
     for entry in reversed(catalog_repo.find_audit(store, action="autopilot-evaluate", target=candidate.model_id)):
         if entry["after"].get("incumbent") == incumbent.model_id:
-            return {"passed": entry["after"]["passed"], "why": entry["after"]["why"], "at": entry["ts"].isoformat()}
+            return {"passed": entry["after"]["passed"], "why": entry["after"]["why"], "at": rfc3339(entry["ts"])}
     if dry_run:
         return {"passed": None, "why": f"not evaluated yet on {suite}"}
     from modelctl.services.offline_eval import evaluate
@@ -352,5 +353,5 @@ def explanations(store: Store) -> dict[tuple[str, str, datetime], dict[str, str]
 
 def substitutions(store: Store) -> list[dict[str, Any]]:
     """The retired models whose successors took their place, as audited."""
-    return [{"model_id": e["target"], "at": e["ts"].isoformat(), **e["after"]}
+    return [{"model_id": e["target"], "at": rfc3339(e["ts"]), **e["after"]}
             for e in catalog_repo.find_audit(store, action="autopilot-substitute")]

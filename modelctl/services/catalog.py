@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelctl import clock
 from modelctl.core.catalog import CAPABILITIES, STATUSES, ModelSpec
+from modelctl.core.names import closest_names
 from modelctl.errors import InvalidInput, NotFound
 from modelctl.files import read_text
 from modelctl.paths import actor
@@ -95,7 +95,7 @@ def require_model(store: Store, model_id: str) -> ModelSpec:
     spec = repo.get_model(store, model_id)
     if spec is not None:
         return spec
-    close = difflib.get_close_matches(model_id, repo.model_ids(store), n=3, cutoff=0.5)
+    close = closest_names(model_id, repo.model_ids(store))
     hint = f"; did you mean {', '.join(close)}?" if close else "; see `modelctl models list`"
     raise NotFound(f"unknown model {model_id!r}{hint}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from modelctl.clock import rfc3339
 from modelctl.errors import InvalidInput, NotFound, shown
 from modelctl.store import feedback as repo
 from modelctl.store.db import Store
@@ -45,5 +46,5 @@ def record_feedback(store: Store, request_id: str, *, score: float) -> dict[str,
         "arm": served.arm,
         "segment": served.segment,
         "attempt": served.attempt,
-        "ts": served.ts.isoformat(),
+        "ts": rfc3339(served.ts),
     }

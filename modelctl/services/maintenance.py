@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from modelctl import clock
-from modelctl.core.usage import parse_window
 from modelctl.errors import InvalidInput, StoreError
 from modelctl.store import maintenance as repo
 from modelctl.store.db import Store, schema_history
@@ -48,14 +47,13 @@ class PruneReport:
     rollups_after: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"cutoff": self.cutoff.isoformat(), "dry_run": self.dry_run, "deleted_rows": self.deleted_rows,
+        return {"cutoff": clock.rfc3339(self.cutoff), "dry_run": self.dry_run, "deleted_rows": self.deleted_rows,
                 "days": len(self.days), "rollups_before": self.rollups_before, "rollups_after": self.rollups_after}
 
 
 def prune_cutoff(older_than: str, *, now: datetime) -> datetime:
     """`90d` (or an ISO date) back from now, rounded down to midnight UTC: prune works in whole days."""
-    start = parse_window(older_than, now=now,
-                         parse_ts=lambda text: clock.parse_timestamp(text, field="--older-than"))
+    start = clock.parse_window(older_than, option="--older-than", now=now)
     if start > now:
         raise InvalidInput(f"--older-than: {older_than!r} is in the future")
     return repo.midnight(start.date())
@@ -137,4 +135,4 @@ def backup_database(store: Store, path: str, *, force: bool = False) -> dict[str
 
 def export_database(store: Store) -> dict[str, Any]:
     """Catalog, providers, rollouts, gate results and audit as one JSON-ready document."""
-    return {"exported_at": clock.now().isoformat(), "schema": store.schema_version(), **repo.export_tables(store)}
+    return {"exported_at": clock.rfc3339(clock.now()), "schema": store.schema_version(), **repo.export_tables(store)}

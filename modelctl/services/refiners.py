@@ -79,7 +79,7 @@ class SweepReport:
     chains: list[ChainOrder]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"now": self.now.isoformat(), "dry_run": self.dry_run, "probed": self.probed,
+        return {"now": clock.rfc3339(self.now), "dry_run": self.dry_run, "probed": self.probed,
                 "measurements": [m.as_dict() for m in self.measurements],
                 "chains": [c.as_dict() for c in self.chains]}
 

@@ -77,7 +77,7 @@ class Judgement:
 
     def evidence(self) -> dict[str, Any]:
         return {
-            "window": [self.window[0].isoformat(), self.window[1].isoformat()],
+            "window": [clock.rfc3339(self.window[0]), clock.rfc3339(self.window[1])],
             "calls": {"incumbent": sum(e.samples[0] for e in self.segments),
                       "candidate": sum(e.samples[1] for e in self.segments)},
             "gates": [{"segment": e.segment, "gate": r.gate, "verdict": r.verdict, "p_value": r.p_value,
@@ -437,7 +437,7 @@ class TickReport:
     autopilot: list[Any] = field(default_factory=list)  # services.autopilot.AutoAction
 
     def as_dict(self) -> dict[str, Any]:
-        return {"now": self.now.isoformat(), "dry_run": self.dry_run, "lease": self.lease,
+        return {"now": clock.rfc3339(self.now), "dry_run": self.dry_run, "lease": self.lease,
                 "rollouts": [t.as_dict() for t in self.transitions],
                 "autopilot": [a.as_dict() for a in self.autopilot]}
 

@@ -16,7 +16,6 @@ from modelctl.core.catalog import ModelSpec
 from modelctl.core.usage import (
     UsageRecord,
     decode_usage_line,
-    parse_window,
     recorded_cost,
     usage_time,
     validate_usage,
@@ -318,6 +317,6 @@ def usage_stats(store: Store, *, by: str = "model", since: str | None = None) ->
     if by not in repo.GROUP_KEYS:
         raise InvalidInput(f"unknown grouping {by!r}; valid: {', '.join(repo.GROUP_KEYS)}")
     now = clock.now()
-    start = parse_window(since, now=now, parse_ts=clock.parse_timestamp) if since else datetime(1970, 1, 1)
+    start = clock.parse_window(since, option="--since", now=now) if since else datetime(1970, 1, 1)
     rows = repo.usage_stats(store, by=by, since=start, until=now)
     return {"since": repo.window_start(start), "until": now, "by": by, "rows": rows}

@@ -132,7 +132,7 @@ def read_audit(store: Store, *, since: datetime | None, limit: int) -> list[dict
     )
     return [
         {
-            "ts": str(as_datetime(ts)),
+            "ts": as_datetime(ts),
             "actor": actor,
             "action": action,
             "target": target,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from modelctl.clock import rfc3339
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
 
@@ -75,7 +76,7 @@ class OfflineEvaluation:
         return self.verdict == "candidate not worse"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ts": self.ts.isoformat(), "candidate_id": self.candidate_id, "incumbents": list(self.incumbents),
+        return {"ts": rfc3339(self.ts), "candidate_id": self.candidate_id, "incumbents": list(self.incumbents),
                 "suite": self.suite, "judge_model": self.judge_model, "pairs": self.pairs,
                 "mean_difference": self.mean_difference, "p_value": self.p_value, "verdict": self.verdict,
                 "passed": self.passed}

@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelctl.clock import rfc3339
 from modelctl.core import histogram
 from modelctl.errors import InvalidInput, StoreError
 from modelctl.store.catalog import as_datetime
@@ -185,7 +186,9 @@ def backup_sqlite(store: Store, destination: Path, *, force: bool) -> int:
 
 
 def _json_ready(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, (date, datetime)) else value
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def export_tables(store: Store) -> dict[str, list[dict[str, Any]]]:
