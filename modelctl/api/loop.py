@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelctl import clock
+from modelctl.clock import rfc3339
 from modelctl.errors import ModelctlError
 from modelctl.services.database import Store
 
@@ -71,11 +72,11 @@ class UpgradeLoop:
             except ModelctlError as exc:
                 outcome = {"error": str(exc)}
                 log.warning("%s failed: %s", name, exc)
-            except Exception:  # noqa: BLE001 - a bug must not end the schedule; the log has it
+            except Exception:
                 log.exception("%s failed", name)
                 outcome = {"error": "internal error; see the server log"}
             self.runs[name] += 1
-            self.last[name] = {"at": started.isoformat(), **outcome}
+            self.last[name] = {"at": rfc3339(started), **outcome}
 
     def _tick(self) -> dict[str, Any]:
         from modelctl.services.upgrade import tick

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from modelctl.api.auth import authenticate
 from modelctl.api.schemas import Capability, ModelOut, Problem, ProviderOut, UsageBody, UsageOut
+from modelctl.clock import rfc3339
 from modelctl.core.catalog import ModelSpec
 from modelctl.errors import InvalidInput
 
@@ -100,5 +101,5 @@ def providers(request: Request) -> JSONResponse:
     from modelctl.services.providers import provider_report
 
     rows = provider_report(request.app.state.store)
-    return JSONResponse([{**row, "cooldown_until": row["cooldown_until"] and row["cooldown_until"].isoformat()}
+    return JSONResponse([{**row, "cooldown_until": row["cooldown_until"] and rfc3339(row["cooldown_until"])}
                          for row in rows])

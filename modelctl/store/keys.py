@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelctl.clock import rfc3339
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
 
@@ -20,8 +21,8 @@ class ClientKey:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "budget_usd": self.budget_usd, "rate_limit": self.rate_limit,
-                "created_at": self.created_at.isoformat(),
-                "revoked_at": self.revoked_at and self.revoked_at.isoformat()}
+                "created_at": rfc3339(self.created_at),
+                "revoked_at": self.revoked_at and rfc3339(self.revoked_at)}
 
 
 _COLUMNS = "name, budget_usd, rate_limit, created_at, revoked_at"

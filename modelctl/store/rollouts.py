@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from modelctl.clock import rfc3339
 from modelctl.core.routing import RolloutArm
 from modelctl.errors import StoreError
 from modelctl.store.catalog import as_datetime
@@ -57,7 +58,7 @@ class Rollout:
             "segments": list(self.segments),
             "phase": self.phase,
             "traffic_pct": self.traffic_pct,
-            "phase_started_at": self.phase_started_at.isoformat(),
+            "phase_started_at": rfc3339(self.phase_started_at),
             "reason": self.reason,
         }
 
@@ -274,7 +275,7 @@ def read_gate_results(store: Store, *, candidate_id: str | None, limit: int) -> 
     for row in rows:
         item = dict(zip(keys, row, strict=True))
         for name in ("ts", "window_start", "window_end"):
-            item[name] = as_datetime(item[name]).isoformat()
+            item[name] = rfc3339(as_datetime(item[name]))
         if isinstance(item["figures"], str):
             item["figures"] = json.loads(item["figures"])
         out.append(item)
