@@ -22,6 +22,9 @@ import yaml
 from tests.fakes.webhook import Answer, FakeWebhook
 
 T0 = datetime(2026, 12, 1)
+# The original design's chains, gpt-4o-2024-08-06 among them: the autopilot's rules are about a
+# chain model's family, retirement and successor, not about whichever models the bundled defaults name.
+pytestmark = pytest.mark.usefixtures("original_chains")
 KEY = "sk-test-autopilot-7d2e9c41b6a0f358"
 GPT4O = "gpt-4o-2024-08-06"
 NEW_GPT4O = "gpt-4o-2024-11-20"
@@ -75,7 +78,7 @@ def providers(monkeypatch, fake_openai, fake_anthropic):
 def autopilot(tmp_path, monkeypatch):
     """autopilot(**settings): an upgrade.yaml with the autopilot enabled and these settings."""
     config = tmp_path / "config"
-    config.mkdir()
+    config.mkdir(exist_ok=True)
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE)
     monkeypatch.setenv("MODELCTL_CONFIG_DIR", str(config))
@@ -205,14 +208,16 @@ def test_a_retiring_model_gets_its_successor_and_a_retired_one_is_substituted_on
     assert row["candidate_id"] == "gpt-6-luna" and row["why"].startswith("autopilot (retiring-successor)")
     assert "retires on 2027-01-14 (in 44 days)" in row["why"]
 
-    (sonnet,) = audits(cli, "autopilot-substitute")
-    assert sonnet["actor"] == "autopilot" and sonnet["target"] == "claude-3-5-sonnet-20241022"
-    assert sonnet["after"]["successor"] == "claude-sonnet-5-5"
+    retired = {e["target"]: e for e in audits(cli, "autopilot-substitute")}
+    assert set(retired) == {"claude-3-5-sonnet-20241022", "gpt-3.5-turbo-0125"}
+    sonnet = retired["claude-3-5-sonnet-20241022"]
+    assert sonnet["actor"] == "autopilot" and sonnet["after"]["successor"] == "claude-sonnet-5-5"
     assert sorted(sonnet["after"]["chains"]) == ["research", "simple", "technical"]
+    assert retired["gpt-3.5-turbo-0125"]["after"]["successor"] == "gpt-5.6-terra"
 
     at(monkeypatch, 1)
     cli("upgrade", "tick")
-    assert len(audits(cli, "autopilot-substitute")) == 1  # idempotent across ticks
+    assert len(audits(cli, "autopilot-substitute")) == 2  # idempotent across ticks
 
     at(monkeypatch, 45 * 24)  # gpt-4o's date has passed, its successor's rollout still in shadow
     cli("upgrade", "tick")
@@ -221,7 +226,7 @@ def test_a_retiring_model_gets_its_successor_and_a_retired_one_is_substituted_on
     assert sorted(subs[GPT4O]["chains"]) == ["multimedia", "research", "simple", "technical"]
     assert "gpt-6-luna takes its place in simple" in cli("upgrade", "status").stderr
     cli("upgrade", "tick")
-    assert len(audits(cli, "autopilot-substitute")) == 2
+    assert len(audits(cli, "autopilot-substitute")) == 3  # gpt-3.5, claude-3-5-sonnet, gpt-4o: once each
 
     sent = events(webhook)
     assert sent.count(("rollout_started", "gpt-6-luna", GPT4O)) == 1

@@ -59,7 +59,7 @@ def history(cli):
     lines = [{"model_id": model, "latency_ms": 700, "tokens_in": 1200, "tokens_out": 300, "segment": "research"}
              for model in ("gpt-4o-2024-08-06", "claude-sonnet-5-5", "gpt-6-luna")]
     cli("usage", "import", "-", input="".join(json.dumps(line) + "\n" for line in lines))
-    cli("promote", "claude-sonnet-5-5", "--segments", "technical")
+    cli("promote", "gpt-6.1-sol", "--segments", "technical")  # against claude-sonnet-5-5, its head
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)

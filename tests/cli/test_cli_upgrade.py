@@ -58,7 +58,7 @@ def test_promote_starts_a_shadow_rollout_against_the_chain_head(cli, monkeypatch
     assert [e["phase"] for e in rows[0].pop("time_to_decision")] == ["shadow", "canary"]
     assert rows == [{
         "candidate_id": CANDIDATE, "incumbent_id": INCUMBENT, "segments": ["technical"], "phase": "shadow",
-        "traffic_pct": 5.0, "phase_started_at": "2026-01-05T00:00:00",
+        "traffic_pct": 5.0, "phase_started_at": "2026-01-05T00:00:00Z",
         "reason": f"started by {os.environ.get('MODELCTL_ACTOR') or __import__('getpass').getuser()}: "
                   f"{CANDIDATE} challenges {INCUMBENT} on technical at shadow",
         "why": None,
