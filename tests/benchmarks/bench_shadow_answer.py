@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 QUERY = "How do I fix a segfault in my C code?"
 KEY = "sk-bench-not-a-real-key-5d1e"
+CANDIDATE = "claude-haiku-5-5"  # shadows technical's head, claude-sonnet-5-5, answering a second later
 JUDGE = "judge:\n  model: gpt-6-luna\n  shadow_share: 1\n  canary_share: 1\n  daily_budget_usd: 100\n"
 
 
@@ -49,7 +50,7 @@ def main() -> None:
     from tests.fakes.openai_wire import OpenAIFake
 
     openai_fake, anthropic_fake = OpenAIFake(), AnthropicFake()
-    anthropic_fake.fail_model("claude-sonnet-5-5", "delay", delay_s=1.0)
+    anthropic_fake.fail_model(CANDIDATE, "delay", delay_s=1.0)
     base = {k: v for k, v in os.environ.items() if not k.startswith("MODELCTL_")}
     base.update(PYTHONPATH=str(ROOT), MODELCTL_NOW="2026-12-01T00:00:00Z",
                 OPENAI_BASE_URL=openai_fake.base_url + "/v1", OPENAI_API_KEY=KEY,
@@ -62,7 +63,7 @@ def main() -> None:
         (home / "config" / "upgrade.yaml").write_text((ROOT / "config" / "upgrade.yaml").read_text() + JUDGE)
         subprocess.run([sys.executable, "-m", "modelctl", "init"], env=env, check=True, capture_output=True)
         if name == "shadow + judge":
-            subprocess.run([sys.executable, "-m", "modelctl", "promote", "claude-sonnet-5-5", "--segments",
+            subprocess.run([sys.executable, "-m", "modelctl", "promote", CANDIDATE, "--segments",
                             "technical", "--traffic", "100"], env=env, check=True, capture_output=True)
         envs[name] = env
     for env in envs.values():  # warm the page cache and the routing-state caches
@@ -74,7 +75,7 @@ def main() -> None:
             times[name].append(_time_to_answer(envs[name]))
     time.sleep(3)  # let the last detached workers finish before the fakes go away
     medians = {name: statistics.median(t) for name, t in times.items()}
-    shadowed = len(anthropic_fake.requests)
+    shadowed = len([r for r in anthropic_fake.requests if CANDIDATE in str(r.json)])
     judged = len([r for r in openai_fake.requests if "gpt-6-luna" in str(r.json)])
     print(f"{args.runs} runs per condition, interleaved; time from start to the printed answer")
     for name, t in times.items():
