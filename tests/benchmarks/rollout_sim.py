@@ -299,7 +299,7 @@ class Outcome:
     ended_in: str  # the phase the decision was taken in
 
 
-def run_core(case: Case, seed: int, config: RolloutConfig, judge: JudgeSettings | None,
+def run_core(case: Case, seed: str, config: RolloutConfig, judge: JudgeSettings | None,
              requests_per_hour: float) -> Outcome:
     """One rollout through the real gates and `decide`, tick by tick, until it leaves the active phases."""
     rng = random.Random(seed)
@@ -338,7 +338,8 @@ Job = tuple[Case, int, int, RolloutConfig, "JudgeSettings | None", float]
 
 def _simulate_case(job: Job) -> list[Outcome]:
     case, per_case, seed, config, judge, requests_per_hour = job
-    return [run_core(case, hash((seed, case.name, requests_per_hour, i)), config, judge, requests_per_hour)
+    # a string seed: hash() of a str changes from process to process
+    return [run_core(case, f"{seed}-{case.name}-{requests_per_hour:g}-{i}", config, judge, requests_per_hour)
             for i in range(per_case)]
 
 
