@@ -392,7 +392,7 @@ def table(results: dict[float, list[Outcome]], all_cases: list[Case]) -> list[st
             lines.append(f"{case.name:<32} {case.kind:<6} {rph:>6,.0f} {n:>4} {_pct(count['full'], n):>7} "
                          f"{_pct(count['rolled_back'], n):>12} {_pct(count['rejected'], n):>9} "
                          f"{_pct(count['active'], n):>7} {statistics.median(o.hours for o in mine):9.1f}  "
-                         f"{_check(case, rph, count, n)}")
+                         f"{_check(case, rph, count, n)}".rstrip())
     return lines
 
 

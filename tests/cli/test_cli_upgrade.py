@@ -157,7 +157,7 @@ def test_shadow_hands_on_at_its_maximum_and_canary_rejects_or_holds_at_its(cli, 
     at(monkeypatch, 0)
     cli("promote", CANDIDATE, "--segments", "technical")
     feed(cli, calls(INCUMBENT, "control", n=30, start_h=1, end_h=40),
-         calls(CANDIDATE, "shadow", n=5, start_h=1, end_h=40))
+         calls(CANDIDATE, "shadow", n=25, start_h=1, end_h=40))  # screened (>= min_samples 20), undecided
     at(monkeypatch, 30)
     assert cli.json("upgrade", "tick")["rollouts"][0]["action"] == "wait"
     at(monkeypatch, 49)
