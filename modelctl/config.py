@@ -291,6 +291,8 @@ class PhaseSettings(_Strict):
     min_hours: float = Field(default=0, ge=0)
     max_hours: float = Field(default=0, ge=0)
     min_samples: int = Field(default=0, ge=0)
+    alpha: float | None = Field(default=None, gt=0, lt=0.5)  # pass level here; None: gates.alpha
+    on_max: Literal["advance", "reject", "hold"] | None = None  # None: the file's on_timeout
 
     @field_validator("max_hours")
     @classmethod
@@ -343,7 +345,7 @@ class UpgradeFile(_Strict):
         return RolloutConfig(
             phases={
                 name: PhaseConfig(p.traffic_pct, timedelta(hours=p.min_hours), timedelta(hours=p.max_hours),
-                                  p.min_samples)
+                                  p.min_samples, p.alpha, p.on_max)
                 for name, p in self.phases.items()
             },
             on_timeout=self.on_timeout,
@@ -397,7 +399,7 @@ class JudgeSettings(_Strict):
 
     model: str = Field(min_length=1)
     shadow_share: float = Field(default=0.5, ge=0, le=1)
-    canary_share: float = Field(default=0.1, ge=0, le=1)
+    canary_share: float = Field(default=0.25, ge=0, le=1)
     daily_budget_usd: float = Field(default=5.0, ge=0)
     margin: float = Field(default=0.05, gt=0, lt=1)
     timeout_s: float = Field(default=30.0, gt=0, le=600)

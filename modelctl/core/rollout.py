@@ -3,18 +3,27 @@
     discovered -> shadow -> canary -> full        (full: the candidate replaces the incumbent)
     shadow | canary -> rolled_back                 (a gate failed: a regression is shown)
     shadow | canary -> rejected                    (still inconclusive at the phase's maximum)
+    shadow -> canary at its maximum                (on_max: advance: shadow is a screen)
 
 Gates are judged per segment, so a regression in a small segment is not averaged away by a large
 one. A failing gate in any segment rolls the whole rollout back at once, whatever the phase's
 minimum duration or sample count: those only guard promotion. The rollout advances only when every
 one of its segments passes on its own calls and meets the minimums on its own. `decide` is pure;
 the service applies the decision and records it.
+
+Each phase may test "pass" at its own level (`PhaseConfig.alpha`, else the gates' `alpha`) and say
+what its maximum does (`on_max`, else `on_timeout`). A phase may hand an undecided candidate on
+(`on_max: advance`), once every segment has at least the gates' min_samples calls per arm (else
+`on_timeout` applies: a screen that saw nothing screened nothing), and only when a gated phase
+follows it: the canary, whose own window alone must
+show non-inferiority, so P(a candidate at or beyond a margin reaches full) stays within the
+canary's level (Ville's inequality) whatever the shadow did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from modelctl.core.gates import GateConfig, GateResult
@@ -25,6 +34,7 @@ ACTIVE_PHASES = ("discovered", "shadow", "canary")
 _PROMOTION_PATH = ("discovered", "shadow", "canary", "full")
 ACTIONS = ("advance", "rollback", "wait", "reject", "hold")
 ON_TIMEOUT = ("reject", "hold")
+ON_MAX = ("advance", *ON_TIMEOUT)
 
 
 def next_phase(phase: str) -> str | None:
@@ -42,8 +52,14 @@ class PhaseConfig:
     min_duration: timedelta = timedelta(0)
     max_duration: timedelta = timedelta(0)
     min_samples: int = 0  # per arm, before the phase may promote
+    alpha: float | None = None  # the gates' pass level in this phase; None: GateConfig.alpha
+    on_max: str | None = None  # what the maximum does to an undecided rollout; None: on_timeout
 
     def __post_init__(self) -> None:
+        if self.alpha is not None and not 0.0 < self.alpha < 0.5:
+            raise ConfigError(f"a phase's alpha must be between 0 and 0.5, got {self.alpha!r}")
+        if self.on_max is not None and self.on_max not in ON_MAX:
+            raise ConfigError(f"on_max must be one of {', '.join(ON_MAX)}, got {self.on_max!r}")
         if not 0 < self.traffic_pct <= 100:
             raise ConfigError(f"traffic_pct must be in (0, 100], got {self.traffic_pct!r}")
         if self.min_duration < timedelta(0) or self.max_duration < self.min_duration:
@@ -72,7 +88,18 @@ class RolloutConfig:
             raise ConfigError(f"rollout config has unknown phase(s): {', '.join(unknown)}")
         if self.on_timeout not in ON_TIMEOUT:
             raise ConfigError(f"on_timeout must be 'reject' or 'hold', got {self.on_timeout!r}")
+        if self.phases["canary"].on_max == "advance":
+            raise ConfigError("canary's on_max cannot be 'advance': full needs the canary's own evidence")
         object.__setattr__(self, "phases", dict(self.phases))  # a copy: callers cannot change it later
+
+    def gates_for(self, phase: str) -> GateConfig:
+        """The gates as judged in `phase`: its own pass level when it sets one."""
+        alpha = self.phases[phase].alpha if phase in self.phases else None
+        return self.gates if alpha is None else replace(self.gates, alpha=alpha)
+
+    def on_max(self, phase: str) -> str:
+        """What reaching `phase`'s maximum does to a rollout its gates have not decided."""
+        return self.phases[phase].on_max or self.on_timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +186,13 @@ def decide(
             f"{rollout.candidate_id} is still undecided after the {_hours(phase_config.max_duration)} "
             f"maximum in {phase}: " + "; ".join(waits)
         )
-        if config.on_timeout == "hold":
+        on_max = config.on_max(phase)
+        screened = bool(evidence) and all(e.results and min(e.samples) >= config.gates.min_samples for e in evidence)
+        if on_max == "advance" and screened:
+            return _advance(target, config, why + " (no gate failed, so it goes on to be judged there)")
+        if on_max == "advance":
+            on_max = config.on_timeout  # a screen that saw too few calls in some segment screened nothing
+        if on_max == "hold":
             why += " (held for a manual promote or rollback)"
             return PhaseDecision("hold", phase, rollout.traffic_pct, why)
         return PhaseDecision("reject", "rejected", 0, why)

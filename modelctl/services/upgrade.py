@@ -126,10 +126,11 @@ def judge(store: Store, rollout: Rollout, *, now: datetime, settings: Settings) 
     control = samples(rollout.incumbent_id, "control")
     candidate = samples(rollout.candidate_id, rollout.phase)
     judged = _judged_quality(store, rollout, window=window, settings=settings)
+    gates = settings.config.gates_for(rollout.phase)
     evidence = tuple(
         SegmentEvidence(
             segment,
-            (*evaluate_gates(control=control[segment], candidate=candidate[segment], config=settings.config.gates),
+            (*evaluate_gates(control=control[segment], candidate=candidate[segment], config=gates),
              *judged.get(segment, ())),
             (control[segment].calls, candidate[segment].calls),
         )
@@ -147,7 +148,8 @@ def _judged_quality(store: Store, rollout: Rollout, *, window: tuple[datetime, d
     from modelctl.store.judge import verdict_counts
 
     counts = verdict_counts(store, rollout_id=rollout.id, segments=rollout.segments, start=window[0], end=window[1])
-    return {segment: (judged_quality(counts[segment], margin=settings.judge.margin, config=settings.config.gates),)
+    return {segment: (judged_quality(counts[segment], margin=settings.judge.margin,
+                                      config=settings.config.gates_for(rollout.phase)),)
             for segment in rollout.segments}
 
 
@@ -578,7 +580,8 @@ def time_to_decision(store: Store, rollout: Rollout, *, settings: Settings, now:
         p = settings.config.phases[phase]
         share = rollout.traffic_pct if phase == rollout.phase else p.traffic_pct
         plan = PhasePlan(phase, share, p.min_duration.total_seconds() / 3600, p.max_duration.total_seconds() / 3600,
-                         max(p.min_samples, gates.min_samples), gates.alpha, gates.success_margin)
+                         max(p.min_samples, gates.min_samples), settings.config.gates_for(phase).alpha,
+                         gates.success_margin)
         estimates.append(estimate_phase(plan, traffic))
     return estimates
 

@@ -95,11 +95,12 @@ def test_a_good_candidate_goes_shadow_canary_full_by_cron_alone(cli, monkeypatch
 
     at(monkeypatch, 25)
     moved = cli.json("upgrade", "tick")["rollouts"][0]
-    assert (moved["action"], moved["phase"], moved["traffic_pct"]) == ("advance", "canary", 10.0)
+    assert (moved["action"], moved["phase"], moved["traffic_pct"]) == ("advance", "canary", 20.0)
     assert {g["verdict"] for g in moved["gates"]} == {"pass"}
 
-    feed(cli, calls(INCUMBENT, "control", n=400, start_h=26, end_h=90),
-         calls(CANDIDATE, "canary", n=400, start_h=26, end_h=90))
+    # the canary passes at its own stricter alpha (0.01): more calls than the shadow's 400
+    feed(cli, calls(INCUMBENT, "control", n=800, start_h=26, end_h=90),
+         calls(CANDIDATE, "canary", n=800, start_h=26, end_h=90))
     at(monkeypatch, 25 + 73)
     assert cli.json("upgrade", "tick")["rollouts"][0]["phase"] == "full"
 
@@ -153,21 +154,29 @@ def test_a_regression_in_a_small_segment_is_not_averaged_away(cli, monkeypatch):
         "technical": 3000, "research": 150}
 
 
-def test_still_inconclusive_at_the_maximum_is_rejected_or_held(cli, monkeypatch, original_chains):
+def test_shadow_hands_on_at_its_maximum_and_canary_rejects_or_holds_at_its(cli, monkeypatch, original_chains):
+    """Shadow is a screen (on_max: advance); only the canary's own evidence reaches full."""
     at(monkeypatch, 0)
     cli("promote", CANDIDATE, "--segments", "technical")
     feed(cli, calls(INCUMBENT, "control", n=30, start_h=1, end_h=40),
-         calls(CANDIDATE, "shadow", n=5, start_h=1, end_h=40))
+         calls(CANDIDATE, "shadow", n=25, start_h=1, end_h=40))  # screened (>= min_samples 20), undecided
     at(monkeypatch, 30)
     assert cli.json("upgrade", "tick")["rollouts"][0]["action"] == "wait"
+    at(monkeypatch, 49)
+    handed_on = cli.json("upgrade", "tick")["rollouts"][0]
+    assert (handed_on["action"], handed_on["phase"], handed_on["traffic_pct"]) == ("advance", "canary", 20.0)
+    assert "48 h maximum in shadow" in handed_on["reason"] and "no gate failed" in handed_on["reason"]
 
+    feed(cli, calls(INCUMBENT, "control", n=30, start_h=50, end_h=200),
+         calls(CANDIDATE, "canary", n=5, start_h=50, end_h=200))
     bundled = (os.path.dirname(__file__) + "/../../config/upgrade.yaml")
     holding = original_chains / "upgrade.yaml"
-    holding.write_text(open(bundled).read().replace("on_timeout: reject", "on_timeout: hold"))
-    at(monkeypatch, 49)
+    with open(bundled) as shipped:
+        holding.write_text(shipped.read().replace("on_timeout: reject", "on_timeout: hold"))
+    at(monkeypatch, 49 + 169)
     held = cli.json("upgrade", "tick")["rollouts"][0]
     assert held["action"] == "hold" and "manual promote" in held["reason"]
-    assert status(cli)[0]["phase"] == "shadow"
+    assert status(cli)[0]["phase"] == "canary"
 
     holding.unlink()
     rejected = cli.json("upgrade", "tick")["rollouts"][0]

@@ -72,7 +72,7 @@ def test_passing_gates_wait_for_the_minimum_samples_per_arm():
 
 @pytest.mark.parametrize(
     "phase, after, target, traffic",
-    [("shadow", timedelta(hours=24), "canary", 10), ("canary", timedelta(days=3), "full", 100)],
+    [("shadow", timedelta(hours=24), "canary", 20), ("canary", timedelta(days=3), "full", 100)],
 )
 def test_all_gates_passing_past_the_minimums_advances(phase, after, target, traffic):
     decision = run(phase=phase, results=[gate("pass"), gate("pass", "latency_p95")], after=after)
@@ -89,10 +89,38 @@ def test_an_inconclusive_gate_waits_and_says_which():
     assert "latency_p95 inconclusive: ratio 1.15" in decision.reason
 
 
-def test_still_inconclusive_at_the_maximum_is_rejected_by_default():
-    decision = run(results=[gate("inconclusive")], after=timedelta(hours=48))
+def test_still_inconclusive_at_the_canary_maximum_is_rejected_by_default():
+    decision = run(phase="canary", results=[gate("inconclusive")], after=timedelta(days=7))
     assert (decision.action, decision.next_phase, decision.next_traffic_pct) == ("reject", "rejected", 0)
-    assert "48 h maximum" in decision.reason
+    assert "7.0 days maximum" in decision.reason
+
+
+def test_shadow_hands_an_undecided_candidate_on_to_canary_at_its_maximum():
+    """Shadow is a screen: 5% of 48 h cannot show an equal candidate within the success margin, and
+    rejecting there sent 20% of equal candidates away (tests/benchmarks/rollout_sim.py)."""
+    undecided = [gate("pass", "latency_p95"), gate("inconclusive", summary="success_rate inconclusive")]
+    assert run(results=undecided, after=timedelta(hours=47, minutes=45)).action == "wait"
+    decision = run(results=undecided, after=timedelta(hours=48))
+    assert (decision.action, decision.next_phase, decision.next_traffic_pct) == ("advance", "canary", 20)
+    assert "48 h maximum" in decision.reason and "success_rate inconclusive" in decision.reason
+    failing = run(results=[*undecided, gate("fail", "quality")], after=timedelta(hours=48))
+    assert failing.action == "rollback"
+    rejecting = replace(DEFAULT_ROLLOUT_CONFIG, phases={
+        **DEFAULT_ROLLOUT_CONFIG.phases, "shadow": replace(DEFAULT_ROLLOUT_CONFIG.phases["shadow"], on_max="reject")})
+    assert run(results=undecided, after=timedelta(hours=48), config=rejecting).action == "reject"
+    unseen = run(results=[gate("inconclusive", summary="success_rate: too few calls")], after=timedelta(hours=48),
+                 samples=(300, 3))
+    assert unseen.action == "reject"  # a screen that saw too few calls screened nothing
+
+
+def test_the_canary_passes_gates_at_its_own_stricter_level():
+    """Full needs the canary's own evidence at alpha 0.01, whatever the shadow did: the 1% bound."""
+    assert DEFAULT_ROLLOUT_CONFIG.gates_for("canary").alpha == 0.01
+    assert DEFAULT_ROLLOUT_CONFIG.gates_for("shadow") == DEFAULT_ROLLOUT_CONFIG.gates
+    assert DEFAULT_ROLLOUT_CONFIG.on_max("canary") == "reject"
+    with pytest.raises(ConfigError, match="canary"):
+        replace(DEFAULT_ROLLOUT_CONFIG, phases={
+            **DEFAULT_ROLLOUT_CONFIG.phases, "canary": replace(DEFAULT_ROLLOUT_CONFIG.phases["canary"], on_max="advance")})
 
 
 def test_hold_keeps_the_rollout_where_it_is_for_a_manual_decision():
@@ -153,6 +181,8 @@ def test_finished_rollouts_and_mixed_clocks_are_refused():
         lambda: PhaseConfig(5, timedelta(hours=48), timedelta(hours=24)),
         lambda: PhaseConfig(0),
         lambda: PhaseConfig(150),
+        lambda: PhaseConfig(5, alpha=0.6),
+        lambda: PhaseConfig(5, on_max="promote"),
     ],
 )
 def test_bad_rollout_config_is_a_config_error(make):
@@ -168,7 +198,7 @@ def test_defaults_follow_the_original_design():
         timedelta(hours=48),
     )
     assert (phases["canary"].traffic_pct, phases["canary"].min_duration, phases["canary"].max_duration) == (
-        10,
+        20,
         timedelta(days=3),
         timedelta(days=7),
     )
@@ -188,9 +218,12 @@ def test_decisions_obey_the_table(phase, verdicts, minutes, samples):
     assert decision.action in ACTIONS and decision.next_phase in PHASES and decision.reason
     if "fail" in verdicts:
         assert decision.action == "rollback"
-    if decision.action == "advance":
+    if decision.action == "advance" and timedelta(minutes=minutes) < phase_config.max_duration:
         assert verdicts and set(verdicts) == {"pass"}
         assert timedelta(minutes=minutes) >= phase_config.min_duration
         assert min(samples) >= phase_config.min_samples
+    if decision.action == "advance":
+        assert phase == "shadow" or set(verdicts) == {"pass"}  # only shadow hands an undecided one on
+        assert verdicts and min(samples) >= DEFAULT_ROLLOUT_CONFIG.gates.min_samples
     if decision.action == "reject":
         assert timedelta(minutes=minutes) >= phase_config.max_duration
