@@ -180,9 +180,10 @@ def provider_states(store: Store) -> dict[str, dict[str, Any]]:
 def find_audit(store: Store, *, action: str, target: str | None = None, since: datetime | None = None,
                ) -> list[dict[str, Any]]:
     """Audit entries of one action (and target), oldest first: what was already done and when."""
+    on_target = "" if target is None else "AND target = :target "
     rows = store.read(
         "SELECT ts, actor, action, target, before, after FROM audit WHERE action = :action "
-        "AND (:target IS NULL OR target = :target) AND ts >= :since ORDER BY id",
+        f"{on_target}AND ts >= :since ORDER BY id",
         {"action": action, "target": target, "since": sql_ts(since or datetime(1970, 1, 1))},
     )
     return [
