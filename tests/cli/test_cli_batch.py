@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 ROUTE_BATCH = [sys.executable, "-m", "modelctl", "route", "--ignore-keys", "--batch"]
+# Enough lines to keep two workers busy for seconds (over 30,000 decisions/s on a quiet machine),
+# so that a test can act on the batch while it runs.
+BUSY_LINES = 400_000
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:
@@ -96,12 +99,12 @@ def test_a_spool_failure_with_workers_busy_behind_it_ends_with_the_error_every_t
 def test_a_batch_whose_worker_is_killed_ends_with_a_clear_error(tmp_path):
     """A worker killed mid-chunk (the out-of-memory killer, an operator) takes its chunk with it:
     the batch says so and exits 1, where the pool used to wait for that chunk forever."""
-    env, batch = _environment(tmp_path), _batch(tmp_path, "question {} about `ls`?", lines=60_000)
+    env, batch = _environment(tmp_path), _batch(tmp_path, "question {} about `ls`?", lines=BUSY_LINES)
     with subprocess.Popen([*ROUTE_BATCH, str(batch), "--workers", "2"], env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True) as batch_process:
         try:
             worker = _workers_of(batch_process, 2)[0]
-            time.sleep(0.5)  # well into its first chunk
+            time.sleep(0.2)  # well into its first chunk
             os.kill(worker, signal.SIGKILL)
             _, stderr = batch_process.communicate(timeout=60)
         finally:
@@ -115,12 +118,12 @@ def test_a_batch_whose_worker_is_killed_ends_with_a_clear_error(tmp_path):
 def test_ctrl_c_stops_a_parallel_batch_with_one_message_and_exit_130(tmp_path):
     """Ctrl-C reaches the whole foreground process group: the workers ignore it, the parent
     cleans up the pool and the spool files and says it was interrupted; no traceback."""
-    env, batch = _environment(tmp_path), _batch(tmp_path, "question {} about `ls`?", lines=60_000)
+    env, batch = _environment(tmp_path), _batch(tmp_path, "question {} about `ls`?", lines=BUSY_LINES)
     with subprocess.Popen([*ROUTE_BATCH, str(batch), "--workers", "2"], env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True, start_new_session=True) as batch_process:
         try:
             workers = _workers_of(batch_process, 2)
-            time.sleep(0.5)
+            time.sleep(0.2)
             os.killpg(batch_process.pid, signal.SIGINT)
             _, stderr = batch_process.communicate(timeout=60)
         finally:
