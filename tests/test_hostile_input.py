@@ -80,7 +80,7 @@ def _rejected_whole(cli, command: list[str], first: bytes, hostile: bytes, last:
 @pytest.fixture
 def cli_any(cli):
     """The cli fixture, also accepting `code=None` for "any exit code" (still no traceback)."""
-    def run(*args, input=None, code=0):  # noqa: A002
+    def run(*args, input=None, code=0):
         if code is not None:
             return cli(*args, input=input, code=code)
         result = cli.runner.invoke(cli.app, list(args), input=input)

@@ -17,12 +17,12 @@ from modelctl.errors import (
     ProviderTimeout,
     RateLimited,
 )
+from modelctl.providers.base import Attachment, ChatRequest
+from modelctl.services.database import open_database
 from modelctl.services.health import HealthPolicy, provider_settings, record_outcome
 from modelctl.services.routing import load_routing_config
 from modelctl.services.run import FollowUp, ScoreCall, ShadowCall, answer_down_chain, make_shadow_call
-from modelctl.providers.base import Attachment, ChatRequest
 from modelctl.store import catalog as catalog_repo
-from modelctl.services.database import open_database
 
 KEY = "sk-test-service-5c0d7e2a91b84f36"
 NOW = datetime(2026, 12, 1, 10, 0, 0)

@@ -47,8 +47,8 @@ def main() -> None:
     import httpx2
     import openai
 
-    from modelctl.services.run import run_query
     from modelctl.services.database import open_database
+    from modelctl.services.run import run_query
     from tests.fakes.openai_wire import OpenAIFake
 
     fake = OpenAIFake()

@@ -23,7 +23,7 @@ def test_classify_json(cli):
 def test_quick_start_route_works_with_no_keys_and_says_so(cli):
     result = cli("route", "What is the capital of France?", "--json")
     decision = json.loads(result.stdout)
-    assert DECISION_KEYS <= set(decision)
+    assert set(decision) >= DECISION_KEYS
     assert decision["query_type"] == "simple" and decision["segment"] == "simple"
     assert "--ignore-keys" in result.stderr
     verdicts = {c["model_id"]: c["verdict"] for c in decision["reason"]}

@@ -11,10 +11,11 @@ import json
 import re
 import socket
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 DATA = Path(__file__).parent / "data"
@@ -237,7 +238,7 @@ class FakeProvider:
             return
         fault = self._take_fault(request)
         streaming = isinstance(request.json, dict) and bool(request.json.get("stream"))
-        if fault is None or fault.kind == "slow_stream" and not streaming:
+        if fault is None or (fault.kind == "slow_stream" and not streaming):
             route(request, reply)
         elif fault.kind == "delay":
             reply.wait(fault.delay_s)
