@@ -247,7 +247,8 @@ def test_deeply_nested_yaml_is_refused_with_a_message(tmp_path):
 
 
 def test_numbers_too_large_to_sum_are_rejected_per_line(cli):
-    line = '{"model_id": "gpt-4o-2024-08-06", "latency_ms": 1e308, "tokens_in": 9223372036854775807, "request_id": "%s"}\n'
+    line = ('{"model_id": "gpt-4o-2024-08-06", "latency_ms": 1e308, "tokens_in": 9223372036854775807, '
+            '"request_id": "%s"}\n')
     cli("usage", "import", "-", input=line % "a" + line % "b", code=2)
 
 

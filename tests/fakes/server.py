@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 DATA = Path(__file__).parent / "data"
@@ -282,7 +282,17 @@ class _Server(ThreadingHTTPServer):
         """Clients hanging up on a delayed reply is the point of several tests, not an error."""
 
 
-def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
+class _Served(Protocol):
+    """What the request handler needs of a fake: FakeProvider and FakeWebhook are both one."""
+
+    hangups: int
+    _lock: threading.Lock
+    _stop: threading.Event
+
+    def _dispatch(self, request: Recorded, reply: Reply) -> None: ...
+
+
+def _handler_for(fake: _Served) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else delayed ACKs add ~40 ms to every small reply
