@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.fakes.fixtures import *  # noqa: F401,F403 - fake_openai, fake_anthropic, ...
+from tests.fakes.fixtures import *  # noqa: F403 - fake_openai, fake_anthropic, ...
 from tests.postgres_scratch import scratch_database
 
 PROVIDER_ENV = (
@@ -128,7 +128,7 @@ class Cli:
         self.app = app
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, input: str | None = None, code: int = 0):  # noqa: A002
+    def __call__(self, *args: str, input: str | None = None, code: int = 0):
         result = self.runner.invoke(self.app, list(args), input=input)
         if result.exception and not isinstance(result.exception, SystemExit):
             raise result.exception

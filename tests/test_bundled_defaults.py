@@ -69,4 +69,5 @@ def test_the_first_run_without_keys_says_which_keys_to_set(cli, monkeypatch, fak
     monkeypatch.setenv("OLLAMA_HOST", fake_ollama.base_url)
     result = cli("run", query)
     assert result.stdout.strip() == fake_ollama.answer_text
-    assert "note: not tried for want of an API key: gpt-6-luna, gpt-5.4-mini-2026-03-17 (provider openai" in result.stderr
+    assert ("note: not tried for want of an API key: gpt-6-luna, gpt-5.4-mini-2026-03-17 (provider openai"
+            in result.stderr)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-
 IMPORT_LINES = 200_000
 CANDIDATE = "claude-sonnet-5-5"
 INCUMBENT = "claude-3-5-sonnet-20241022"  # the technical head of the original design's chains on T0

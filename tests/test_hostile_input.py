@@ -80,7 +80,7 @@ def _rejected_whole(cli, command: list[str], first: bytes, hostile: bytes, last:
 @pytest.fixture
 def cli_any(cli):
     """The cli fixture, also accepting `code=None` for "any exit code" (still no traceback)."""
-    def run(*args, input=None, code=0):  # noqa: A002
+    def run(*args, input=None, code=0):
         if code is not None:
             return cli(*args, input=input, code=code)
         result = cli.runner.invoke(cli.app, list(args), input=input)
@@ -247,7 +247,8 @@ def test_deeply_nested_yaml_is_refused_with_a_message(tmp_path):
 
 
 def test_numbers_too_large_to_sum_are_rejected_per_line(cli):
-    line = '{"model_id": "gpt-4o-2024-08-06", "latency_ms": 1e308, "tokens_in": 9223372036854775807, "request_id": "%s"}\n'
+    line = ('{"model_id": "gpt-4o-2024-08-06", "latency_ms": 1e308, "tokens_in": 9223372036854775807, '
+            '"request_id": "%s"}\n')
     cli("usage", "import", "-", input=line % "a" + line % "b", code=2)
 
 

@@ -17,22 +17,23 @@ from modelctl.errors import (
     ProviderTimeout,
     RateLimited,
 )
+from modelctl.providers.base import Attachment, ChatRequest
+from modelctl.services.database import open_database
 from modelctl.services.health import HealthPolicy, provider_settings, record_outcome
 from modelctl.services.routing import load_routing_config
 from modelctl.services.run import FollowUp, ScoreCall, ShadowCall, answer_down_chain, make_shadow_call
-from modelctl.providers.base import Attachment, ChatRequest
 from modelctl.store import catalog as catalog_repo
-from modelctl.services.database import open_database
 
 KEY = "sk-test-service-5c0d7e2a91b84f36"
 NOW = datetime(2026, 12, 1, 10, 0, 0)
+TWO_FAILURES = HealthPolicy(failure_threshold=2)  # a cooldown after two failures in a row
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _sdks_imported():
     """Cold SDK imports take seconds on a busy machine; the budgets here are about the calls."""
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
+    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 @pytest.fixture
@@ -46,13 +47,11 @@ def env(monkeypatch, fake_openai, fake_anthropic):
 
 
 def _decision(**changes) -> Decision:
-    fields = dict(
+    return replace(Decision(
         model_id="gpt-6-luna", provider="openai", fallback_models=("gpt-4o-2024-08-06",), confidence=0.85,
         estimated_cost=None, estimated_latency=None, query_type="simple", complexity="simple",
         budget_seconds=5.0, segment="simple", reason=(), arm="canary", shadow_model="claude-haiku-5-5",
-    )
-    fields.update(changes)
-    return Decision(**fields)
+    ), **changes)
 
 
 def _serve(store, decision, *, deliver=None):
@@ -135,7 +134,7 @@ def _provider_state(store, name="openai"):
                       {"p": name})[0]
 
 
-def _outcome(store, error, *, policy=HealthPolicy(failure_threshold=2), key_missing=False):
+def _outcome(store, error, *, policy=TWO_FAILURES, key_missing=False):
     with store.write() as conn:
         record_outcome(conn, policy=policy, provider="openai", model_id="gpt-4o-2024-08-06", error=error,
                        key_missing=key_missing, now=NOW)

@@ -8,6 +8,7 @@ else 500 with a short message while the log gets the traceback.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -126,7 +127,7 @@ def create_app(store: Store, settings: ApiSettings = ApiSettings()) -> FastAPI:
                        discover_interval_s=settings.discover_interval_s)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI):  # noqa: ANN202
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await loop.stop()
         openai_compat.shutdown(_app)

@@ -23,6 +23,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -487,7 +488,7 @@ async def _streamed(call: _Call, first: tuple[Any, ...], *, request_id: str, inc
         model = call.model
     chunks = _Chunks(request_id, model, include_usage=include_usage)
 
-    async def body():  # noqa: ANN202 - an async generator of bytes
+    async def body() -> AsyncIterator[bytes]:
         event = first
         try:
             yield chunks.chunk({"role": "assistant", "content": ""})

@@ -14,7 +14,7 @@ from modelctl.core.catalog import ModelSpec
 from modelctl.errors import InvalidInput
 
 router = APIRouter(tags=["registry"])
-NOT_FOUND = {404: {"model": Problem, "description": "Unknown model"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "Unknown model"}}
 
 
 def _models(specs: list[ModelSpec]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ price is that a state refresh after a write (SQLite reads) holds the loop while 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -26,8 +26,13 @@ from modelctl.api.schemas import (
 )
 from modelctl.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from modelctl.core.routing import Decision
+
 router = APIRouter(tags=["router"])
-UNROUTABLE = {409: {"model": Unroutable, "description": "No model in the chain can take the query now"}}
+UNROUTABLE: dict[int | str, dict[str, Any]] = {
+    409: {"model": Unroutable, "description": "No model in the chain can take the query now"},
+}
 MAX_ATTACHMENT_CHARS = 2048
 
 
@@ -42,7 +47,7 @@ def _attachments(body: RouteBody) -> tuple[str, ...]:
     return files or (("image",) if body.context.has_images else ())
 
 
-def _decided(request: Request, decision, notes: list[str]) -> JSONResponse:  # noqa: ANN001 - core Decision
+def _decided(request: Request, decision: Decision, notes: list[str]) -> JSONResponse:
     request.app.state.decisions.labels(decision.segment, decision.model_id or "-", decision.arm).inc()
     return JSONResponse({**decision.as_dict(), "notes": notes})
 

@@ -9,7 +9,7 @@ generated from core.usage.UsageRecord, whose validator record_usage applies.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -19,7 +19,8 @@ from modelctl.core.catalog import CAPABILITIES
 from modelctl.core.usage import UsageRecord
 
 ModelOut = CatalogModel  # the original registry's schema: capabilities, performance, costs, limits
-Capability = StrEnum("Capability", {name: name for name in CAPABILITIES})
+# one member per core.catalog.CAPABILITIES
+Capability = StrEnum("Capability", {c: c for c in CAPABILITIES})  # type: ignore[misc]  # mypy wants literal members
 
 # What core.routing.validate_query accepts, so the schema says it: no control characters but tab,
 # newline and carriage return, and something besides white space. (Its length limit is policy.yaml's.)
@@ -142,7 +143,8 @@ def _usage_body() -> type[BaseModel]:
     import msgspec.inspect as mi
 
     info = mi.type_info(UsageRecord)
-    fields = {
+    assert isinstance(info, mi.StructType)
+    fields: dict[str, Any] = {
         field.name: (_annotation(field.type), ... if field.required else field.default)
         for field in info.fields if field.name != "model_id"
     }
@@ -150,7 +152,11 @@ def _usage_body() -> type[BaseModel]:
                         __doc__="The fields of `modelctl usage record` (model_id comes from the path).", **fields)
 
 
-UsageBody = _usage_body()
+if TYPE_CHECKING:
+    class UsageBody(BaseModel):
+        """What a type checker can know of the model _usage_body generates: a pydantic model."""
+else:
+    UsageBody = _usage_body()
 
 
 class UsageOut(BaseModel):

@@ -121,7 +121,7 @@ class Servers:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop())
         tasks = [asyncio.create_task(server.serve(sockets=[sock]))
-                 for server, sock in zip(self.servers, self.sockets)]
+                 for server, sock in zip(self.servers, self.sockets, strict=True)]
         try:
             while not all(server.started for server in self.servers):
                 if any(task.done() for task in tasks):

@@ -21,7 +21,9 @@ from modelctl.api.schemas import (
 )
 
 router = APIRouter(tags=["auto-upgrade"])
-NOT_FOUND = {404: {"model": Problem, "description": "Unknown model, provider or rollout"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "Unknown model, provider or rollout"},
+}
 
 
 @router.get("/candidates", response_model=list[dict[str, Any]])
@@ -66,7 +68,9 @@ def _schedule_fixed() -> JSONResponse:
                                    "first runs the schedule: start it with `serve --schedule`"}, 409)
 
 
-SCHEDULE_RESPONSES = {409: {"model": Problem, "description": "The schedule is fixed at start (serve --workers)"}}
+SCHEDULE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "The schedule is fixed at start (serve --workers)"},
+}
 
 
 @router.post("/start", response_model=LoopOut, responses=SCHEDULE_RESPONSES)

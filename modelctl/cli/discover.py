@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.cli.common import DryRunOption, JsonOption, emit, money, print_table, say, store_from
 from modelctl.errors import ModelctlError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.progress import Progress
+
+    from modelctl.services.discovery import Listing
 
 
 def discover(
@@ -45,13 +52,14 @@ def discover(
               p.listing.error or "") for p in report.providers],
             title="discovery (dry run: nothing written)" if dry_run else "discovery",
         )
-        new = [(p.listing.provider, o) for p in report.providers for o in p.outcomes if o.action == "new"]
+        new = [(p.listing.provider, o, o.spec) for p in report.providers for o in p.outcomes
+               if o.action == "new" and o.spec is not None]
         if new:
             print_table(
                 ["model", "provider", "stability", "prices", "in $/1k", "out $/1k"],
                 [(o.model.model_id, name, o.model.stability, o.price_source,
-                  money(o.spec.input_cost_per_1k, missing="unpriced"),
-                  money(o.spec.output_cost_per_1k, missing="unpriced")) for name, o in new],
+                  money(spec.input_cost_per_1k, missing="unpriced"),
+                  money(spec.output_cost_per_1k, missing="unpriced")) for name, o, spec in new],
                 title="new candidates",
             )
         updated = [o for p in report.providers for o in p.outcomes if o.action == "updated"]
@@ -96,20 +104,21 @@ class _progress:
 
     def __init__(self, *, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self.bar = None
+        self.bar: Progress | None = None
 
-    def __enter__(self):  # noqa: ANN204 - returns the on_listed callback or None
+    def __enter__(self) -> Callable[[Listing], None] | None:
+        """The callback discovery calls as each provider answers; None when no bar is shown."""
         if not self.enabled:
             return None
         from rich.console import Console
         from rich.progress import Progress
 
-        self.bar = Progress(console=Console(stderr=True), transient=True)
-        self.bar.start()
-        task = self.bar.add_task("listing models", total=None)
+        bar = self.bar = Progress(console=Console(stderr=True), transient=True)
+        bar.start()
+        task = bar.add_task("listing models", total=None)
 
-        def on_listed(listing) -> None:  # noqa: ANN001 - services.discovery.Listing
-            self.bar.update(task, advance=1, description=f"listed {listing.provider}")
+        def on_listed(listing: Listing) -> None:
+            bar.update(task, advance=1, description=f"listed {listing.provider}")
 
         return on_listed
 

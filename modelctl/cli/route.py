@@ -23,6 +23,9 @@ from modelctl.cli.common import (
 from modelctl.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from modelctl.core.routing import RouteRequest
     from modelctl.services.routing import Router
 
 
@@ -47,10 +50,13 @@ def route(
                            help="For objective value: quality (0..1) worth $1 per 1,000 calls.")] = None,
     request_id: Annotated[str | None, typer.Option("--request-id", help="Decides rollout arms; "
                                                    "the same id always routes the same way.")] = None,
-    ignore_keys: Annotated[bool, typer.Option("--ignore-keys", help="Plan as if every provider key were set.")] = False,
-    refinement: Annotated[bool, typer.Option("--refinement", help="Pick a fast refiner within 500 ms instead.")] = False,
+    ignore_keys: Annotated[bool, typer.Option("--ignore-keys",
+                                              help="Plan as if every provider key were set.")] = False,
+    refinement: Annotated[bool, typer.Option("--refinement",
+                                             help="Pick a fast refiner within 500 ms instead.")] = False,
     refinement_type: Annotated[str, typer.Option("--refinement-type", help="fast, quality or lmm.")] = "fast",
-    explain: Annotated[bool, typer.Option("--explain", help="Show every candidate and why it was kept or dropped.")] = False,
+    explain: Annotated[bool, typer.Option("--explain",
+                                          help="Show every candidate and why it was kept or dropped.")] = False,
     batch: BatchOption = None,
     workers: WorkersOption = None,
     as_json: JsonOption = False,
@@ -68,19 +74,24 @@ def route(
     from modelctl.services.routing import Router
 
     router = Router.load(store_from(ctx), now=clock.now(), ignore_keys=ignore_keys)
-    options = dict(require=require or (), max_cost=max_cost, deadline_ms=deadline_ms, objective=objective,
-                   min_quality_ratio=min_quality_ratio, cost_weight=cost_weight)
+
+    def make_request(text: str, attachments: "Iterable[str]", query_segment: str | None,
+                     query_id: str | None) -> "RouteRequest":
+        """One query with the options every query of the command shares."""
+        return router.request(text, attachments=attachments, segment=query_segment, request_id=query_id,
+                              require=require or (), max_cost=max_cost, deadline_ms=deadline_ms,
+                              objective=objective, min_quality_ratio=min_quality_ratio, cost_weight=cost_weight)
+
     if batch is not None:
         _print_notes(router)
         decide = router.batch_decider()
-        run_batch(batch, lambda item: decide(router.request(
-            item.query, attachments=item.attachments, segment=item.segment or segment,
-            request_id=None if item.id is None else str(item.id), **options)), workers=workers)
+        run_batch(batch, lambda item: decide(make_request(
+            item.query, item.attachments, item.segment or segment,
+            None if item.id is None else str(item.id))), workers=workers)
         return
     if query is None:
         raise InvalidInput("give a QUERY, or --batch FILE|-")
-    request = router.request(query_text(query), attachments=attach or (), segment=segment,
-                             request_id=request_id, **options)
+    request = make_request(query_text(query), attach or (), segment, request_id)
     decision = router.refine(request, refinement_type) if refinement else router.decide(request)
     _print_notes(router)  # once the input was accepted: an input error comes alone
     for warning in decision.warnings:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelctl.cli.common import JsonOption, say, store_from
 from modelctl.errors import InvalidInput, ModelctlError
+
+if TYPE_CHECKING:
+    from multiprocessing.synchronize import Event
+
+    from modelctl.api.app import ApiSettings
 
 TOKEN_ENV = "MODELCTL_API_TOKEN"
 MIN_TOKEN_CHARS = 16
@@ -98,9 +103,10 @@ def serve(
     others = []
     for _ in range(workers - 1):
         started = spawn.Event()
-        process = spawn.Process(target=_worker, daemon=True, kwargs=dict(
-            db_url=store.url, settings=settings, host=host, ports=[sock.getsockname()[1] for sock in servers.sockets],
-            log_level=log_level, forwarded_allow_ips=forwarded_allow_ips, started=started))
+        process = spawn.Process(target=_worker, daemon=True, kwargs={
+            "db_url": store.url, "settings": settings, "host": host,
+            "ports": [sock.getsockname()[1] for sock in servers.sockets], "log_level": log_level,
+            "forwarded_allow_ips": forwarded_allow_ips, "started": started})
         process.start()
         others.append((process, started))
 
@@ -125,8 +131,8 @@ def serve(
             process.join(15)
 
 
-def _worker(*, db_url: str, settings: object, host: str, ports: list[int], log_level: str,
-            forwarded_allow_ips: str | None, started: object) -> None:
+def _worker(*, db_url: str, settings: ApiSettings, host: str, ports: list[int], log_level: str,
+            forwarded_allow_ips: str | None, started: Event) -> None:
     """Another `serve --workers` process: the same app on the same ports, over its own store handle."""
     import asyncio
 
@@ -135,7 +141,7 @@ def _worker(*, db_url: str, settings: object, host: str, ports: list[int], log_l
     from modelctl.services.database import open_database
 
     store = open_database(db_url, migrate=False)  # the first process migrated it
-    servers = Servers(create_app(store, settings), host=host, ports=ports, log_level=log_level,  # type: ignore[arg-type]
+    servers = Servers(create_app(store, settings), host=host, ports=ports, log_level=log_level,
                       forwarded_allow_ips=forwarded_allow_ips, reuse_port=True)
-    asyncio.run(servers.run(ready=started.set))  # type: ignore[attr-defined]
+    asyncio.run(servers.run(ready=started.set))
     store.dispose()

@@ -65,8 +65,8 @@ def promote(
     candidate: Annotated[str, typer.Argument(help="The model to roll out.")],
     replaces: Annotated[str | None, typer.Option("--replaces", help="The incumbent it challenges "
                         "(default: the head of each segment's chain).")] = None,
-    segments: Annotated[list[str], typer.Option("--segments", help="Segments to roll out on (repeat or "
-                        "comma-separate; default: every segment the candidate can serve).")] = [],  # noqa: B006
+    segments: Annotated[list[str] | None, typer.Option("--segments", help="Segments to roll out on (repeat or "
+                        "comma-separate; default: every segment the candidate can serve).")] = None,
     to: Annotated[str | None, typer.Option("--to", help="shadow, canary or full (default: the next phase).")] = None,
     traffic: Annotated[float | None, typer.Option("--traffic", help="Share of requests in percent "
                        "(default: config/upgrade.yaml).")] = None,
@@ -82,7 +82,7 @@ def promote(
     """
     from modelctl.services.upgrade import promote as run
 
-    transitions = run(store_from(ctx), candidate, replaces=replaces, segments=_segments(segments), to=to,
+    transitions = run(store_from(ctx), candidate, replaces=replaces, segments=_segments(segments or []), to=to,
                       traffic_pct=traffic, yes=yes)
     if as_json:
         print_json([t.as_dict() for t in transitions])

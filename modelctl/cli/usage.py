@@ -26,7 +26,8 @@ def record(
     segment: Annotated[str | None, typer.Option("--segment", help="Query type or custom segment.")] = None,
     quality: Annotated[float | None, typer.Option("--quality", help="A quality score in 0..1.")] = None,
     request_id: Annotated[str | None, typer.Option("--request-id", help="Recorded once per id.")] = None,
-    arm: Annotated[str, typer.Option("--arm", help="control, shadow, canary, rescue or judge (for rollout gates).")] = "control",
+    arm: Annotated[str, typer.Option("--arm", help="control, shadow, canary, rescue or judge "
+                                     "(for rollout gates).")] = "control",
     as_json: JsonOption = False,
 ) -> None:
     """Record one call outcome (the original POST /models/{id}/usage).
@@ -57,7 +58,8 @@ def record(
 def import_(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A JSON-lines file, or - for standard input.")],
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="Import valid lines and report the rest.")] = False,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid",
+                                               help="Import valid lines and report the rest.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Import call outcomes in bulk: one JSON object a line.
@@ -131,7 +133,8 @@ def stats(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option("--since", help="24h, 7d, 30m, today, yesterday, or an ISO date/time "
                                               "(rounded down to the hour). Default: all recorded usage.")] = None,
-    by: Annotated[str, typer.Option("--by", help="Group by model, provider, segment, day or key (the API client key).")] = "model",
+    by: Annotated[str, typer.Option("--by", help="Group by model, provider, segment, day or key "
+                                    "(the API client key).")] = "model",
     as_json: JsonOption = False,
 ) -> None:
     """Calls, success rate, p50/p95 latency and TTFT, tokens and cost, per group.

@@ -17,7 +17,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from modelctl.core.catalog import CAPABILITIES, ModelSpec
+from modelctl.core.catalog import CAPABILITIES, Arm, ModelSpec
 from modelctl.core.quality import QualityEstimate
 from modelctl.errors import InvalidInput, NoEligibleModel
 
@@ -152,7 +152,7 @@ class Decision:
     budget_seconds: float
     segment: str
     reason: tuple[Candidate, ...]
-    arm: str = "control"
+    arm: Arm = "control"
     shadow_model: str | None = None
     warnings: tuple[str, ...] = ()
     # Refinement only: no refiner fits the budget (model_id is the fastest), send the query on unrefined.
@@ -782,7 +782,7 @@ def _route(request: RouteRequest, classification: Classification, state: Routing
     if not kept:
         raise _no_eligible(f"segment {segment!r}", dropped)
 
-    served_arm = "control"
+    served_arm: Arm = "control"
     if canary is not None and kept[0].spec.model_id == canary.candidate_id:
         ranked, _, warning = _rank(
             kept[1:], objective=objective, ratio=ratio, weight=weight, quality=quality, in_chain=plan.in_chain,

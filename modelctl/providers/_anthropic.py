@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from modelctl.errors import InvalidRequest
 from modelctl.providers import _clients, _errors

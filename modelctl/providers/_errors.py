@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Mapping
+from typing import Any
 
 from modelctl.errors import (
-    ConnectionFailed,
     AuthenticationFailed,
+    ConnectionFailed,
     ContextLengthExceeded,
     InvalidRequest,
     MalformedResponse,

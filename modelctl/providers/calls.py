@@ -8,7 +8,7 @@ Which adapter serves a provider, and whether it needs a key, is its kind's rule 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from modelctl.providers._errors import Where, missing_key
 from modelctl.providers.base import ChatRequest, ChatResult, ProviderSettings

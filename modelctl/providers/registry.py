@@ -18,8 +18,9 @@ a kind maps its errors; the built-ins share modelctl.providers._errors):
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from modelctl.errors import ConfigError
 

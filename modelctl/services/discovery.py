@@ -175,7 +175,7 @@ def list_all(
     def work(name: str, cfg: Any) -> None:
         try:
             results.put(_list_one(name, cfg, timeout_s=timeout_s, limit=limits[name], rules=rules))
-        except BaseException as exc:  # noqa: BLE001 - anything, even a bug, is handed to the caller's thread and re-raised there
+        except BaseException as exc:  # noqa: BLE001 - even a bug: handed to the caller's thread, raised there
             results.put(exc)
 
     for name, cfg in providers.items():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.core.usage import OBSERVING_ARMS
 from modelctl.errors import (
@@ -37,6 +37,9 @@ from modelctl.providers.base import ProviderSettings, provider_settings
 from modelctl.store import health as repo
 from modelctl.store.catalog import provider_states
 from modelctl.store.db import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 RECENT_WINDOW = timedelta(hours=24)
 PROBE_TIMEOUT_S = 3.0
@@ -82,7 +85,7 @@ def rests_provider(error: ProviderError) -> bool:
 
 
 def record_outcome(
-    conn,  # noqa: ANN001 - a SQLAlchemy Connection, inside the caller's transaction
+    conn: Connection,  # inside the caller's transaction
     *,
     policy: HealthPolicy,
     provider: str,
@@ -164,7 +167,7 @@ def health_report(store: Store, *, probe: bool = False, now: datetime) -> list[d
 
         callable_ = [s for s in settings.values() if not s.key_missing()]
         with ThreadPoolExecutor(max_workers=max(1, len(callable_))) as pool:
-            outcomes = dict(zip([s.name for s in callable_], pool.map(_probe, callable_)))
+            outcomes = dict(zip([s.name for s in callable_], pool.map(_probe, callable_), strict=True))
         policy = health_policy()
         with store.write() as conn:
             for name, (_, error) in outcomes.items():

@@ -24,11 +24,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from modelctl import clock
-from modelctl.core.catalog import ModelSpec
+from modelctl.core.catalog import Arm, ModelSpec
 from modelctl.core.routing import Decision, RolloutArm, RouteRequest
 from modelctl.core.usage import UsageRecord, recorded_cost
 from modelctl.errors import (
@@ -64,7 +65,7 @@ MIN_ATTEMPT_S = 0.05
 class Attempt:
     model_id: str
     provider: str
-    arm: str
+    arm: Arm
     outcome: str  # "ok" | "failed"
     error_kind: str | None
     error: str | None  # the provider error's message, which never holds the key
@@ -198,7 +199,7 @@ class RunResult:
     attempts: tuple[Attempt, ...]
     request_id: str
     segment: str
-    arm: str
+    arm: Arm
     # The shadow call the caller makes after delivering the answer (make_shadow_call, detach_followup).
     shadow: ShadowCall | None = None
     # The judge's grading of this answer, also the caller's to hand off (services/judge.py).
@@ -392,8 +393,8 @@ def answer_down_chain(
                 replace(request, model_id=model_id), models=models, providers=providers, timeout_s=left,
                 on_token=on_token, arm=arm,
             )
-            record = dict(providers=providers, policy=policy, segment=decision.segment, request_id=request_id,
-                          number=len(attempts))
+            record = partial(_record, store, providers=providers, policy=policy, segment=decision.segment,
+                             request_id=request_id, number=len(attempts))
             attempts.append(attempt)
             if result is not None:
                 served = RunResult(
@@ -403,7 +404,7 @@ def answer_down_chain(
                 )
                 if deliver is not None:
                     deliver(served)  # the answer first; its bookkeeping does not delay it
-                _record(store, attempt, None, **record)
+                record(attempt, None)
                 if decision.shadow_model is None:
                     return served
                 return replace(served, shadow=ShadowCall(
@@ -411,7 +412,8 @@ def answer_down_chain(
                     segment=decision.segment, request_id=request_id, attempt=len(attempts),
                     budget_s=decision.budget_seconds,
                 ))
-            _record(store, attempt, error, **record)
+            assert error is not None  # _call returns an answer or the error that stopped it
+            record(attempt, error)
             if rests_provider(error):
                 resting.add(attempt.provider)
             retry_after = error.retry_after if isinstance(error, RateLimited) else None
@@ -422,7 +424,7 @@ def answer_down_chain(
     raise _all_failed(attempts, chain, skipped, decision.budget_seconds)
 
 
-def fallback_arm(served_arm: str) -> str:
+def fallback_arm(served_arm: Arm) -> Arm:
     """A model asked after the canary candidate failed rescues the request: counting it as control
     would put the candidate's failures into the incumbent's sample."""
     return "rescue" if served_arm == "canary" else "control"
@@ -434,7 +436,7 @@ def make_shadow_call(store: Store, call: ShadowCall) -> tuple[Attempt, str | Non
                         number=call.attempt, budget_s=call.budget_s)
 
 
-def observe_call(store: Store, request: ChatRequest, *, arm: str, segment: str, request_id: str, number: int,
+def observe_call(store: Store, request: ChatRequest, *, arm: Arm, segment: str, request_id: str, number: int,
                  budget_s: float) -> tuple[Attempt, str | None]:
     """A call that serves nobody (a shadow or judge call), recorded as a usage row of `arm`: its
     outcome changes no cooldown or streak. Returns the attempt and the answer (None if it failed).
@@ -473,8 +475,10 @@ def detach_followup(store: Store, job: FollowUp) -> None:
             [sys.executable, "-m", SHADOW_WORKER], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
         )
-        with worker.stdin:
-            worker.stdin.write(payload)
+        pipe = worker.stdin
+        assert pipe is not None  # stdin=PIPE
+        with pipe:
+            pipe.write(payload)
     except OSError as exc:
         what = "the shadow call" if job.shadow is not None else "the judge's score"
         raise ModelctlError(f"{what} was not made: cannot start its worker process: "
@@ -488,7 +492,7 @@ def _call(
     providers: Mapping[str, ProviderSettings],
     timeout_s: float,
     on_token: OnToken | None,
-    arm: str,
+    arm: Arm,
     chat: Callable[..., ChatResult] | None = None,
 ) -> tuple[Attempt, ChatResult | None, ProviderError | None]:
     """One provider call and what it measured; `chat` is `_chat_within` unless given."""
@@ -564,7 +568,7 @@ def _chat_within(settings: ProviderSettings, request: ChatRequest, *, timeout_s:
 
     def guarded(piece: str) -> None:
         with gate:
-            if live:
+            if live and on_token is not None:
                 on_token(piece)
 
     def work() -> None:

@@ -51,7 +51,7 @@ def record_usage(store: Store, data: dict[str, Any], *, client_key: str | None =
     row = _row(record, spec, ts, client_key)
     with store.write() as conn:
         inserted = repo.insert_usage(conn, [row])
-    result = dict(zip(repo.USAGE_COLUMNS, row))
+    result = dict(zip(repo.USAGE_COLUMNS, row, strict=True))
     result["recorded"] = bool(inserted)
     if not inserted:
         result["note"] = f"request_id {record.request_id!r} attempt {record.attempt} was already recorded"
@@ -287,7 +287,8 @@ def _check_second_half(path: str, start: int, stage: Path, check: _Check) -> _Ch
 def _check_into(stage: Path, lines: Iterable[bytes], *, first_line: int, check: _Check) -> _Checked:
     """Check lines, staging their rows in batches of BATCH_ROWS; stops after MAX_REPORTED_ERRORS
     errors unless skipping them."""
-    checked, batch = _Checked(), []
+    checked = _Checked()
+    batch: list[tuple] = []
     with staging.writing(stage) as write:
         def flush() -> None:
             write(batch, checked.last_line, repo.rollups_of(batch))
@@ -300,6 +301,7 @@ def _check_into(stage: Path, lines: Iterable[bytes], *, first_line: int, check: 
                 if not check.skip_invalid and len(checked.skipped) >= MAX_REPORTED_ERRORS:
                     break
                 continue
+            assert row is not None  # _checked_rows gives a row or an error
             if row[9] is None:
                 checked.unpriced_models.add(row[1])
             if row[13] is None:

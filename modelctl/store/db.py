@@ -242,7 +242,7 @@ class Store:
         def _begin(conn: Connection) -> None:
             # Take the write lock up front: a deferred BEGIN that later upgrades to a write
             # can fail with "database is locked" without waiting for the busy timeout.
-            _begin_immediate(cast("sqlite3.Connection", conn.connection.dbapi_connection))  # this engine's driver
+            _begin_immediate(sqlite_driver(conn))
 
         return engine
 
@@ -385,6 +385,12 @@ def open_store(url: str | None = None, *, migrate: bool = True, create_parents: 
 def sql_ts(value: datetime) -> str:
     """The one text form of a stored timestamp (what SQLAlchemy writes on SQLite): sortable as text."""
     return value.isoformat(" ", "microseconds")
+
+
+def sqlite_driver(conn: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under a SQLAlchemy connection to a SQLite store: for what SQLAlchemy
+    does not say itself (BEGIN IMMEDIATE, pragmas, ATTACH). Only asked of a SQLite store's engine."""
+    return cast("sqlite3.Connection", conn.connection.dbapi_connection)
 
 
 def rows_as_dicts(columns: Sequence[str], rows: Sequence[tuple]) -> list[dict[str, Any]]:

@@ -7,14 +7,17 @@ failing the same model at once both count.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.core import histogram
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
-def _run(conn, sql: str, *params: Any) -> None:  # noqa: ANN001
+
+def _run(conn: Connection, sql: str, *params: Any) -> None:
     """Straight to the driver (`?` or `%s` marks): on the run path SQLAlchemy's text() compile
     per statement costs more than the statement."""
     if conn.dialect.name != "sqlite":
@@ -22,7 +25,7 @@ def _run(conn, sql: str, *params: Any) -> None:  # noqa: ANN001
     conn.exec_driver_sql(sql, params)
 
 
-def mark_success(conn, *, provider: str, model_id: str | None, now: datetime) -> None:  # noqa: ANN001
+def mark_success(conn: Connection, *, provider: str, model_id: str | None, now: datetime) -> None:
     """A call that worked ends the streaks and cooldowns of its model and provider."""
     if model_id is not None:
         _run(conn, "UPDATE model SET consecutive_failures = 0, cooldown_until = NULL "
@@ -32,7 +35,7 @@ def mark_success(conn, *, provider: str, model_id: str | None, now: datetime) ->
 
 
 def mark_failure(
-    conn,  # noqa: ANN001 - a SQLAlchemy Connection
+    conn: Connection,
     *,
     provider: str,
     model_id: str | None,

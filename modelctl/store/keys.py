@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.clock import rfc3339
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store, sql_ts
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,7 @@ def _key(row: tuple) -> ClientKey:
     return ClientKey(name, budget, rate, as_datetime(created), revoked and as_datetime(revoked))
 
 
-def add_key(conn, *, name: str, key_hash: str, budget_usd: float | None, rate_limit: float | None,  # noqa: ANN001
+def add_key(conn: Connection, *, name: str, key_hash: str, budget_usd: float | None, rate_limit: float | None,
             now: datetime) -> bool:
     """False when the name is taken (revoked keys keep their name: usage rows name it)."""
     from sqlalchemy import text
@@ -46,7 +49,7 @@ def add_key(conn, *, name: str, key_hash: str, budget_usd: float | None, rate_li
     return added.rowcount == 1
 
 
-def revoke_key(conn, *, name: str, now: datetime) -> bool:  # noqa: ANN001
+def revoke_key(conn: Connection, *, name: str, now: datetime) -> bool:
     """False when no live key has that name."""
     from sqlalchemy import text
 

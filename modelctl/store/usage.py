@@ -17,11 +17,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelctl.core import histogram
 from modelctl.core.usage import UsageRecord
-from modelctl.store.db import Store, sql_ts
+from modelctl.store.db import Store, sql_ts, sqlite_driver
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 USAGE_COLUMNS = (
     "ts", "model_id", "provider", "segment", "arm", "latency_ms", "ttft_ms", "tokens_in",
@@ -54,7 +57,7 @@ def hour_of(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
-def _mark(conn) -> str:  # noqa: ANN001
+def _mark(conn: Connection) -> str:
     """The driver's placeholder: exec_driver_sql bypasses SQLAlchemy's parameter rendering."""
     return "?" if conn.dialect.name == "sqlite" else "%s"
 
@@ -66,19 +69,19 @@ _PG_TYPES = ("timestamp", "text", "text", "text", "text", "float8", "float8", "i
 
 def _pg_unnest(types: Sequence[str], rows: Sequence[tuple]) -> tuple[str, tuple]:
     """`SELECT * FROM unnest(...)` over `rows`, and its parameters: a list per column."""
-    columns = [list(column) for column in zip(*rows)]
+    columns = [list(column) for column in zip(*rows, strict=True)]
     return f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)})", tuple(columns)
 
 
 @contextmanager
-def bulk_writes(conn) -> Iterator[None]:  # noqa: ANN001
+def bulk_writes(conn: Connection) -> Iterator[None]:
     """Around many batches committed on one connection: SQLite checkpoints its WAL every 64 MB
     instead of every 4 MB, so hot index pages go back to the database once, not once a batch,
     and with fewer fsyncs (pass two of a 1,000,000-row import: 12% faster)."""
     if conn.dialect.name != "sqlite":
         yield
         return
-    driver = conn.connection.dbapi_connection
+    driver = sqlite_driver(conn)
     previous = driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
     driver.execute("PRAGMA wal_autocheckpoint=16384")
     try:
@@ -88,7 +91,7 @@ def bulk_writes(conn) -> Iterator[None]:  # noqa: ANN001
             driver.execute(f"PRAGMA wal_autocheckpoint={int(previous)}")
 
 
-def insert_usage(conn, rows: Sequence[tuple], *, rollups: Rollups | None = None) -> int:  # noqa: ANN001
+def insert_usage(conn: Connection, rows: Sequence[tuple], *, rollups: Rollups | None = None) -> int:
     """Insert rows (USAGE_COLUMNS order) and roll them up; returns how many were new.
 
     `rollups` is `rollups_of(rows)` made beforehand, if it was; it is used when every row is new.
@@ -99,11 +102,12 @@ def insert_usage(conn, rows: Sequence[tuple], *, rollups: Rollups | None = None)
     rollups = rollups or rollups_of(rows)
     if conn.dialect.name != "sqlite":
         return _insert_usage_pg(conn, rows, rollups)
-    return _insert_usage_sqlite(conn, f"VALUES ({', '.join(['?'] * len(USAGE_COLUMNS))})", list(rows), len(rows), rollups)
+    values = f"VALUES ({', '.join(['?'] * len(USAGE_COLUMNS))})"
+    return _insert_usage_sqlite(conn, values, list(rows), len(rows), rollups)
 
 
 @contextmanager
-def staged_copies(conn, stage: Path) -> Iterator[Callable[[tuple[int, int], Rollups], int]]:  # noqa: ANN001
+def staged_copies(conn: Connection, stage: Path) -> Iterator[Callable[[tuple[int, int], Rollups], int]]:
     """`copy(rowids, rollups)`, which inserts one batch of a staging file (store/staging.py) like
     insert_usage: on SQLite inside the engine, from the file attached; elsewhere read and sent."""
     from modelctl.store import staging
@@ -121,7 +125,7 @@ def staged_copies(conn, stage: Path) -> Iterator[Callable[[tuple[int, int], Roll
 
             yield send
         return
-    driver = conn.connection.dbapi_connection
+    driver = sqlite_driver(conn)
     driver.execute("ATTACH DATABASE ? AS stage", (str(stage),))
     try:
         yield lambda rowids, rollups: _insert_usage_sqlite(
@@ -131,11 +135,11 @@ def staged_copies(conn, stage: Path) -> Iterator[Callable[[tuple[int, int], Roll
             driver.execute("DETACH DATABASE stage")
 
 
-def _insert_usage_sqlite(conn, source: str, params: Any, count: int, rollups: Rollups) -> int:  # noqa: ANN001
+def _insert_usage_sqlite(conn: Connection, source: str, params: Any, count: int, rollups: Rollups) -> int:
     """INSERT the `count` rows `source` (VALUES or a SELECT) gives, then roll up those that went in."""
-    last_id = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM usage").scalar()
+    last_id = conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM usage").scalar_one()
     conn.exec_driver_sql(f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) {source} ON CONFLICT DO NOTHING", params)
-    inserted = conn.exec_driver_sql("SELECT COUNT(*) FROM usage WHERE id > ?", (last_id,)).scalar()
+    inserted: int = conn.exec_driver_sql("SELECT COUNT(*) FROM usage WHERE id > ?", (last_id,)).scalar_one()
     if inserted != count:
         # some were duplicates: roll up exactly the rows that went in (BEGIN IMMEDIATE made this
         # transaction the only writer, so every id above last_id is ours)
@@ -146,7 +150,7 @@ def _insert_usage_sqlite(conn, source: str, params: Any, count: int, rollups: Ro
     return inserted
 
 
-def _insert_usage_pg(conn, rows: Sequence[tuple], rollups: Rollups) -> int:  # noqa: ANN001
+def _insert_usage_pg(conn: Connection, rows: Sequence[tuple], rollups: Rollups) -> int:
     """Writers insert side by side: RETURNING names exactly the rows this one added, and taking
     the keys in one order (request_id, attempt) keeps two overlapping batches from deadlocking."""
     columns = ", ".join(USAGE_COLUMNS)
@@ -168,11 +172,11 @@ def _group_sums(rows: Sequence[tuple]) -> list:
      quality, _request_id, _attempt, _client_key) = zip(*rows, strict=True)
     if None in latency:
         latency = tuple(value for value in latency if value is not None)
-    ttft = [value for value in ttft if value is not None]
-    quality = [value for value in quality if value is not None]
+    ttft_samples = [value for value in ttft if value is not None]
+    scores = [value for value in quality if value is not None]
     return [len(rows), sum(success), sum(tokens_in), sum(tokens_out), sum(filter(None, cost), 0.0), sum(latency, 0.0),
-            sum(quality, 0.0), len(quality), len(latency), Counter(map(histogram.bucket_of, latency)),
-            Counter(map(histogram.bucket_of, ttft))]
+            sum(scores, 0.0), len(scores), len(latency), Counter(map(histogram.bucket_of, latency)),
+            Counter(map(histogram.bucket_of, ttft_samples))]
 
 
 def merge_group(groups: dict[tuple, list], key: tuple, group: Sequence) -> None:
@@ -207,7 +211,7 @@ def rollups_of(rows: Iterable[tuple]) -> Rollups:
     return hourly, daily
 
 
-def _fold_into_rollups(conn, rollups: Rollups) -> None:  # noqa: ANN001
+def _fold_into_rollups(conn: Connection, rollups: Rollups) -> None:
     """Add groups to the hourly and daily roll-ups; the caller's transaction commits both."""
     hourly, daily = rollups
     if not hourly:
@@ -223,14 +227,14 @@ def _fold_into_rollups(conn, rollups: Rollups) -> None:  # noqa: ANN001
 _KEYS_PER_READ = 500  # 2,500 parameters a read: well under SQLite's limit
 
 
-def _key_marks(conn) -> str:  # noqa: ANN001
+def _key_marks(conn: Connection) -> str:
     """One roll-up key's placeholders; PostgreSQL needs the period typed to join a timestamp column."""
     mark = _mark(conn)
     first = mark if conn.dialect.name == "sqlite" else f"CAST({mark} AS timestamp)"
     return f"({first}, {mark}, {mark}, {mark}, {mark})"
 
 
-def _merge_into(conn, table: str, period: str, groups: dict[tuple, list]) -> None:  # noqa: ANN001
+def _merge_into(conn: Connection, table: str, period: str, groups: dict[tuple, list]) -> None:
     """Add groups keyed (period start as sql_ts text, model, provider, segment, arm) into a roll-up table:
     a read of exactly the rows they touch (by primary key, so a write costs the same however many
     other groups its hour has), then two executemany, no round trip per group."""
@@ -248,18 +252,20 @@ def _merge_into(conn, table: str, period: str, groups: dict[tuple, list]) -> Non
             tuple(value for key in chunk for value in key),
         ):
             existing[(row[0] if isinstance(row[0], str) else sql_ts(row[0]), *row[1:5])] = row[5:]
-    inserts, updates = [], []
+    inserts: list[tuple] = []
+    updates: list[tuple] = []
     for key, (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_n, lat_hist, ttft_hist) in groups.items():
         old = existing.get(key)
         if old is not None:
             calls, ok, tin, tout = calls + old[0], ok + old[1], tin + old[2], tout + old[3]
-            cost, lat_sum, q_sum, q_n, lat_n = cost + old[4], lat_sum + old[5], q_sum + old[6], q_n + old[7], lat_n + old[8]
+            cost, lat_sum, q_sum = cost + old[4], lat_sum + old[5], q_sum + old[6]
+            q_n, lat_n = q_n + old[7], lat_n + old[8]
             histogram.merge(lat_hist, histogram.loads(old[9]))
             histogram.merge(ttft_hist, histogram.loads(old[10]))
         sums = (calls, ok, tin, tout, cost, lat_sum, q_sum, q_n, lat_n, histogram.dumps(lat_hist),
                 histogram.dumps(ttft_hist))
         (updates if old is not None else inserts).append(sums + key if old is not None else key + sums)
-    columns = _ROLLUP_SUMS + ("latency_hist", "ttft_hist")
+    columns = (*_ROLLUP_SUMS, "latency_hist", "ttft_hist")
     if inserts:
         conn.exec_driver_sql(
             f"INSERT INTO {table} ({', '.join(key_columns + columns)}) "
@@ -386,8 +392,8 @@ def model_measurements(store: Store, model_id: str) -> dict[str, Any]:
     lat_hist: dict[int, int] = {}
     ttft_hist: dict[int, int] = {}
     for r_calls, r_ok, _tin, _tout, r_cost, r_lat, r_q, r_qn, r_lat_n, r_lat_hist, r_ttft_hist in rows:
-        calls, ok, cost, lat_sum, q_sum, q_n = calls + r_calls, ok + r_ok, cost + r_cost, lat_sum + r_lat, q_sum + r_q, q_n + r_qn
-        lat_n += r_lat_n
+        calls, ok, cost = calls + r_calls, ok + r_ok, cost + r_cost
+        lat_sum, q_sum, q_n, lat_n = lat_sum + r_lat, q_sum + r_q, q_n + r_qn, lat_n + r_lat_n
         histogram.merge(lat_hist, histogram.loads(r_lat_hist))
         histogram.merge(ttft_hist, histogram.loads(r_ttft_hist))
     return {

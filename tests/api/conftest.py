@@ -14,7 +14,8 @@ pytest.importorskip("fastapi", reason="needs the serve extra: pip install -e '.[
 
 @pytest.fixture
 def serve(modelctl_home) -> Iterator:
-    """`serve(**ApiSettings fields, ports=[0], forwarded_allow_ips=None)` starts a server and returns url(s), app and an httpx2 client."""
+    """`serve(**ApiSettings fields, ports=[0], forwarded_allow_ips=None)` starts a server and returns
+    url(s), app and an httpx2 client."""
     import httpx2
 
     from modelctl.api.app import ApiSettings, create_app

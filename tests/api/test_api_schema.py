@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402 - schemathesis brings it: only once it is there
+from hypothesis.errors import Unsatisfiable  # noqa: E402 - likewise
 
 EXAMPLES = 12  # per operation and mode: the whole run stays well under a minute
 

@@ -24,8 +24,8 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "description"
 @pytest.fixture(scope="module", autouse=True)
 def _sdks_imported():
     """Cold SDK imports take seconds on a busy machine; the budgets here are about the calls."""
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
+    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 # The gateway's routing here: a chain of its own, on a day all its models are live, so these tests

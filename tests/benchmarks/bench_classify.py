@@ -16,11 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # run as a plain script from anywhere
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a plain script from anywhere
 
-from modelctl.core.catalog import QUERY_TYPES  # noqa: E402
-from modelctl.core.classify import classify  # noqa: E402
+from modelctl.core.catalog import QUERY_TYPES
+from modelctl.core.classify import classify
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DATA = ROOT / "tests" / "data"
 SPLITS = ("tune", "holdout")

@@ -31,11 +31,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelctl.services.database import open_database
 
+if TYPE_CHECKING:
+    from modelctl.store.db import Store
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for tests.*
-from tests.postgres_scratch import scratch_database  # noqa: E402
+from tests.postgres_scratch import scratch_database
 
 MODELS = ["gpt-4o-2024-08-06", "claude-3-5-sonnet-20241022", "gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022"]
 SEGMENTS = ["simple", "technical", "research", "multimedia"]
@@ -74,7 +78,7 @@ def fresh_database(backend: str, server: str | None, tmp: Path) -> Iterator[str]
         yield url
 
 
-def timed_record(store, n: int) -> float:  # noqa: ANN001 - a Store
+def timed_record(store: Store, n: int) -> float:
     """One `usage record` through the service the command calls (the database part of its time)."""
     from modelctl.services.usage import record_usage
 

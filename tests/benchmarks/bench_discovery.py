@@ -24,11 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root, for tests.*
 
-from tests.fakes.anthropic_wire import AnthropicFake  # noqa: E402
-from tests.fakes.openai_wire import HuggingFaceFake, OllamaFake, OpenAIFake, OpenRouterFake  # noqa: E402
+from tests.fakes.anthropic_wire import AnthropicFake
+from tests.fakes.openai_wire import HuggingFaceFake, OllamaFake, OpenAIFake, OpenRouterFake
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def model_lists(n: int) -> dict[str, list[dict]]:

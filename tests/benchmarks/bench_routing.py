@@ -89,8 +89,9 @@ def quality_and_cost(modelctl: str, env: dict, bench: Path) -> None:
         out = run([modelctl, "route", "--batch", "-", *options, "--ignore-keys"], env, batch)
         chosen = [json.loads(line).get("model_id") for line in out.splitlines()]
         unknown = sum(1 for m in chosen if m not in models)
-        q = sum(o.get(m, 0.0) for m, (_, _, o) in zip(chosen, test)) / len(test)
-        c = sum(cost(question, m, prices) if m in prices else 0.0 for m, (question, _, _) in zip(chosen, test))
+        q = sum(o.get(m, 0.0) for m, (_, _, o) in zip(chosen, test, strict=True)) / len(test)
+        c = sum(cost(question, m, prices) if m in prices else 0.0
+                for m, (question, _, _) in zip(chosen, test, strict=True))
         note = f"  ({unknown} routed outside the bench models)" if unknown else ""
         print(f"{'modelctl ' + label:<44} {q:8.3f} {c / len(test) * 1000:18.3f}{note}")
 
@@ -145,7 +146,8 @@ def cold_start(modelctl: str, env: dict, runs: int, work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bench", type=Path, default=Path(__file__).resolve().parents[3] / "shared/reference/routing-bench")
+    parser.add_argument("--bench", type=Path,
+                        default=Path(__file__).resolve().parents[3] / "shared/reference/routing-bench")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=100_000)
     parser.add_argument("--throughput-runs", type=int, default=3)

@@ -47,8 +47,8 @@ def main() -> None:
     import httpx2
     import openai
 
-    from modelctl.services.run import run_query
     from modelctl.services.database import open_database
+    from modelctl.services.run import run_query
     from tests.fakes.openai_wire import OpenAIFake
 
     fake = OpenAIFake()
@@ -89,8 +89,8 @@ def main() -> None:
                 run_ms.append((end - start) * 1000)
     fake.close()
 
-    to_answer = [a - d for a, d in zip(answer_ms, direct_ms)]
-    added = [r - d for r, d in zip(run_ms, direct_ms)]
+    to_answer = [a - d for a, d in zip(answer_ms, direct_ms, strict=True)]
+    added = [r - d for r, d in zip(run_ms, direct_ms, strict=True)]
     rows = store.read("SELECT COUNT(*) FROM usage")[0][0]
     print(f"{args.calls} calls each, loopback fake OpenAI server, one process, imports excluded")
     print(f"{'':<34}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")

@@ -5,8 +5,9 @@ Run by hand (not part of the test suite), from the repository root:
     python tests/benchmarks/bench_serve.py [--rate 200] [--seconds 30] [--step-seconds 10] [--workers 1]
 
 The server runs in its own process (`modelctl serve --port 0`, a fresh home, the bundled
-catalog); the load generator here sends the holdout queries of tests/data (all but the one empty query) round-robin, each
-request with its own request id, over keep-alive connections from a fixed pool of threads.
+catalog); the load generator here sends the holdout queries of tests/data (all but the one empty
+query) round-robin, each request with its own request id, over keep-alive connections from a fixed
+pool of threads.
 
 Open loop: request k is due at start + k / rate whatever happened before it, and its latency is
 measured from that due time, so a server that falls behind is charged for the queue it causes

@@ -30,7 +30,8 @@ TARGET_COST_SHARE = 0.35
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bench", type=Path, default=Path(__file__).resolve().parents[3] / "shared/reference/routing-bench")
+    parser.add_argument("--bench", type=Path,
+                        default=Path(__file__).resolve().parents[3] / "shared/reference/routing-bench")
     args = parser.parse_args()
     prices, train, test = load_bench(args.bench)
     models = sorted(train[0][2])

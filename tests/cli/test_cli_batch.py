@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROUTE_BATCH = [sys.executable, "-m", "modelctl", "route", "--ignore-keys", "--batch"]
@@ -63,7 +64,8 @@ def test_parallel_batch_in_a_real_process_writes_a_file_and_a_pipe_alike(tmp_pat
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
-def _file_size_limit(limit: int):  # noqa: ANN202 - a preexec_fn
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    """A preexec_fn capping the size of any file the child writes."""
     return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 

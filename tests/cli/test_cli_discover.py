@@ -202,8 +202,8 @@ def test_one_failing_provider_is_reported_and_the_others_kept(cli, fakes, modelc
     assert list(failed) == ["openai"] and message in failed["openai"]
     assert "warning: openai" in result.stderr
     assert "sk-test-openai" not in result.stdout + result.stderr
-    assert set(c["model_id"] for c in cli.json("candidates")) == CANDIDATES - {"gpt-7-2026-11-01"}
-    assert ("openai", 0, 0, 0) == _runs(modelctl_home)[3][:4]
+    assert {c["model_id"] for c in cli.json("candidates")} == CANDIDATES - {"gpt-7-2026-11-01"}
+    assert _runs(modelctl_home)[3][:4] == ("openai", 0, 0, 0)
 
 
 def test_every_provider_failing_exits_1(cli, fakes, monkeypatch):

@@ -53,8 +53,8 @@ SUITE = """\
 @pytest.fixture(scope="module", autouse=True)
 def _sdks_imported():
     """A cold SDK import takes seconds on a busy machine and would count against the first call's budget."""
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
+    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 @pytest.fixture

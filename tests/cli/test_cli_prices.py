@@ -39,7 +39,7 @@ def price_server():
     body = json.dumps(MAP).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             found = self.path == "/prices.json"
             self.send_response(200 if found else 404)
             self.send_header("Content-Type", "application/json")

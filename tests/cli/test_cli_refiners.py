@@ -94,8 +94,8 @@ def test_a_refiner_that_slows_down_loses_its_place(cli, measured):
 
 @pytest.fixture(scope="module")
 def _sdks_imported():
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
+    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 def test_probe_measures_with_real_calls(cli, monkeypatch, fake_openai, fake_anthropic, _sdks_imported):

@@ -17,13 +17,14 @@ def test_classify_json(cli):
     out = cli.json("classify", "Why does `git rebase -i HEAD~3` say 'cannot rebase: You have unstaged changes'?")
     assert out["query_type"] == "technical" and out["budget_seconds"] in (5, 7, 10)
     assert 0 <= out["confidence"] <= 1 and out["signals"]
-    assert cli.json("classify", "what is in this picture?", "--attach", "https://x.test/cat.png")["query_type"] == "multimedia"
+    picture = cli.json("classify", "what is in this picture?", "--attach", "https://x.test/cat.png")
+    assert picture["query_type"] == "multimedia"
 
 
 def test_quick_start_route_works_with_no_keys_and_says_so(cli):
     result = cli("route", "What is the capital of France?", "--json")
     decision = json.loads(result.stdout)
-    assert DECISION_KEYS <= set(decision)
+    assert set(decision) >= DECISION_KEYS
     assert decision["query_type"] == "simple" and decision["segment"] == "simple"
     assert "--ignore-keys" in result.stderr
     verdicts = {c["model_id"]: c["verdict"] for c in decision["reason"]}
@@ -68,7 +69,8 @@ def test_explain_renders_the_trace(cli):
 
 def test_input_errors_exit_2(cli, tmp_path):
     assert "empty" in cli("route", "   ", code=2).stderr
-    assert "100,000" in cli("route", "x" * 100_001, code=2).stderr or "100000" in cli("route", "x" * 100_001, code=2).stderr
+    too_long = cli("route", "x" * 100_001, code=2).stderr
+    assert "100,000" in too_long or "100000" in too_long
     assert "lone surrogate" in cli("route", "bad \ud800 half", code=2).stderr
     assert "valid:" in cli("route", "hi", "--objective", "vibes", code=2).stderr
     assert "multimodal" in cli("route", "hi", "--require", "telepathy", code=2).stderr

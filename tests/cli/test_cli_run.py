@@ -28,8 +28,8 @@ pytestmark = pytest.mark.usefixtures("original_chains")
 def _sdks_imported():
     """A cold import of the SDKs takes seconds on a busy machine and counts against the 5 s budget
     of the first test that reaches each one; these tests are about the chain, not import time."""
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
+    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def _usage_rows(cli) -> list[dict]:
     columns = ("model_id", "arm", "attempt", "success", "error_kind", "segment", "request_id", "tokens_in",
                "tokens_out", "cost_usd")
     rows = open_database().read(f"SELECT {', '.join(columns)} FROM usage ORDER BY id")
-    return [dict(zip(columns, row)) for row in rows]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def test_the_chain_these_tests_rely_on(cli, providers):
@@ -141,7 +141,7 @@ def test_a_cut_stream_falls_back_and_streams_the_next_answer(cli, providers):
 
 
 def test_the_deadline_holds_when_every_model_is_slow(cli, providers):
-    fake_openai, fake_anthropic, fake_ollama = providers
+    _, fake_anthropic, _ = providers
     for fake in providers:
         fake.fail_next("delay", times=5, delay_s=5)
     cli("models", "list")  # create the database outside the timed call

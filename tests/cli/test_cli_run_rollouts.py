@@ -28,8 +28,8 @@ pytestmark = pytest.mark.usefixtures("original_chains")
 @pytest.fixture(scope="module", autouse=True)
 def _sdks_imported():
     """Cold SDK imports take seconds on a busy machine; these tests are about the calls."""
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
+    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def _rows(request_id: str) -> list[dict]:
     columns = ("model_id", "arm", "attempt", "success", "error_kind", "cost_usd")
     rows = open_store().read(f"SELECT {', '.join(columns)} FROM usage WHERE request_id = :r ORDER BY attempt",
                              {"r": request_id})
-    return [dict(zip(columns, row)) for row in rows]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def _shadow_row(request_id: str, *, timeout_s: float = 60.0) -> dict:

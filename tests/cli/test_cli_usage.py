@@ -22,7 +22,8 @@ def test_record_computes_cost_from_catalog_prices(cli):
 
 def test_record_rejects_bad_values_with_the_field(cli):
     assert "latency_ms" in cli("usage", "record", "gpt-4o-2024-08-06", "--latency-ms", "-5", code=2).stderr
-    assert "quality" in cli("usage", "record", "gpt-4o-2024-08-06", "--latency-ms", "5", "--quality", "1.5", code=2).stderr
+    assert "quality" in cli("usage", "record", "gpt-4o-2024-08-06", "--latency-ms", "5", "--quality", "1.5",
+                            code=2).stderr
     assert "arm" in cli("usage", "record", "gpt-4o-2024-08-06", "--latency-ms", "5", "--arm", "blue", code=2).stderr
     cli("usage", "record", "no-such-model", "--latency-ms", "5", code=3)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.server import Fault, FakeProvider, Recorded, Reply, Route
+from tests.fakes.server import FakeProvider, Fault, Recorded, Reply, Route
 
 
 class AnthropicFake(FakeProvider):

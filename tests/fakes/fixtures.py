@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -11,7 +11,9 @@ from tests.fakes.anthropic_wire import AnthropicFake
 from tests.fakes.openai_wire import HuggingFaceFake, OllamaFake, OpenAIFake, OpenRouterFake
 from tests.fakes.server import FakeProvider
 
-__all__ = ["every_fake_configured", "fake_anthropic", "fake_huggingface", "fake_ollama", "fake_openai", "fake_openrouter"]
+__all__ = [
+    "every_fake_configured", "fake_anthropic", "fake_huggingface", "fake_ollama", "fake_openai", "fake_openrouter",
+]
 
 
 def _serve(fake: FakeProvider) -> Iterator[FakeProvider]:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.fakes.server import Fault, FakeProvider, Recorded, Reply, Route
+from tests.fakes.server import FakeProvider, Fault, Recorded, Reply, Route
 
 
 class OpenAIFake(FakeProvider):

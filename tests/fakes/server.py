@@ -11,10 +11,11 @@ import json
 import re
 import socket
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 DATA = Path(__file__).parent / "data"
@@ -237,7 +238,7 @@ class FakeProvider:
             return
         fault = self._take_fault(request)
         streaming = isinstance(request.json, dict) and bool(request.json.get("stream"))
-        if fault is None or fault.kind == "slow_stream" and not streaming:
+        if fault is None or (fault.kind == "slow_stream" and not streaming):
             route(request, reply)
         elif fault.kind == "delay":
             reply.wait(fault.delay_s)
@@ -281,7 +282,17 @@ class _Server(ThreadingHTTPServer):
         """Clients hanging up on a delayed reply is the point of several tests, not an error."""
 
 
-def _handler_for(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
+class _Served(Protocol):
+    """What the request handler needs of a fake: FakeProvider and FakeWebhook are both one."""
+
+    hangups: int
+    _lock: threading.Lock
+    _stop: threading.Event
+
+    def _dispatch(self, request: Recorded, reply: Reply) -> None: ...
+
+
+def _handler_for(fake: _Served) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else delayed ACKs add ~40 ms to every small reply

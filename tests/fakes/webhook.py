@@ -26,10 +26,11 @@ class FakeWebhook:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.times: list[float] = []
+        self.hangups = 0  # replies the client cut off by closing its connection
         self._queue: list[Answer] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._server = _Server(("127.0.0.1", 0), _handler_for(self))  # type: ignore[arg-type]
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()

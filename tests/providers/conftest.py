@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from modelctl.providers.base import ProviderSettings
-from tests.fakes.fixtures import *  # noqa: F401,F403
+from tests.fakes.fixtures import *  # noqa: F403 - the fake_* fixtures, as tests/conftest.py imports them
 
 KEY = "sk-test-4f9c2b7e1d8a6035-secret"
 

@@ -4,14 +4,14 @@ fallback logic acts on, in time, in one line, and without the key."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from modelctl.errors import (
-    ConnectionFailed,
     AuthenticationFailed,
+    ConnectionFailed,
     ContextLengthExceeded,
     InvalidRequest,
     MalformedResponse,
@@ -113,7 +113,7 @@ def test_retry_after_seconds(protocol, retry_after, expected):
 
 def test_retry_after_http_date(protocol):
     fake, settings = protocol
-    in_30_s = datetime.now(timezone.utc) + timedelta(seconds=30)
+    in_30_s = datetime.now(UTC) + timedelta(seconds=30)
     fake.fail_next("rate_limit", retry_after=format_datetime(in_30_s, usegmt=True))
 
     raised = _chat_error(settings, stream=False)

@@ -31,8 +31,8 @@ FAKES = {
 @pytest.fixture(scope="module", autouse=True)
 def _sdks_imported():
     """A cold SDK import takes seconds on a busy machine and would count against the run's budget."""
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
+    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 def _configure(request, tmp_path, monkeypatch, kind: str, *, api_key_env: str | None) -> None:

@@ -224,7 +224,7 @@ def test_result_shape():
     c = classify("How do I read a file line by line in Go?")
     assert isinstance(c, Classification)
     with pytest.raises(AttributeError):  # immutable
-        c.query_type = "simple"  # type: ignore[misc] - the assignment the test expects to fail
+        c.query_type = "simple"  # type: ignore[misc]  # the assignment the test expects to fail
     d = c.as_dict()
     assert list(d) == ["query_type", "complexity", "budget_seconds", "confidence", "signals"]
     assert d["signals"] == list(c.signals) and isinstance(d["signals"], list)

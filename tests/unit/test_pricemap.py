@@ -122,7 +122,7 @@ def test_invalid_entry_names_the_key_and_the_field(field, value, expected):
 
 def test_map_that_is_not_an_object_of_objects_is_invalid_input():
     with pytest.raises(InvalidInput):
-        pricemap.parse_price_map(["gpt-4o"])  # type: ignore[arg-type] - the wrong type is the test
+        pricemap.parse_price_map(["gpt-4o"])  # type: ignore[arg-type]  # the wrong type is the test
     with pytest.raises(InvalidInput, match="'gpt-4o'"):
         pricemap.parse_price_map({"gpt-4o": 0.01})
 
