@@ -47,8 +47,8 @@ judge: {{model: {JUDGE}, shadow_share: 0.5, canary_share: 0.5, daily_budget_usd:
 
 @pytest.fixture(scope="module", autouse=True)
 def _sdks_imported():
-    import anthropic.resources.messages  # noqa: F401
-    import openai.resources.chat.completions  # noqa: F401
+    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
+    import openai.resources.chat.completions  # noqa: F401 - likewise
 
 
 def _judge(prompt: str) -> str:

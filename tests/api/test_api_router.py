@@ -113,3 +113,10 @@ def test_a_query_no_model_can_take_is_409_with_every_candidates_reason(api):
     body = response.json()
     assert "no model can serve segment 'simple'" in body["detail"]
     assert body["reason"] and all(c["verdict"] == "dropped" for c in body["reason"])
+
+
+@pytest.mark.parametrize("query", ["café\x85 next line", "bell \x07 and escape \x1b[31m"])
+def test_any_unicode_text_routes_over_http_as_on_the_command_line(api, query):
+    """U+0085 (NEL) is common in text decoded from Windows-1252: a 422 refused real prompts."""
+    assert api.client.post("/route", json={"query": query}).status_code == 200
+    assert api.client.get("/classify", params={"query": query}).status_code == 200

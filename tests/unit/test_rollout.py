@@ -119,8 +119,8 @@ def test_the_canary_passes_gates_at_its_own_stricter_level():
     assert DEFAULT_ROLLOUT_CONFIG.gates_for("shadow") == DEFAULT_ROLLOUT_CONFIG.gates
     assert DEFAULT_ROLLOUT_CONFIG.on_max("canary") == "reject"
     with pytest.raises(ConfigError, match="canary"):
-        replace(DEFAULT_ROLLOUT_CONFIG, phases={
-            **DEFAULT_ROLLOUT_CONFIG.phases, "canary": replace(DEFAULT_ROLLOUT_CONFIG.phases["canary"], on_max="advance")})
+        advancing = replace(DEFAULT_ROLLOUT_CONFIG.phases["canary"], on_max="advance")
+        replace(DEFAULT_ROLLOUT_CONFIG, phases={**DEFAULT_ROLLOUT_CONFIG.phases, "canary": advancing})
 
 
 def test_hold_keeps_the_rollout_where_it_is_for_a_manual_decision():
