@@ -31,6 +31,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
+from modelctl.api.auth import authenticate
 from modelctl.errors import (
     AllModelsFailed,
     CallCancelled,
@@ -419,7 +420,7 @@ class _Call:
 
 
 def _run_call(app: FastAPI, gateway_request: Any, call: _Call, *, request_id: str, deadline_ms: int | None,
-              stream: bool) -> None:
+              stream: bool, client_key: str | None) -> None:
     """On a pool thread: answer, then hand the follow-up (shadow call, judge) to its own pool."""
     from modelctl.services.gateway import answer_chat
 
@@ -427,7 +428,7 @@ def _run_call(app: FastAPI, gateway_request: Any, call: _Call, *, request_id: st
     try:
         result = answer_chat(store, gateway_request, request_id=request_id, deadline_ms=deadline_ms,
                              on_decision=call.on_decision, on_token=call.on_token if stream else None,
-                             on_fallback=call.on_fallback, deliver=call.deliver)
+                             on_fallback=call.on_fallback, deliver=call.deliver, client_key=client_key)
     except ModelctlError as exc:
         call._put("failed", exc)
         return
@@ -460,10 +461,12 @@ async def chat_completions(request: Request) -> Response:
         deadline_ms = _deadline_ms(request)
     except ModelctlError as exc:
         return error_response(exc)
+    client_key = authenticate(request).key
     loop = asyncio.get_running_loop()
     call = _Call(loop)
     worker = loop.run_in_executor(app.state.gateway_calls, lambda: _run_call(
-        app, gateway_request, call, request_id=request_id, deadline_ms=deadline_ms, stream=stream))
+        app, gateway_request, call, request_id=request_id, deadline_ms=deadline_ms, stream=stream,
+        client_key=client_key))
     worker.add_done_callback(lambda f: f.exception())  # _run_call reports every failure as an event
     first = await call.events.get()
     if first[0] == "failed":

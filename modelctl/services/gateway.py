@@ -51,9 +51,12 @@ def answer_chat(
     on_token: OnToken | None = None,
     on_fallback: OnFallback | None = None,
     deliver: Deliver | None = None,
+    client_key: str | None = None,
 ) -> RunResult:
     """Route and answer one gateway request; raises as `run_query` does (AllModelsFailed when no model
     answered in time, NoEligibleModel when routing found none, NotFound for an unknown `model`).
+    Its usage rows carry `client_key`, the API key it came through, so that key's monthly budget and
+    `stats --by key` count it.
 
     `on_decision` hears the routing decision before the first call (a stream's headers name it).
     The result carries the follow-up (shadow call, judge's score) for the caller to do afterwards.
@@ -70,7 +73,7 @@ def answer_chat(
     result = answer_down_chain(
         store, decision, chat, request_id=request_id, models=router.state.models,
         providers=provider_settings(router.config["providers"]), deadline=started + decision.budget_seconds,
-        on_token=on_token, on_fallback=on_fallback, deliver=deliver,
+        on_token=on_token, on_fallback=on_fallback, deliver=deliver, client_key=client_key,
     )
     return plan_judging(result, chat, rollouts=router.state.rollouts)
 

@@ -363,8 +363,10 @@ def answer_down_chain(
     on_token: OnToken | None = None,
     on_fallback: OnFallback | None = None,
     deliver: Deliver | None = None,
+    client_key: str | None = None,
 ) -> RunResult:
     """Try the decision's chain in order until one answers before `deadline` (a perf_counter time).
+    `client_key` names the API key a gateway request came through, on every usage row it makes.
 
     A 429 whose Retry-After fits in the time left is waited out and the same model asked once more;
     every other failure moves on. The models after a failed canary candidate rescue the request:
@@ -394,6 +396,7 @@ def answer_down_chain(
                 on_token=on_token, arm=arm,
             )
             record = partial(_record, store, providers=providers, policy=policy, segment=decision.segment,
+                             client_key=client_key,
                              request_id=request_id, number=len(attempts))
             attempts.append(attempt)
             if result is not None:
@@ -529,7 +532,7 @@ def _call(
 
 def _record(store: Store, attempt: Attempt, error: ProviderError | None, *,
             providers: Mapping[str, ProviderSettings], policy: HealthPolicy, segment: str, request_id: str,
-            number: int) -> None:
+            number: int, client_key: str | None = None) -> None:
     """The attempt as a usage row, and its health effects, in one transaction."""
     settings = providers[attempt.provider]
     record = UsageRecord(
@@ -540,7 +543,7 @@ def _record(store: Store, attempt: Attempt, error: ProviderError | None, *,
     now = clock.now()
     with store.write() as conn:
         insert_usage(conn, [usage_tuple(record, provider=attempt.provider, cost_usd=attempt.cost_usd, ts=now,
-                                        measured=attempt.measured)])
+                                        measured=attempt.measured, client_key=client_key)])
         record_outcome(conn, policy=policy, provider=attempt.provider, model_id=attempt.model_id, error=error,
                        key_missing=settings.key_env is not None and settings.api_key() is None, now=now,
                        arm=attempt.arm)

@@ -255,3 +255,19 @@ def test_models_lists_auto_the_segments_and_the_routable_models(gateway):
     assert ids[:5] == ["auto", "simple", "technical", "research", "multimedia"]
     assert "gpt-4o-2024-08-06" in ids and "claude-haiku-5-5" in ids
     assert "meta-llama/Llama-3.1-8B-Instruct" not in ids  # HF_TOKEN is unset: the gateway cannot call it
+
+
+def test_a_client_key_s_gateway_calls_count_against_it(gateway, cli):
+    """The key's monthly budget and `stats --by key` read its usage rows: gateway calls must carry it."""
+    import openai
+
+    secret = cli("keys", "create", "chat-app").stdout.strip()
+    keyed = openai.OpenAI(base_url=gateway.url + "/v1", api_key=secret, max_retries=0, timeout=30)
+    raw = keyed.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "What is the capital of France?"}])
+    request_id = raw.headers["x-modelctl-request-id"]
+    _usage(gateway.store, request_id)
+    [(key,)] = gateway.store.read("SELECT client_key FROM usage WHERE request_id = :r", {"r": request_id})
+    assert key == "chat-app"
+    assert {row["key"]: row["calls"] for row in cli.json("stats", "--by", "key")}["chat-app"] == 1
+    keyed.close()
