@@ -8,6 +8,26 @@ from datetime import UTC, datetime, timedelta
 from modelctl.errors import InvalidInput
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """An HTTP Retry-After header as seconds from now: delay-seconds, or an HTTP date (RFC 9110
+    §10.2.3, always GMT); None when absent or unreadable. Real time: a server's date is not pinned."""
+    from email.utils import parsedate_to_datetime
+
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
 def now() -> datetime:
     """Naive UTC, the form every timestamp is stored in."""
     pinned = os.environ.get("MODELCTL_NOW")

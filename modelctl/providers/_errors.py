@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
+from modelctl.clock import retry_after_seconds
 from modelctl.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -83,7 +82,7 @@ def from_status(
     detail = _one_line(detail, key)
     said = f": {detail}" if detail else ""
     if status == 429:
-        retry_after = parse_retry_after(headers.get("retry-after"))
+        retry_after = retry_after_seconds(headers.get("retry-after"))
         hint = f"; retry after {retry_after:g} s" if retry_after is not None else ""
         return RateLimited(f"{where}: rate limited (HTTP 429){hint}", retry_after=retry_after)
     if status in (401, 403):
@@ -117,21 +116,6 @@ def from_sdk(sdk: Any, exc: Exception, where: Where, *, key: str | None) -> Prov
     return None
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After is either delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _detail(body: Any) -> tuple[str, str | None]:

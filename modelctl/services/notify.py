@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from modelctl import __version__
+from modelctl.clock import retry_after_seconds
 from modelctl.errors import ModelctlError
 
 if TYPE_CHECKING:
@@ -131,7 +130,7 @@ def _post(url: str, body: dict[str, Any], *, host: str, cap_s: float) -> NotifyO
                 if response.status_code not in RETRIED_STATUS:
                     return NotifyOutcome(False, attempts, f"notification {body['event']} to {host} refused: "
                                                           f"{problem}; check the webhook URL")
-                wait = _retry_after(response.headers.get("retry-after"))
+                wait = retry_after_seconds(response.headers.get("retry-after"))
                 wait = backoff if wait is None else wait
             if wait is None or time.monotonic() + wait >= deadline:
                 return NotifyOutcome(False, attempts, f"notification {body['event']} to {host} not delivered: "
@@ -140,21 +139,6 @@ def _post(url: str, body: dict[str, Any], *, host: str, cap_s: float) -> NotifyO
             backoff *= 2
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: a number, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _provider_keys() -> list[str]:
