@@ -20,18 +20,14 @@ from modelctl.services.judge import combine, follow_up, parse_choice
 from modelctl.services.run import FollowUp, ShadowCall, run_query
 from modelctl.store.judge import verdict_counts
 
+pytestmark = pytest.mark.usefixtures("sdks_imported")
+
 KEY = "sk-test-judge-7e1d44c0b2a95f38"
 CANDIDATE, INCUMBENT, JUDGE = "claude-haiku-5-5", "gpt-4o-2024-08-06", "gpt-6-luna"
 PROMPT = "Which river runs through Zarnovica-17?"
 CANDIDATE_ANSWER = "The Hron runs through Zarnovica-17, candidate-side."
 INCUMBENT_ANSWER = "The Danube, incumbent-side."
 _ANSWER_A = re.compile(r"Answer A:\n(.*?)\n\nAnswer B:", re.DOTALL)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sdks_imported():
-    import anthropic.resources.messages  # noqa: F401 - imported for its cost only, once per module
-    import openai.resources.chat.completions  # noqa: F401 - imported for its cost only, once per module
 
 
 def _configure(**judge) -> None:

@@ -19,6 +19,8 @@ from modelctl.services.database import open_database
 from modelctl.services.judge import follow_up
 from modelctl.services.run import run_query
 
+pytestmark = pytest.mark.usefixtures("sdks_imported")
+
 KEY = "sk-test-e2e-5a0c9d7e3b1f4862"
 CANDIDATE, INCUMBENT, JUDGE = "claude-haiku-5-5", "gpt-4o-2024-08-06", "gpt-6-luna"
 # The incumbent heads simple here whatever the bundled defaults say (the judge is never in a chain).
@@ -43,12 +45,6 @@ gates: {{alpha: 0.45, fail_alpha: 0.0001, success_margin: 0.3, latency_p95_max_r
         cost_max_ratio: 1000, quality_margin: 0.5, min_samples: 20}}
 judge: {{model: {JUDGE}, shadow_share: 0.5, canary_share: 0.5, daily_budget_usd: 5, margin: 0.5}}
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sdks_imported():
-    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
-    import openai.resources.chat.completions  # noqa: F401 - likewise
 
 
 def _judge(prompt: str) -> str:

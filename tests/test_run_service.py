@@ -24,16 +24,11 @@ from modelctl.services.routing import load_routing_config
 from modelctl.services.run import FollowUp, ScoreCall, ShadowCall, answer_down_chain, make_shadow_call
 from modelctl.store import catalog as catalog_repo
 
+pytestmark = pytest.mark.usefixtures("sdks_imported")
+
 KEY = "sk-test-service-5c0d7e2a91b84f36"
 NOW = datetime(2026, 12, 1, 10, 0, 0)
 TWO_FAILURES = HealthPolicy(failure_threshold=2)  # a cooldown after two failures in a row
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sdks_imported():
-    """Cold SDK imports take seconds on a busy machine; the budgets here are about the calls."""
-    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
-    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 @pytest.fixture

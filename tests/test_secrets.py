@@ -22,6 +22,8 @@ import yaml
 
 from modelctl.paths import bundled_config_dir
 
+pytestmark = pytest.mark.usefixtures("sdks_imported")
+
 KEYS = {
     "OPENAI_API_KEY": "sk-proj-openai-9f1c2e7a5b3d4e6f8a0b",
     "ANTHROPIC_API_KEY": "sk-ant-api03-anthropic-2b4d6f8h0j",
@@ -31,13 +33,6 @@ KEYS = {
 QUERY = "What is the capital of France?"
 OPENROUTER_MODEL = "mistralai/mistral-large-2411"
 CHAIN = ["gpt-4o-2024-08-06", "claude-haiku-5-5", "meta-llama/Llama-3.1-8B-Instruct", OPENROUTER_MODEL]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sdks_imported():
-    """A cold SDK import takes seconds on a busy machine and would eat the 5 s budget of a run."""
-    import anthropic.resources.messages  # noqa: F401 - imported for its cost only, once per module
-    import openai.resources.chat.completions  # noqa: F401 - imported for its cost only, once per module
 
 
 @pytest.fixture

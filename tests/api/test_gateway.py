@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("sdks_imported")
+
 KEY = "sk-test-gateway-7d1e0c5b3a924f68"
 # A one-pixel PNG, as a client would inline it.
 PNG = base64.b64encode(
@@ -19,13 +21,6 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "description"
                                             "parameters": {"type": "object",
                                                            "properties": {"city": {"type": "string"}},
                                                            "required": ["city"]}}}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sdks_imported():
-    """Cold SDK imports take seconds on a busy machine; the budgets here are about the calls."""
-    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
-    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 # The gateway's routing here: a chain of its own, on a day all its models are live, so these tests

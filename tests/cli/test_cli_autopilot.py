@@ -61,10 +61,7 @@ def webhook(monkeypatch) -> Iterator[FakeWebhook]:
 
 
 @pytest.fixture
-def providers(monkeypatch, fake_openai, fake_anthropic):
-    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat the first call's budget
-    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
-
+def providers(monkeypatch, fake_openai, fake_anthropic, sdks_imported):
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)

@@ -12,6 +12,8 @@ import textwrap
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("sdks_imported")
+
 KEY = "sk-test-evaluate-3f9c2a71d4e8b605"
 CANDIDATE, INCUMBENT, JUDGE = "claude-sonnet-5-5", "gpt-4o-2024-08-06", "llama3.1:8b"
 JSON_ANSWER = '{"name": "Ada Lovelace", "born": 1815, "field": "mathematics"}'
@@ -48,13 +50,6 @@ SUITE = """\
         properties:
           field: {enum: [physics, chemistry]}
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sdks_imported():
-    """A cold SDK import takes seconds on a busy machine and would count against the first call's budget."""
-    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
-    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 @pytest.fixture

@@ -92,13 +92,7 @@ def test_a_refiner_that_slows_down_loses_its_place(cli, measured):
     assert _refiner(cli) == MINI
 
 
-@pytest.fixture(scope="module")
-def _sdks_imported():
-    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
-    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
-
-
-def test_probe_measures_with_real_calls(cli, monkeypatch, fake_openai, fake_anthropic, _sdks_imported):
+def test_probe_measures_with_real_calls(cli, monkeypatch, fake_openai, fake_anthropic, sdks_imported):
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)

@@ -21,15 +21,7 @@ QUERY = "What is the capital of France?"
 GPT35, SONNET, GPT4O = "gpt-3.5-turbo-0125", "claude-3-5-sonnet-20241022", "gpt-4o-2024-08-06"
 CHAIN = [GPT35, SONNET, GPT4O, "gpt-6-luna", "claude-haiku-5-5", "llama3.1:8b"]
 
-pytestmark = pytest.mark.usefixtures("original_chains")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sdks_imported():
-    """A cold import of the SDKs takes seconds on a busy machine and counts against the 5 s budget
-    of the first test that reaches each one; these tests are about the chain, not import time."""
-    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
-    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
+pytestmark = pytest.mark.usefixtures("original_chains", "sdks_imported")
 
 
 @pytest.fixture

@@ -22,14 +22,7 @@ QUERY = "What is the capital of France?"
 CANDIDATE = "claude-sonnet-5-5"
 INCUMBENT = "gpt-3.5-turbo-0125"
 
-pytestmark = pytest.mark.usefixtures("original_chains")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sdks_imported():
-    """Cold SDK imports take seconds on a busy machine; these tests are about the calls."""
-    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
-    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
+pytestmark = pytest.mark.usefixtures("original_chains", "sdks_imported")
 
 
 @pytest.fixture

@@ -13,7 +13,16 @@ from tests.fakes.server import FakeProvider
 
 __all__ = [
     "every_fake_configured", "fake_anthropic", "fake_huggingface", "fake_ollama", "fake_openai", "fake_openrouter",
+    "sdks_imported",
 ]
+
+
+@pytest.fixture(scope="session")
+def sdks_imported() -> None:
+    """The SDKs imported up front: a cold import takes seconds on a busy machine and would count
+    against the first call's budget in a test that is about the calls, not import time."""
+    import anthropic.resources.messages  # noqa: F401 - imported for its cost, once per session
+    import openai.resources.chat.completions  # noqa: F401 - imported for its cost, once per session
 
 
 def _serve(fake: FakeProvider) -> Iterator[FakeProvider]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("sdks_imported")
+
 KEY = "sk-test-registry-3c5e8a1f7b2d9046-secret"
 QUERY = "What is the capital of France?"
 PROBE_KEY_ENV = "PROBE_API_KEY"
@@ -26,13 +28,6 @@ FAKES = {
     "huggingface": ("fake_huggingface", "/v1"), "openrouter": ("fake_openrouter", "/api/v1"),
     "openai_compatible": ("fake_openai", "/v1"),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _sdks_imported():
-    """A cold SDK import takes seconds on a busy machine and would count against the run's budget."""
-    import anthropic.resources.messages  # noqa: F401 - a cold SDK import would eat a call's budget
-    import openai.resources.chat.completions  # noqa: F401 - a cold SDK import would eat a call's budget
 
 
 def _configure(request, tmp_path, monkeypatch, kind: str, *, api_key_env: str | None) -> None:
