@@ -19,6 +19,7 @@ from modelctl.services.feedback import record_feedback
 from modelctl.services.judge import combine, follow_up, parse_choice
 from modelctl.services.run import FollowUp, ShadowCall, run_query
 from modelctl.store.judge import verdict_counts
+from tests.fakes.fixtures import point_at_fakes
 
 pytestmark = pytest.mark.usefixtures("sdks_imported")
 
@@ -40,10 +41,7 @@ def _configure(**judge) -> None:
 
 @pytest.fixture
 def env(monkeypatch, fake_openai, fake_anthropic):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    point_at_fakes(monkeypatch, KEY, openai=fake_openai, anthropic=fake_anthropic)
     fake_anthropic.set_answer(CANDIDATE_ANSWER)
     fake_openai.set_answer(INCUMBENT_ANSWER)
     _configure()

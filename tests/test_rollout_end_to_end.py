@@ -18,6 +18,7 @@ from modelctl.paths import config_dir
 from modelctl.services.database import open_database
 from modelctl.services.judge import follow_up
 from modelctl.services.run import run_query
+from tests.fakes.fixtures import point_at_fakes
 
 pytestmark = pytest.mark.usefixtures("sdks_imported")
 
@@ -72,10 +73,7 @@ def _serve(store, monkeypatch, *, first: int, count: int, minute: int) -> list:
 
 
 def test_a_candidate_goes_from_promote_to_full_through_run(monkeypatch, fake_openai, fake_anthropic, cli):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    point_at_fakes(monkeypatch, KEY, openai=fake_openai, anthropic=fake_anthropic)
     fake_anthropic.set_answer(CANDIDATE_ANSWER)
     fake_openai.set_answer(INCUMBENT_ANSWER)
     fake_openai.answer_model(JUDGE, _judge)

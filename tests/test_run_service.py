@@ -23,6 +23,7 @@ from modelctl.services.health import HealthPolicy, provider_settings, record_out
 from modelctl.services.routing import load_routing_config
 from modelctl.services.run import FollowUp, ScoreCall, ShadowCall, answer_down_chain, make_shadow_call
 from modelctl.store import catalog as catalog_repo
+from tests.fakes.fixtures import point_at_fakes
 
 pytestmark = pytest.mark.usefixtures("sdks_imported")
 
@@ -33,10 +34,7 @@ TWO_FAILURES = HealthPolicy(failure_threshold=2)  # a cooldown after two failure
 
 @pytest.fixture
 def env(monkeypatch, fake_openai, fake_anthropic):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    point_at_fakes(monkeypatch, KEY, openai=fake_openai, anthropic=fake_anthropic)
     store = open_database()
     return store, fake_openai, fake_anthropic
 

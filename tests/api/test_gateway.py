@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from tests.fakes.fixtures import point_at_fakes
+
 pytestmark = pytest.mark.usefixtures("sdks_imported")
 
 KEY = "sk-test-gateway-7d1e0c5b3a924f68"
@@ -44,10 +46,7 @@ def gateway(serve, monkeypatch, tmp_path, fake_openai, fake_anthropic):
     monkeypatch.setenv("MODELCTL_CONFIG_DIR", str(config))
     monkeypatch.setenv("MODELCTL_NOW", "2026-12-01T12:00:00Z")
 
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    point_at_fakes(monkeypatch, KEY, openai=fake_openai, anthropic=fake_anthropic)
     api = serve()
     client = openai.OpenAI(base_url=api.url + "/v1", api_key="unused", max_retries=0, timeout=30)
     api.openai = client

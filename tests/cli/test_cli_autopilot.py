@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fakes.fixtures import point_at_fakes
 from tests.fakes.webhook import Answer, FakeWebhook
 
 T0 = datetime(2026, 12, 1)
@@ -62,10 +63,7 @@ def webhook(monkeypatch) -> Iterator[FakeWebhook]:
 
 @pytest.fixture
 def providers(monkeypatch, fake_openai, fake_anthropic, sdks_imported):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    point_at_fakes(monkeypatch, KEY, openai=fake_openai, anthropic=fake_anthropic)
     fake_openai.set_answer("Paris is the capital of France.")
     fake_anthropic.set_answer("I cannot say.")
     return fake_openai, fake_anthropic

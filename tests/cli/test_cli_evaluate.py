@@ -12,6 +12,8 @@ import textwrap
 
 import pytest
 
+from tests.fakes.fixtures import point_at_fakes
+
 pytestmark = pytest.mark.usefixtures("sdks_imported")
 
 KEY = "sk-test-evaluate-3f9c2a71d4e8b605"
@@ -54,11 +56,7 @@ SUITE = """\
 
 @pytest.fixture
 def providers(monkeypatch, fake_openai, fake_anthropic, fake_ollama):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.base_url)
+    point_at_fakes(monkeypatch, KEY, openai=fake_openai, anthropic=fake_anthropic, ollama=fake_ollama)
     fake_anthropic.set_answer(JSON_ANSWER)
     fake_openai.set_answer(PARIS)
     return fake_openai, fake_anthropic, fake_ollama

@@ -12,6 +12,8 @@ import json
 
 import pytest
 
+from tests.fakes.fixtures import point_at_fakes
+
 KEY = "sk-test-refiners-81b4c0d2e97a3f56"
 MINI, OLD_HAIKU, LUNA, HAIKU = "gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022", "gpt-6-luna", "claude-haiku-5-5"
 QUERY = "fix my grammar: me and him goes"
@@ -93,10 +95,7 @@ def test_a_refiner_that_slows_down_loses_its_place(cli, measured):
 
 
 def test_probe_measures_with_real_calls(cli, monkeypatch, fake_openai, fake_anthropic, sdks_imported):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    point_at_fakes(monkeypatch, KEY, openai=fake_openai, anthropic=fake_anthropic)
     fake_anthropic.fail_model(HAIKU, "delay", delay_s=0.9)  # every call takes 900 ms: over the p95 budget
     report = cli.json("refiners", "sweep", "--probe")
     figures = {m["model_id"]: m for m in report["measurements"]}

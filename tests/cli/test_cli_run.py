@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from tests.fakes.fixtures import point_at_fakes
 from tests.fakes.server import unused_port_url
 
 KEY = "sk-test-run-7d1e9a4c2b8f6053-secret"
@@ -26,11 +27,7 @@ pytestmark = pytest.mark.usefixtures("original_chains", "sdks_imported")
 
 @pytest.fixture
 def providers(monkeypatch, fake_openai, fake_anthropic, fake_ollama):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.base_url)
+    point_at_fakes(monkeypatch, KEY, openai=fake_openai, anthropic=fake_anthropic, ollama=fake_ollama)
     return fake_openai, fake_anthropic, fake_ollama
 
 

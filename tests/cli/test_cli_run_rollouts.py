@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from tests.fakes.fixtures import point_at_fakes
+
 KEY = "sk-test-rollout-2f9c4e7a0b1d3865"
 QUERY = "What is the capital of France?"
 CANDIDATE = "claude-sonnet-5-5"
@@ -27,11 +29,7 @@ pytestmark = pytest.mark.usefixtures("original_chains", "sdks_imported")
 
 @pytest.fixture
 def providers(monkeypatch, fake_openai, fake_anthropic, fake_ollama):
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.base_url)
+    point_at_fakes(monkeypatch, KEY, openai=fake_openai, anthropic=fake_anthropic, ollama=fake_ollama)
     return fake_openai, fake_anthropic
 
 

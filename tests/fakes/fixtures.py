@@ -13,8 +13,22 @@ from tests.fakes.server import FakeProvider
 
 __all__ = [
     "every_fake_configured", "fake_anthropic", "fake_huggingface", "fake_ollama", "fake_openai", "fake_openrouter",
-    "sdks_imported",
+    "point_at_fakes", "sdks_imported",
 ]
+
+
+def point_at_fakes(monkeypatch: pytest.MonkeyPatch, key: str, *, openai: OpenAIFake | None = None,
+                   anthropic: AnthropicFake | None = None, ollama: OllamaFake | None = None) -> None:
+    """The providers' environment variables aimed at these fakes, with `key` as each API key (a test
+    that checks a key never leaks passes one of its own to look for)."""
+    if openai is not None:
+        monkeypatch.setenv("OPENAI_BASE_URL", openai.base_url + "/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+    if anthropic is not None:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    if ollama is not None:
+        monkeypatch.setenv("OLLAMA_HOST", ollama.base_url)
 
 
 @pytest.fixture(scope="session")
