@@ -6,6 +6,7 @@ data directory. `MODELCTL_DATABASE_URL` or `--db` override the database location
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from contextvars import ContextVar
@@ -26,6 +27,7 @@ def config_dir() -> Path:
     return Path(explicit).expanduser() if explicit else home_dir() / "config"
 
 
+@functools.cache  # where the package lies never changes; every routing call asks
 def bundled_config_dir() -> Path:
     """config/ inside the wheel, or at the repo root for an editable install."""
     package = Path(__file__).resolve().parent

@@ -1,7 +1,7 @@
 """Client keys for the HTTP API (only their hashes), and the key behind each usage row.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 """
 
 import sqlalchemy as sa

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from modelctl import __version__
@@ -39,12 +41,14 @@ from modelctl.providers.base import provider_settings
 from modelctl.store import catalog as catalog_repo
 from modelctl.store.catalog import as_datetime
 from modelctl.store.db import Store
-from modelctl.store.routing import mean_latencies, refinement_orders
+from modelctl.store.routing import mean_latencies, refinement_orders, routing_generation
 from modelctl.store.scores import score_totals
 
 # Measured latency replaces the catalog prior once a model has this many recent calls.
 MIN_LATENCY_SAMPLES = 20
 LATENCY_WINDOW = timedelta(days=7)
+# How stale the measured latencies of a cached routing state may grow (cached_routing_state).
+LATENCY_REFRESH_S = 10.0
 _CONFIG_FILES = ("policy.yaml", "providers.yaml")
 
 
@@ -54,11 +58,19 @@ _loaded: dict[str, Any] = {}  # this process's last config and routing state, wi
 def load_routing_config() -> dict[str, Any]:
     """policy.yaml and providers.yaml, validated; from a JSON cache when the files are unchanged."""
     paths = [config_path(name) for name in _CONFIG_FILES]
-    stamp = [__version__] + [[str(p), p.stat().st_mtime_ns, p.stat().st_size] for p in paths if p.exists()]
+    stats = [(path, _stat(path)) for path in paths]
+    stamp = [__version__] + [[str(path), s.st_mtime_ns, s.st_size] for path, s in stats if s]
     if _loaded.get("config_stamp") == stamp:
         return _loaded["config"]
     _loaded.update(config_stamp=stamp, config=_read_config(paths, stamp))
     return _loaded["config"]
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
 
 
 def _read_config(paths: list, stamp: list) -> dict[str, Any]:
@@ -145,27 +157,34 @@ def routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> Rou
                                    p95_budget_ms=policy["refinement"][name]["p95_budget_ms"])
             for name, chain in refinement_chains(store, policy["refinement"]).items()
         },
-        latency=mean_latencies(store, since=now - LATENCY_WINDOW, min_calls=MIN_LATENCY_SAMPLES),
+        latency=_measured_latency(store, now=now),
         rollouts=tuple(arms),
     )
 
 
 def cached_routing_state(store: Store, config: dict[str, Any], *, now: datetime) -> RoutingState:
-    """The routing state, re-read only when the database, the config or the keys changed.
+    """The routing state, re-read only when what it is made of changed.
 
-    A gateway or `run` in a loop decides many times per process; SQLite's data_version moves
-    whenever another connection commits, so a cached state is never older than the data. The
-    core compares cooldowns with the request's own time, so a cached state stays correct as
-    time passes; the measured-latency window may lag by the cache's life (until any write).
+    The database counts the changes routing cares about (the catalog, cooldowns, scores, rollouts,
+    refinement orders: store.routing.routing_generation), so a server that writes a usage row per
+    call keeps its state. Measured latency moves with every usage row; it is re-read at most every
+    LATENCY_REFRESH_S, which a mean over days can afford. The core compares cooldowns with each
+    request's own time, so a cached state stays correct as time passes.
     """
-    version = store.data_version()
-    if version is None:
-        return routing_state(store, config, now=now)
-    # data_version counts per connection, so the cache belongs to this Store object alone
-    key = (version, id(config), tuple(sorted(keyed_providers(config).items())), now.date(), now.hour)
-    if _loaded.get("state_store") is not store or _loaded.get("state_key") != key:
-        _loaded.update(state_store=store, state_key=key, state=routing_state(store, config, now=now))
+    key = (store, routing_generation(store), id(config), tuple(sorted(keyed_providers(config).items())),
+           now.date(), now.hour)
+    if _loaded.get("state_key") != key:
+        _loaded.update(state_key=key, state=routing_state(store, config, now=now), latency_read=time.monotonic())
+    elif time.monotonic() - _loaded["latency_read"] > LATENCY_REFRESH_S:
+        state = _loaded["state"]
+        latency = _measured_latency(store, now=now)
+        _loaded.update(latency_read=time.monotonic(),
+                       state=state if latency == state.latency else replace(state, latency=latency))
     return _loaded["state"]
+
+
+def _measured_latency(store: Store, *, now: datetime) -> dict[str, float]:
+    return mean_latencies(store, since=now - LATENCY_WINDOW, min_calls=MIN_LATENCY_SAMPLES)
 
 
 @dataclass

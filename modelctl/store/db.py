@@ -205,12 +205,6 @@ class Store:
         except SQLAlchemyError as exc:
             raise self._translate(getattr(exc, "orig", exc)) from None
 
-    def data_version(self) -> int | None:
-        """SQLite's counter of commits by other connections (None elsewhere): a cheap staleness check."""
-        if not self.is_sqlite:
-            return None
-        return self.read("PRAGMA data_version")[0][0]
-
     def schema_version(self) -> str | None:
         try:
             rows = self.read("SELECT version_num FROM alembic_version")

@@ -41,6 +41,12 @@ def hourly_latencies(store: Store, model_ids: Iterable[str], *, since: datetime)
     )
 
 
+def routing_generation(store: Store) -> int:
+    """The counter the database moves whenever something routing reads changes (migration 0014's
+    triggers): equal counters, the same routing inputs, whatever was written meanwhile."""
+    return store.read("SELECT n FROM routing_generation WHERE id = 1")[0][0]
+
+
 def refinement_orders(store: Store) -> dict[str, list[str]]:
     """Refinement chain name -> the member order last stored by a sweep."""
     return {name: json.loads(chain) if isinstance(chain, str) else chain

@@ -321,3 +321,13 @@ class OfflineEvaluationRow(SQLModel, table=True):
     mean_difference: float
     p_value: float | None = None
     verdict: str  # "candidate not worse" | "candidate worse" | "inconclusive"
+
+
+class RoutingGenerationRow(SQLModel, table=True):
+    """One row: a counter the database's own triggers move whenever something routing reads
+    changes (migration 0014), so a cached routing state knows when to be re-read."""
+
+    __tablename__ = "routing_generation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    n: int = Field(sa_type=BigInteger, nullable=False)
