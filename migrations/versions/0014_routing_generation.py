@@ -44,7 +44,8 @@ def upgrade() -> None:
             trigger = f"CREATE TRIGGER {name}_{event.lower()}_routing AFTER {event} ON {name} FOR EACH ROW"
             if condition and event == "UPDATE":
                 trigger += f" WHEN ({condition.replace('IS DISTINCT FROM', 'IS NOT') if sqlite else condition})"
-            op.execute(f"{trigger} BEGIN {BUMP}; END" if sqlite else f"{trigger} EXECUTE FUNCTION bump_routing_generation()")
+            action = f"BEGIN {BUMP}; END" if sqlite else "EXECUTE FUNCTION bump_routing_generation()"
+            op.execute(f"{trigger} {action}")
 
 
 def downgrade() -> None:
