@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from modelctl.api.auth import authenticate
 from modelctl.errors import (
@@ -51,6 +52,8 @@ DEADLINE_HEADER = "x-modelctl-deadline-ms"
 # One thread per call in flight: a stream holds its thread until its last token.
 CALL_THREADS = 1024
 FOLLOW_UP_THREADS = 2
+# How long a call's thread waits for the event loop to send the answer's first bytes (_Call._hand_over).
+HAND_OVER_S = 0.05
 ROLES = ("system", "developer", "user", "assistant", "tool")
 TOOL_CHOICES = ("none", "auto", "required")
 MAX_STOPS = 4
@@ -383,6 +386,7 @@ class _Call:
         self.loop = loop
         self.events: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self.cancelled = threading.Event()
+        self.sent = threading.Event()  # the client has the answer's first bytes
         self.streaming = False
         self.decision: Any = None
         # the model being asked, for a stream's headers (sent before the result exists)
@@ -399,8 +403,11 @@ class _Call:
     def on_token(self, piece: str) -> None:
         if self.cancelled.is_set():
             raise CallCancelled("the client disconnected; the call was stopped")
+        first = not self.streaming
         self.streaming = True
         self._put("token", piece)
+        if first:
+            self._hand_over()
 
     def on_fallback(self, attempt: Any, next_model: str) -> None:
         if self.cancelled.is_set():
@@ -414,9 +421,17 @@ class _Call:
 
     def deliver(self, result: Any) -> None:
         self._put("done", result)
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Wait until the event loop has sent the first bytes. Left running, this thread would parse
+        the rest of the stream (or record the attempt) holding the GIL the loop needs to send them:
+        `bench_gateway.py` measures the time to the first byte with and without the wait."""
+        self.sent.wait(HAND_OVER_S)
 
     def cancel(self) -> None:
         self.cancelled.set()
+        self.sent.set()
 
 
 def _run_call(app: FastAPI, gateway_request: Any, call: _Call, *, request_id: str, deadline_ms: int | None,
@@ -474,7 +489,7 @@ async def chat_completions(request: Request) -> Response:
     if not stream:
         result = first[1]
         return Response(_dumps(_completion(result, request_id)), media_type="application/json",
-                        headers=_headers(result, request_id))
+                        headers=_headers(result, request_id), background=BackgroundTask(call.sent.set))
     return await _streamed(call, first, request_id=request_id, include_usage=include_usage)
 
 
@@ -492,19 +507,23 @@ async def _streamed(call: _Call, first: tuple[Any, ...], *, request_id: str, inc
     chunks = _Chunks(request_id, model, include_usage=include_usage)
 
     async def body() -> AsyncIterator[bytes]:
-        event = first
+        """The chunks of every event that has arrived, in one write: a provider's burst of tokens
+        costs the loop one send, not one per token."""
+        events = [first]
         try:
-            yield chunks.chunk({"role": "assistant", "content": ""})
+            out = [chunks.chunk({"role": "assistant", "content": ""})]
             while True:
-                if event[0] == "token":
-                    yield chunks.chunk({"content": event[1]})
-                elif event[0] == "done":
-                    yield chunks.ending(event[1])
-                    return
-                else:
-                    yield _Chunks.error(event[1])
-                    return
-                event = await call.events.get()
+                for kind, value in events:
+                    if kind == "token":
+                        out.append(chunks.chunk({"content": value}))
+                    else:
+                        yield b"".join(out) + (chunks.ending(value) if kind == "done" else _Chunks.error(value))
+                        return
+                yield b"".join(out)
+                call.sent.set()
+                out, events = [], [await call.events.get()]
+                while not call.events.empty():
+                    events.append(call.events.get_nowait())
         finally:
             call.cancel()  # nothing to stop once the answer is complete; else the client left
 

@@ -116,6 +116,12 @@ class Servers:
         for sock in self.sockets:
             sock.close()
 
+    def serve(self, *, ready: Callable[[], None] | None = None) -> None:
+        """Serve until `stop()`, on the event loop uvicorn picks: uvloop when it is installed (the
+        serve extra installs it, and httptools, which uvicorn then parses HTTP with)."""
+        with asyncio.Runner(loop_factory=self.servers[0].config.get_loop_factory()) as runner:
+            runner.run(self.run(ready=ready))
+
     async def run(self, *, ready: Callable[[], None] | None = None) -> None:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):

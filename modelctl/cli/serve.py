@@ -85,7 +85,6 @@ def serve(
     else:
         ports = [8000 if port is None else port]
 
-    import asyncio
     import multiprocessing
 
     from modelctl.api.app import ApiSettings, create_app
@@ -123,7 +122,7 @@ def serve(
             + (f" in {workers} processes" if workers > 1 else "") + ("; bearer token required" if token else ""))
 
     try:
-        asyncio.run(servers.run(ready=ready))
+        servers.serve(ready=ready)
     finally:
         for process, _ in others:
             process.terminate()  # SIGTERM: it finishes its requests in flight, as this one did
@@ -134,8 +133,6 @@ def serve(
 def _worker(*, db_url: str, settings: ApiSettings, host: str, ports: list[int], log_level: str,
             forwarded_allow_ips: str | None, started: Event) -> None:
     """Another `serve --workers` process: the same app on the same ports, over its own store handle."""
-    import asyncio
-
     from modelctl.api.app import create_app
     from modelctl.api.server import Servers
     from modelctl.services.database import open_database
@@ -143,5 +140,5 @@ def _worker(*, db_url: str, settings: ApiSettings, host: str, ports: list[int], 
     store = open_database(db_url, migrate=False)  # the first process migrated it
     servers = Servers(create_app(store, settings), host=host, ports=ports, log_level=log_level,
                       forwarded_allow_ips=forwarded_allow_ips, reuse_port=True)
-    asyncio.run(servers.run(ready=started.set))
+    servers.serve(ready=started.set)
     store.dispose()

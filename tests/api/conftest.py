@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -30,7 +29,7 @@ def serve(modelctl_home) -> Iterator:
         servers = Servers(app, host="127.0.0.1", ports=ports, log_level="warning", access_log=False,
                           forwarded_allow_ips=forwarded_allow_ips)
         ready = threading.Event()
-        thread = threading.Thread(target=lambda: asyncio.run(servers.run(ready=ready.set)), daemon=True)
+        thread = threading.Thread(target=lambda: servers.serve(ready=ready.set), daemon=True)
         thread.start()
         assert ready.wait(15), "the server did not start"
         client = httpx2.Client(base_url=servers.urls[0], timeout=30)

@@ -12,10 +12,12 @@ calls are measured in the same run, interleaved, so both see the same machine:
 1. Overhead: `--rate` gateway requests/s (model "auto", routed, recorded) and as many direct
    requests/s to the fake, open loop (each request timed from its due time), for `--seconds`:
    p50 and p99 of each and of the difference.
-2. Streaming: time to the first content byte of a streamed answer, gateway vs direct, one at a time.
-3. Concurrency: `--streams` streams at once through the gateway (each 1.4 s long at the fake);
+2. Time to first byte: the same, streamed, timed to the first chunk that carries content.
+3. Time to first byte at rest: one streamed request at a time, from a provider that takes 200 ms
+   to its first token (the machine idles meanwhile, as a quiet gateway does).
+4. Concurrency: `--streams` streams at once through the gateway (each 1.4 s long at the fake);
    every one must end with [DONE].
-4. Soak: `--soak-seconds` at `--soak-rate` streamed and plain requests; the server's resident
+5. Soak: `--soak-seconds` at `--soak-rate` streamed and plain requests; the server's resident
    memory sampled every 10 s after a warm-up; the change from the first sample to the last.
 
 The server's side of TCP_NODELAY is api/server.py's (without it, Nagle's algorithm and delayed
@@ -37,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 THREADS = 16
-STREAM_MODEL = "gpt-6-luna"  # the fake streams this model slowly, for the concurrency phase
+SLOW_MODEL = "gpt-5.4-mini-2026-03-17"  # the fake streams it slowly: 200 ms between chunks
 FAKE = """
 import sys, time
 sys.path.insert(0, {root!r})
@@ -53,7 +55,7 @@ BODY = {"model": "auto", "messages": [{"role": "user", "content": "What is the c
 
 
 def start_fake() -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-c", FAKE.format(root=str(ROOT), model=STREAM_MODEL)],
+    process = subprocess.Popen([sys.executable, "-c", FAKE.format(root=str(ROOT), model=SLOW_MODEL)],
                                stdout=subprocess.PIPE, text=True)
     return process, process.stdout.readline().strip()
 
@@ -78,8 +80,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def overhead(gateway: str, direct: str, model: str, *, rate: float, seconds: float) -> dict[str, float]:
-    """Open loop, gateway and direct requests interleaved; ms from each request's due time."""
+def overhead(gateway: str, direct: str, model: str, *, rate: float, seconds: float,
+             stream: bool = False) -> dict[str, float]:
+    """Open loop, gateway and direct requests interleaved; ms from each request's due time to the
+    whole answer, or with `stream` to its first content."""
     import httpx2
 
     total = int(rate * seconds) * 2
@@ -87,7 +91,7 @@ def overhead(gateway: str, direct: str, model: str, *, rate: float, seconds: flo
     errors = [0]
     lock = threading.Lock()
     start = time.perf_counter() + 0.5
-    direct_body = {**BODY, "model": model}
+    bodies = {"gateway": {**BODY, "stream": stream}, "direct": {**BODY, "model": model, "stream": stream}}
 
     def worker(index: int) -> None:
         with httpx2.Client(timeout=30) as client:
@@ -98,12 +102,17 @@ def overhead(gateway: str, direct: str, model: str, *, rate: float, seconds: flo
                 if delay > 0:
                     time.sleep(delay)
                 which = "gateway" if k % 2 else "direct"
-                url, body = (gateway, BODY) if which == "gateway" else (direct, direct_body)
-                response = client.post(url + "/v1/chat/completions", json=body)
-                elapsed = (time.perf_counter() - due) * 1000
-                if response.status_code != 200:
+                url = gateway if which == "gateway" else direct
+                try:
+                    if stream:
+                        mine[which].append(first_byte(client, url, bodies[which], since=due))
+                        continue
+                    response = client.post(url + "/v1/chat/completions", json=bodies[which])
+                    if response.status_code != 200:
+                        raise RuntimeError(response.status_code)
+                    mine[which].append((time.perf_counter() - due) * 1000)
+                except Exception:  # noqa: BLE001 - a benchmark counts every failure
                     errors[0] += 1
-                mine[which].append(elapsed)
         with lock:
             for name, values in mine.items():
                 timings[name].extend(values)
@@ -120,9 +129,9 @@ def overhead(gateway: str, direct: str, model: str, *, rate: float, seconds: flo
             "overhead_p50": pct(g, 0.5) - pct(d, 0.5), "overhead_p99": pct(g, 0.99) - pct(d, 0.99)}
 
 
-def first_byte(client, url: str, body: dict) -> float:
-    """ms to the first chunk that carries content."""
-    start = time.perf_counter()
+def first_byte(client, url: str, body: dict, *, since: float | None = None) -> float:
+    """ms from `since` (default: now) to the first chunk that carries content."""
+    start = time.perf_counter() if since is None else since
     elapsed = None
     with client.stream("POST", url + "/v1/chat/completions", json={**body, "stream": True}) as response:
         for line in response.iter_lines():
@@ -134,14 +143,16 @@ def first_byte(client, url: str, body: dict) -> float:
     return elapsed
 
 
-def ttfb(gateway: str, direct: str, model: str, *, n: int) -> dict[str, float]:
+def ttfb_at_rest(gateway: str, direct: str, *, n: int) -> dict[str, float]:
+    """One streamed request at a time, each to a provider slow to its first token, pinned to it."""
     import httpx2
 
     g, d = [], []
+    body = {**BODY, "model": SLOW_MODEL}
     with httpx2.Client(timeout=30) as client:
         for _ in range(n):
-            d.append(first_byte(client, direct, {**BODY, "model": model}))
-            g.append(first_byte(client, gateway, BODY))
+            d.append(first_byte(client, direct, body))
+            g.append(first_byte(client, gateway, body))
     return {"gateway_p50": statistics.median(g), "direct_p50": statistics.median(d),
             "added_p50": statistics.median(g) - statistics.median(d), "n": n}
 
@@ -159,7 +170,7 @@ def concurrent_streams(gateway: str, *, streams: int) -> dict[str, float]:
         gate.wait()
         try:
             with client.stream("POST", gateway + "/v1/chat/completions",
-                               json={**BODY, "model": STREAM_MODEL, "stream": True}) as response:
+                               json={**BODY, "model": SLOW_MODEL, "stream": True}) as response:
                 lines = [line for line in response.iter_lines() if line]
             ok = response.status_code == 200 and lines and lines[-1] == "data: [DONE]" and not any(
                 line.startswith('data: {"error"') for line in lines)
@@ -239,7 +250,9 @@ def main() -> None:
             overhead(url, fake_url, model, rate=args.rate / 4, seconds=3)  # warm both paths
             print(json.dumps({"overhead": overhead(url, fake_url, model, rate=args.rate, seconds=args.seconds)}),
                   flush=True)
-            print(json.dumps({"ttfb": ttfb(url, fake_url, model, n=args.ttfb_samples)}), flush=True)
+            print(json.dumps({"ttfb": overhead(url, fake_url, model, rate=args.rate, seconds=args.seconds,
+                                               stream=True)}), flush=True)
+            print(json.dumps({"ttfb_at_rest": ttfb_at_rest(url, fake_url, n=args.ttfb_samples)}), flush=True)
             print(json.dumps({"concurrent": concurrent_streams(url, streams=args.streams)}), flush=True)
             if args.soak_seconds > 0:
                 print(json.dumps({"soak": soak(url, server.pid, seconds=args.soak_seconds, rate=args.soak_rate)}),
