@@ -3,6 +3,7 @@
 Run by hand (not part of the test suite), from the repository root:
 
     python tests/benchmarks/bench_gateway.py [--rate 200] [--seconds 20] [--streams 500] [--soak-seconds 600]
+        [--workers 1] [--phases overhead,ttfb,rest,concurrent,soak]
 
 Two processes besides this one: the OpenAI fake (tests/fakes, its own process) and `modelctl serve
 --port 0` (a fresh home, the bundled catalog, OPENAI_BASE_URL pointing at the fake). Every client
@@ -60,14 +61,14 @@ def start_fake() -> tuple[subprocess.Popen, str]:
     return process, process.stdout.readline().strip()
 
 
-def start_server(home: Path, fake_url: str) -> tuple[subprocess.Popen, str]:
+def start_server(home: Path, fake_url: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "MODELCTL_HOME": str(home), "OPENAI_BASE_URL": fake_url + "/v1",
            "OPENAI_API_KEY": "sk-bench-0000000000000000", "PYTHONPATH": str(ROOT)}
     for name in ("MODELCTL_DATABASE_URL", "ANTHROPIC_API_KEY", "HF_TOKEN", "OPENROUTER_API_KEY"):
         env.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "modelctl", "serve", "--port", "0", "--json", "--log-level", "warning",
-         "--rate-limit", "1000000", "--burst", "1000000"],
+         "--rate-limit", "1000000", "--burst", "1000000", "--workers", str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
     line = process.stdout.readline()
     if not line:
@@ -238,25 +239,30 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--soak-seconds", type=float, default=600.0)
     parser.add_argument("--soak-rate", type=float, default=50.0)
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers (the soak samples the first)")
+    parser.add_argument("--phases", default="overhead,ttfb,rest,concurrent,soak",
+                        help="which phases to run, comma-separated")
     args = parser.parse_args()
 
     fake, fake_url = start_fake()
     with tempfile.TemporaryDirectory() as home:
-        server, url = start_server(Path(home), fake_url)
+        server, url = start_server(Path(home), fake_url, args.workers)
+        phases = set(args.phases.split(","))
         try:
             import httpx2
 
             model = httpx2.post(url + "/v1/chat/completions", json=BODY, timeout=60).headers["x-modelctl-model"]
             overhead(url, fake_url, model, rate=args.rate / 4, seconds=3)  # warm both paths
-            print(json.dumps({"overhead": overhead(url, fake_url, model, rate=args.rate, seconds=args.seconds)}),
-                  flush=True)
-            print(json.dumps({"ttfb": overhead(url, fake_url, model, rate=args.rate, seconds=args.seconds,
-                                               stream=True)}), flush=True)
-            print(json.dumps({"ttfb_at_rest": ttfb_at_rest(url, fake_url, n=args.ttfb_samples)}), flush=True)
-            print(json.dumps({"concurrent": concurrent_streams(url, streams=args.streams)}), flush=True)
-            if args.soak_seconds > 0:
-                print(json.dumps({"soak": soak(url, server.pid, seconds=args.soak_seconds, rate=args.soak_rate)}),
-                      flush=True)
+            runs = {
+                "overhead": lambda: overhead(url, fake_url, model, rate=args.rate, seconds=args.seconds),
+                "ttfb": lambda: overhead(url, fake_url, model, rate=args.rate, seconds=args.seconds, stream=True),
+                "rest": lambda: ttfb_at_rest(url, fake_url, n=args.ttfb_samples),
+                "concurrent": lambda: concurrent_streams(url, streams=args.streams),
+                "soak": lambda: soak(url, server.pid, seconds=args.soak_seconds, rate=args.soak_rate),
+            }
+            for name, run in runs.items():
+                if name in phases:
+                    print(json.dumps({name: run()}), flush=True)
         finally:
             server.terminate()
             server.wait(10)
