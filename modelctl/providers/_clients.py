@@ -32,8 +32,10 @@ def http_client(settings: ProviderSettings) -> httpx2.Client:
         if client is None:
             import httpx2
 
+            from modelctl.providers._transport import PoolingTransport
+
             limits = httpx2.Limits(max_connections=None, max_keepalive_connections=KEEP_ALIVE_CONNECTIONS)
-            client = _http[settings] = httpx2.Client(limits=limits)
+            client = _http[settings] = httpx2.Client(transport=PoolingTransport(limits=limits))
         return client
 
 

@@ -71,6 +71,8 @@ class AnthropicFake(FakeProvider):
         events = self.events(request.json["model"])
         if fault.kind == "slow_stream":
             reply.sse(events, gap_s=fault.delay_s)
+        elif fault.kind == "late_end":
+            reply.sse(events, end_gap_s=fault.delay_s)
         elif fault.kind == "cut_stream":
             reply.sse(events, cut_after=4)
         else:

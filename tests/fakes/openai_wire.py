@@ -59,6 +59,8 @@ class OpenAIFake(FakeProvider):
         events = self.events(request.json["model"], with_usage=self._wants_usage(request))
         if fault.kind == "slow_stream":
             reply.sse(events, gap_s=fault.delay_s)
+        elif fault.kind == "late_end":
+            reply.sse(events, end_gap_s=fault.delay_s)
         elif fault.kind == "cut_stream":
             reply.sse(events, cut_after=2)
         else:

@@ -30,6 +30,7 @@ FAULTS = (
     "bad_request",  # 400 for any other reason
     "malformed",  # 200 whose body (or stream event) is not JSON
     "cut_stream",  # connection dropped halfway through the body
+    "late_end",  # a stream's body ends `delay_s` after its last event (a chunk of its own)
 )
 
 
@@ -100,8 +101,10 @@ class Reply:
         self._h.wfile.flush()
         self._h.close_connection = True
 
-    def sse(self, events: Iterable[str], *, gap_s: float = 0.0, cut_after: int | None = None) -> None:
-        """Chunked text/event-stream; `cut_after` events then the connection drops mid-body."""
+    def sse(self, events: Iterable[str], *, gap_s: float = 0.0, cut_after: int | None = None,
+            end_gap_s: float = 0.0) -> None:
+        """Chunked text/event-stream; `cut_after` events then the connection drops mid-body;
+        `end_gap_s` between the last event and the chunk that ends the body."""
         self._h.send_response(200)
         self._h.send_header("Content-Type", "text/event-stream")
         self._h.send_header("Cache-Control", "no-cache")
@@ -117,6 +120,8 @@ class Reply:
             data = event.encode()
             self._h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self._h.wfile.flush()
+        if end_gap_s:
+            self.wait(end_gap_s)
         self._h.wfile.write(b"0\r\n\r\n")
 
 
@@ -238,12 +243,12 @@ class FakeProvider:
             return
         fault = self._take_fault(request)
         streaming = isinstance(request.json, dict) and bool(request.json.get("stream"))
-        if fault is None or (fault.kind == "slow_stream" and not streaming):
+        if fault is None or (fault.kind in ("slow_stream", "late_end") and not streaming):
             route(request, reply)
         elif fault.kind == "delay":
             reply.wait(fault.delay_s)
             route(request, reply)
-        elif fault.kind in ("slow_stream", "cut_stream", "malformed") and streaming:
+        elif fault.kind in ("slow_stream", "cut_stream", "malformed", "late_end") and streaming:
             self.stream_fault(request, reply, fault)
         elif fault.kind == "malformed":
             reply.body(200, b'{"id": "broken", "choices": [', content_type="application/json")

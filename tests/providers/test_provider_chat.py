@@ -45,6 +45,17 @@ def test_streaming_calls_on_token_per_chunk_and_times_first_token(protocol):
     assert fake.requests[-1].json["stream"] is True
 
 
+def test_streams_leave_their_connection_for_the_next_call(protocol):
+    """The chunk that ends a stream's body may come on its own after the last event (the openai SDK
+    stops reading at [DONE]): the connection still goes back to the pool, so calls in a row share
+    one, as a gateway's do, instead of opening (over TLS, negotiating) one per stream."""
+    fake, settings = protocol
+    fake.fail_model("m-1", "late_end", delay_s=0.05)
+    for _ in range(3):
+        chat(settings, ChatRequest(model_id="m-1", prompt="hi", stream=True), timeout_s=5)
+    assert len({request.client_port for request in fake.requests}) == 1
+
+
 def test_non_streamed_answer_reaches_on_token_once(protocol):
     fake, settings = protocol
     tokens: list[str] = []
