@@ -15,7 +15,7 @@ calls are measured in the same run, interleaved, so both see the same machine:
    p50 and p99 of each and of the difference.
 2. Time to first byte: the same, streamed, timed to the first chunk that carries content.
 3. Time to first byte at rest: one streamed request at a time, from a provider that takes 200 ms
-   to its first token (the machine idles meanwhile, as a quiet gateway does).
+   to answer (the machine idles meanwhile, as a quiet gateway's does).
 4. Concurrency: `--streams` streams at once through the gateway (each 1.4 s long at the fake);
    every one must end with [DONE].
 5. Soak: `--soak-seconds` at `--soak-rate` streamed and plain requests; the server's resident
@@ -40,13 +40,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 THREADS = 16
-SLOW_MODEL = "gpt-5.4-mini-2026-03-17"  # the fake streams it slowly: 200 ms between chunks
+SLOW_STREAM = "gpt-5.4-mini-2026-03-17"  # the fake streams it slowly: 200 ms between chunks
+SLOW_START = "gpt-6.1-sol"  # the fake answers it after 200 ms
 FAKE = """
 import sys, time
 sys.path.insert(0, {root!r})
 from tests.fakes.openai_wire import OpenAIFake
 fake = OpenAIFake()
-fake.fail_model({model!r}, "slow_stream", delay_s=0.2)
+fake.fail_model({slow_stream!r}, "slow_stream", delay_s=0.2)
+fake.fail_model({slow_start!r}, "delay", delay_s=0.2)
 print(fake.base_url, flush=True)
 while True:
     time.sleep(3600)
@@ -56,8 +58,8 @@ BODY = {"model": "auto", "messages": [{"role": "user", "content": "What is the c
 
 
 def start_fake() -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-c", FAKE.format(root=str(ROOT), model=SLOW_MODEL)],
-                               stdout=subprocess.PIPE, text=True)
+    script = FAKE.format(root=str(ROOT), slow_stream=SLOW_STREAM, slow_start=SLOW_START)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     return process, process.stdout.readline().strip()
 
 
@@ -149,7 +151,7 @@ def ttfb_at_rest(gateway: str, direct: str, *, n: int) -> dict[str, float]:
     import httpx2
 
     g, d = [], []
-    body = {**BODY, "model": SLOW_MODEL}
+    body = {**BODY, "model": SLOW_START}
     with httpx2.Client(timeout=30) as client:
         for _ in range(n):
             d.append(first_byte(client, direct, body))
@@ -171,7 +173,7 @@ def concurrent_streams(gateway: str, *, streams: int) -> dict[str, float]:
         gate.wait()
         try:
             with client.stream("POST", gateway + "/v1/chat/completions",
-                               json={**BODY, "model": SLOW_MODEL, "stream": True}) as response:
+                               json={**BODY, "model": SLOW_STREAM, "stream": True}) as response:
                 lines = [line for line in response.iter_lines() if line]
             ok = response.status_code == 200 and lines and lines[-1] == "data: [DONE]" and not any(
                 line.startswith('data: {"error"') for line in lines)
