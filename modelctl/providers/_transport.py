@@ -3,9 +3,11 @@
 
 The openai SDK stops reading a stream at `[DONE]` and closes it. When the body's closing chunk has
 not arrived by then (a server that sends it on its own), closing an unfinished body throws the
-connection away, and the next call opens a new one (and over TLS negotiates it anew). The closing
-chunk follows `[DONE]` at once, so reading it costs nothing; a stream closed before `[DONE]` (a
-client that went away) is still closed at once, which is what stops the provider generating.
+connection away, and the next call opens a new one (and over TLS negotiates it anew): the SDK's
+issue openai/openai-python#3440, whose maintainers would rather see it handled in the transport.
+The closing chunk follows `[DONE]` at once, so reading it costs nothing; a server that never sent
+it would hold the read until the call's timeout, after the answer is out. A stream closed before
+`[DONE]` (a client that went away) is still closed at once, which is what stops the provider.
 """
 
 from __future__ import annotations
