@@ -425,8 +425,8 @@ class _Call:
 
     def _hand_over(self) -> None:
         """Wait until the event loop has sent the first bytes. Left running, this thread would parse
-        the rest of the stream (or record the attempt) holding the GIL the loop needs to send them:
-        `bench_gateway.py` measures the time to the first byte with and without the wait."""
+        the rest of the stream (or record the attempt) holding the GIL the loop needs to send them
+        (`bench_gateway.py --phases ttfb` measures the time to the first byte)."""
         self.sent.wait(HAND_OVER_S)
 
     def cancel(self) -> None:

@@ -1,7 +1,8 @@
 """The original router service (port 8001): route, refine, classify.
 
-The hot path: the routing state is cached per process and re-read only when the database or
-config changed (services.routing.cached_routing_state), so a decision is pure computation.
+The hot path: the routing state is cached per process and re-read only when what routing reads
+changed, in the database or the config (services.routing.cached_routing_state), so a decision is
+pure computation.
 These handlers therefore run on the event loop itself: the hand-off to a worker thread cost more
 than the decision (`python tests/benchmarks/bench_serve.py` measures the sustained rate). The
 price is that a state refresh after a write (SQLite reads) holds the loop while it runs.
