@@ -22,6 +22,7 @@ from modelctl.errors import (
 )
 from modelctl.providers.base import ChatRequest, ProviderSettings
 from modelctl.providers.calls import chat, list_models
+from tests.fakes.openai_wire import OpenAIFake
 from tests.fakes.server import unused_port_url
 
 FAULT_ERRORS = [
@@ -63,6 +64,34 @@ def test_fault_maps_to_error(protocol, fault, error, stream, api_key):
 
     assert type(raised) is error
     _assert_reportable(raised, settings, api_key)
+
+
+class _ShapelessChunks(OpenAIFake):
+    """Streams JSON events that are not chat.completion.chunk objects."""
+
+    def __init__(self, event: str) -> None:
+        super().__init__()
+        self.event = event
+
+    def events(self, model: str, **_: object) -> list[str]:
+        return [f"data: {self.event}\n\n", "data: [DONE]\n\n"]
+
+
+@pytest.mark.parametrize("event", ['[1, 2]', '{"choices": "none"}', '{"choices": [{"delta": "x"}]}',
+                                   '{"choices": [{"delta": {"tool_calls": [7]}}]}'])
+def test_stream_events_of_another_shape_are_malformed(event, monkeypatch, api_key):
+    """The stream's chunks are read as plain JSON: one of another shape is the provider's fault,
+    not an internal error."""
+    monkeypatch.setenv("OPENAI_API_KEY", api_key)
+    fake = _ShapelessChunks(event)
+    try:
+        settings = ProviderSettings(name="openai", kind="openai", base_url=fake.base_url + "/v1")
+        raised = _chat_error(settings, stream=True)
+    finally:
+        fake.close()
+
+    assert type(raised) is MalformedResponse
+    assert "chat.completion.chunk" in str(raised)
 
 
 def test_refused_auth_names_the_env_var_not_the_key(protocol, api_key):
