@@ -12,7 +12,8 @@ calls are measured in the same run, interleaved, so both see the same machine:
 
 1. Overhead: `--rate` gateway requests/s (model "auto", routed, recorded) and as many direct
    requests/s to the fake, open loop (each request timed from its due time), for `--seconds`:
-   p50 and p99 of each and of the difference.
+   p50 and p99 of each and of the difference, and the server's CPU time per gateway request
+   (its processes' user and system time, workers included).
 2. Time to first byte: the same, streamed, timed to the first chunk that carries content.
 3. Time to first byte at rest: one streamed request at a time, from a provider that takes 200 ms
    to answer (the machine idles meanwhile, as a quiet gateway's does).
@@ -78,12 +79,22 @@ def start_server(home: Path, fake_url: str, workers: int = 1) -> tuple[subproces
     return process, json.loads(line)["urls"][0]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process `pid` and of its children (serve --workers), so far."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += cpu_seconds(int(child))
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return total + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def overhead(gateway: str, direct: str, model: str, *, rate: float, seconds: float,
+def overhead(gateway: str, direct: str, model: str, *, server_pid: int, rate: float, seconds: float,
              stream: bool = False) -> dict[str, float]:
     """Open loop, gateway and direct requests interleaved; ms from each request's due time to the
     whole answer, or with `stream` to its first content."""
@@ -121,12 +132,14 @@ def overhead(gateway: str, direct: str, model: str, *, rate: float, seconds: flo
                 timings[name].extend(values)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    cpu_before = cpu_seconds(server_pid)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     g, d = timings["gateway"], timings["direct"]
-    return {"requests": len(g) + len(d), "errors": errors[0],
+    cpu_ms = (cpu_seconds(server_pid) - cpu_before) * 1000
+    return {"requests": len(g) + len(d), "errors": errors[0], "server_cpu_ms_per_request": cpu_ms / len(g),
             "gateway_p50": pct(g, 0.5), "gateway_p99": pct(g, 0.99),
             "direct_p50": pct(d, 0.5), "direct_p99": pct(d, 0.99),
             "overhead_p50": pct(g, 0.5) - pct(d, 0.5), "overhead_p99": pct(g, 0.99) - pct(d, 0.99)}
@@ -254,10 +267,11 @@ def main() -> None:
             import httpx2
 
             model = httpx2.post(url + "/v1/chat/completions", json=BODY, timeout=60).headers["x-modelctl-model"]
-            overhead(url, fake_url, model, rate=args.rate / 4, seconds=3)  # warm both paths
+            timed = {"server_pid": server.pid, "rate": args.rate, "seconds": args.seconds}
+            overhead(url, fake_url, model, server_pid=server.pid, rate=args.rate / 4, seconds=3)  # warm both paths
             runs = {
-                "overhead": lambda: overhead(url, fake_url, model, rate=args.rate, seconds=args.seconds),
-                "ttfb": lambda: overhead(url, fake_url, model, rate=args.rate, seconds=args.seconds, stream=True),
+                "overhead": lambda: overhead(url, fake_url, model, **timed),
+                "ttfb": lambda: overhead(url, fake_url, model, **timed, stream=True),
                 "rest": lambda: ttfb_at_rest(url, fake_url, n=args.ttfb_samples),
                 "concurrent": lambda: concurrent_streams(url, streams=args.streams),
                 "soak": lambda: soak(url, server.pid, seconds=args.soak_seconds, rate=args.soak_rate),
