@@ -16,7 +16,8 @@ calls are measured in the same run, interleaved, so both see the same machine:
    (its processes' user and system time, workers included).
 2. Time to first byte: the same, streamed, timed to the first chunk that carries content.
 3. Time to first byte at rest: one streamed request at a time, from a provider that takes 200 ms
-   to answer (the machine idles meanwhile, as a quiet gateway's does).
+   to answer (the machine idles meanwhile, as a quiet gateway's does); beside it, GET /health
+   after a 200 ms pause and back to back, which shows what idling costs any request.
 4. Concurrency: `--streams` streams at once through the gateway (each 1.4 s long at the fake);
    every one must end with [DONE].
 5. Soak: `--soak-seconds` at `--soak-rate` streamed and plain requests; the server's resident
@@ -160,17 +161,24 @@ def first_byte(client, url: str, body: dict, *, since: float | None = None) -> f
 
 
 def ttfb_at_rest(gateway: str, direct: str, *, n: int) -> dict[str, float]:
-    """One streamed request at a time, each to a provider slow to its first token, pinned to it."""
+    """One streamed request at a time, each to a provider slow to its first token, pinned to it;
+    and for scale, what idling costs any request: GET /health after a 200 ms pause and back to back."""
     import httpx2
 
-    g, d = [], []
+    g, d, paused, warm = [], [], [], []
     body = {**BODY, "model": SLOW_START}
     with httpx2.Client(timeout=30) as client:
         for _ in range(n):
             d.append(first_byte(client, direct, body))
             g.append(first_byte(client, gateway, body))
+            time.sleep(0.2)
+            for timings in (paused, warm):
+                start = time.perf_counter()
+                client.get(gateway + "/health").raise_for_status()
+                timings.append((time.perf_counter() - start) * 1000)
     return {"gateway_p50": statistics.median(g), "direct_p50": statistics.median(d),
-            "added_p50": statistics.median(g) - statistics.median(d), "n": n}
+            "added_p50": statistics.median(g) - statistics.median(d), "n": n,
+            "health_after_pause_p50": statistics.median(paused), "health_back_to_back_p50": statistics.median(warm)}
 
 
 def concurrent_streams(gateway: str, *, streams: int) -> dict[str, float]:
@@ -243,7 +251,7 @@ def soak(gateway: str, pid: int, *, seconds: float, rate: float) -> dict[str, fl
     first, last = samples[0], samples[-1]
     return {"seconds": seconds, "requests": k, "errors": errors[0], "rss_first_mb": first / 1024,
             "rss_last_mb": last / 1024, "rss_max_mb": max(samples) / 1024,
-            "change_pct": (last - first) / first * 100}
+            "change_pct": (last - first) / first * 100, "rss_mb_samples": [round(kb / 1024, 1) for kb in samples]}
 
 
 def main() -> None:
