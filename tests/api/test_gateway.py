@@ -15,6 +15,7 @@ from tests.fakes.fixtures import point_at_fakes
 pytestmark = pytest.mark.usefixtures("sdks_imported")
 
 KEY = "sk-test-gateway-7d1e0c5b3a924f68"
+CANDIDATE = "claude-sonnet-5-5"  # rolled out against the head of the simple chain
 # A one-pixel PNG, as a client would inline it.
 PNG = base64.b64encode(
     bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -178,6 +179,32 @@ def test_a_failed_first_model_falls_back_and_both_attempts_are_recorded(gateway,
                                      ("gpt-6-luna", "control", 1, 1, None)]
 
 
+def test_a_429_whose_retry_after_fits_the_budget_is_waited_out(gateway, fake_openai):
+    fake_openai.fail_next("rate_limit", retry_after="1")
+    started = time.monotonic()
+    raw = gateway.openai.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "What is the capital of France?"}])
+    assert time.monotonic() - started >= 1.0
+    assert (raw.parse().model, raw.headers["x-modelctl-attempts"]) == ("gpt-4o-2024-08-06", "2")
+    rows = _usage(gateway.store, raw.headers["x-modelctl-request-id"], rows=2)
+    assert [r[:5] for r in rows] == [("gpt-4o-2024-08-06", "control", 0, 0, "rate_limited"),
+                                     ("gpt-4o-2024-08-06", "control", 1, 1, None)]
+
+
+def test_the_deadline_header_sets_the_budget(gateway):
+    """X-Modelctl-Deadline-Ms replaces the segment's 5 s: at 500 ms no model is expected to answer in
+    time, and the 409 says so model by model."""
+    import openai
+
+    ask = {"model": "auto", "messages": [{"role": "user", "content": "What is the capital of France?"}]}
+    with pytest.raises(openai.ConflictError) as caught:
+        gateway.openai.chat.completions.create(**ask, extra_headers={"X-Modelctl-Deadline-Ms": "500"})
+    error = caught.value.response.json()["error"]
+    assert error["code"] == "no_eligible_model" and "exceeds the budget of 500 ms" in error["message"]
+    with pytest.raises(openai.BadRequestError, match="x-modelctl-deadline-ms"):
+        gateway.openai.chat.completions.create(**ask, extra_headers={"X-Modelctl-Deadline-Ms": "soon"})
+
+
 def test_a_stream_that_fails_before_its_first_token_falls_back(gateway, fake_openai):
     fake_openai.fail_model("gpt-4o-2024-08-06", "server_error")
     raw = gateway.openai.chat.completions.with_raw_response.create(
@@ -218,6 +245,37 @@ def test_a_client_that_disconnects_mid_stream_cancels_the_upstream_call(gateway,
     assert fake_openai.hangups == 1  # the fake saw its stream cut, well before its 4 s were up
     cooldown = gateway.store.read("SELECT consecutive_failures FROM model WHERE model_id = 'gpt-4o-2024-08-06'")
     assert cooldown == [(0,)]  # a client leaving says nothing about the model
+
+
+def test_a_rollout_s_shadow_call_is_made_after_the_answer(gateway, cli, fake_anthropic):
+    """The candidate in shadow answers the same conversation, on the server's own time: the client
+    has the incumbent's answer before the candidate's slow one, which is recorded as the shadow arm."""
+    cli("promote", CANDIDATE, "--segments", "simple", "--traffic", "100")
+    fake_anthropic.fail_model(CANDIDATE, "delay", delay_s=1.0)
+    started = time.monotonic()
+    raw = gateway.openai.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "What is the capital of France?"}])
+    assert time.monotonic() - started < 1.0
+    assert (raw.parse().model, raw.headers["x-modelctl-arm"]) == ("gpt-4o-2024-08-06", "control")
+    rows = _usage(gateway.store, raw.headers["x-modelctl-request-id"], rows=2)
+    assert [r[:4] for r in rows] == [("gpt-4o-2024-08-06", "control", 0, 1), (CANDIDATE, "shadow", 1, 1)]
+    assert fake_anthropic.requests[-1].json["messages"][-1]["content"] == [
+        {"type": "text", "text": "What is the capital of France?"}]
+
+
+def test_a_canary_request_is_answered_by_the_candidate_and_says_so(gateway, cli, fake_anthropic):
+    """In canary, the request's share goes to the candidate (all of it at --traffic 100); when the
+    candidate fails, the chain rescues the request as an arm of its own."""
+    cli("promote", CANDIDATE, "--segments", "simple", "--traffic", "100", "--to", "canary", "--yes")
+    ask = {"model": "auto", "messages": [{"role": "user", "content": "What is the capital of France?"}]}
+    raw = gateway.openai.chat.completions.with_raw_response.create(**ask)
+    assert (raw.parse().model, raw.headers["x-modelctl-arm"]) == (CANDIDATE, "canary")
+    assert [r[:4] for r in _usage(gateway.store, raw.headers["x-modelctl-request-id"])] == [
+        (CANDIDATE, "canary", 0, 1)]
+
+    fake_anthropic.fail_model(CANDIDATE, "server_error")
+    raw = gateway.openai.chat.completions.with_raw_response.create(**ask)
+    assert (raw.parse().model, raw.headers["x-modelctl-arm"]) == ("gpt-4o-2024-08-06", "rescue")
 
 
 @pytest.mark.parametrize(("body", "param"), [
