@@ -99,6 +99,25 @@ def test_an_anthropic_answer_reads_as_openai_and_a_model_id_pins_the_model(gatew
     assert completion.choices[0].finish_reason == "stop"  # Anthropic's end_turn
 
 
+@pytest.mark.parametrize(("model", "fake", "url_env", "root", "key_env"), [
+    ("llama3.1:8b", "fake_ollama", "OLLAMA_HOST", "", None),
+    ("meta-llama/Llama-3.1-8B-Instruct", "fake_huggingface", "HF_BASE_URL", "/v1", "HF_TOKEN"),
+])
+def test_ollama_and_hugging_face_answers_come_back_in_openais_format(
+        gateway, monkeypatch, request, model, fake, url_env, root, key_env):
+    server = request.getfixturevalue(fake)
+    monkeypatch.setenv(url_env, server.base_url + root)
+    if key_env:
+        monkeypatch.setenv(key_env, KEY)
+    server.set_answer("Paris.")
+    raw = gateway.openai.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "What is the capital of France?"}])
+    completion = raw.parse()
+    assert (completion.model, completion.choices[0].message.content) == (model, "Paris.")
+    assert raw.headers["x-modelctl-model"] == model
+    assert server.requests[-1].json["model"] == model
+
+
 def test_a_streamed_completion_arrives_in_chunks_with_usage_last(gateway, fake_openai):
     fake_openai.set_answer("one two three four")
     stream = gateway.openai.chat.completions.create(
