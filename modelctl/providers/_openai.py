@@ -82,28 +82,21 @@ def _stream(
     calls: dict[int, dict[str, Any]] = {}
     ttft_ms = usage = finish_reason = None
     kwargs = {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
-    try:
-        with _post(client, kwargs, where=where) as stream:
-            for chunk in stream:
-                usage = chunk.get("usage") or usage
-                for choice in chunk.get("choices") or ():
-                    if choice.get("index", 0) != 0:
-                        continue
-                    delta = choice.get("delta") or {}
-                    piece = delta.get("content")
-                    if piece:
-                        if ttft_ms is None:
-                            ttft_ms = (time.perf_counter() - start) * 1000
-                        parts.append(piece)
-                        if on_token is not None:
-                            on_token(piece)
-                    for call in delta.get("tool_calls") or ():
-                        _merge_tool_call(calls, call)
-                    finish_reason = choice.get("finish_reason") or finish_reason
-                if time.perf_counter() > deadline:
-                    raise _errors.timed_out(where)
-    except (AttributeError, TypeError, KeyError) as exc:  # a chunk that is not the documented shape
-        raise _errors.malformed(where, f"a stream chunk is not a chat.completion.chunk: {exc!r}") from None
+    with _post(client, kwargs, where=where) as stream:
+        for chunk in stream:
+            try:
+                piece, chunk_usage, chunk_finish = _read_chunk(chunk, calls)
+            except (AttributeError, TypeError, KeyError) as exc:  # not the documented shape
+                raise _errors.malformed(where, f"a stream chunk is not a chat.completion.chunk: {exc!r}") from None
+            usage, finish_reason = chunk_usage or usage, chunk_finish or finish_reason
+            if piece:
+                if ttft_ms is None:
+                    ttft_ms = (time.perf_counter() - start) * 1000
+                parts.append(piece)
+                if on_token is not None:
+                    on_token(piece)
+            if time.perf_counter() > deadline:
+                raise _errors.timed_out(where)
     if finish_reason is None:
         raise _errors.stream_ended(where)
     return ChatResult(
@@ -129,6 +122,24 @@ def _post(client: Any, body: dict[str, Any], *, where: Where) -> Any:
     stream = bool(body.get("stream"))
     return client.post("/chat/completions", body=body, cast_to=ChatCompletion, options={"timeout": where.timeout_s},
                        stream=stream, stream_cls=Stream[object] if stream else None)
+
+
+def _read_chunk(chunk: Any, calls: dict[int, dict[str, Any]]) -> tuple[str | None, Any, str | None]:
+    """One chunk's text, usage and finish reason (of choice 0); its tool-call pieces go into `calls`.
+    Raises AttributeError, TypeError or KeyError on a chunk of another shape."""
+    piece = finish_reason = None
+    for choice in chunk.get("choices") or ():
+        if choice.get("index", 0) != 0:
+            continue
+        delta = choice.get("delta") or {}
+        piece = delta.get("content")
+        for call in delta.get("tool_calls") or ():
+            _merge_tool_call(calls, call)
+        finish_reason = choice.get("finish_reason")
+    usage = chunk.get("usage")
+    if not isinstance(piece, str | None) or not isinstance(usage, dict | None):
+        raise TypeError(f"content {piece!r}, usage {usage!r}")
+    return piece, usage, finish_reason
 
 
 def _merge_tool_call(calls: dict[int, dict[str, Any]], delta: dict[str, Any]) -> None:

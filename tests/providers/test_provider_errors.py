@@ -78,7 +78,8 @@ class _ShapelessChunks(OpenAIFake):
 
 
 @pytest.mark.parametrize("event", ['[1, 2]', '{"choices": "none"}', '{"choices": [{"delta": "x"}]}',
-                                   '{"choices": [{"delta": {"tool_calls": [7]}}]}'])
+                                   '{"choices": [{"delta": {"tool_calls": [7]}}]}',
+                                   '{"choices": [{"delta": {"content": 7}}]}', '{"choices": [], "usage": 3}'])
 def test_stream_events_of_another_shape_are_malformed(event, monkeypatch, api_key):
     """The stream's chunks are read as plain JSON: one of another shape is the provider's fault,
     not an internal error."""
