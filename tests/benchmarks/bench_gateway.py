@@ -16,8 +16,9 @@ calls are measured in the same run, interleaved, so both see the same machine:
    (its processes' user and system time, workers included).
 2. Time to first byte: the same, streamed, timed to the first chunk that carries content.
 3. Time to first byte at rest: one streamed request at a time, from a provider that takes 200 ms
-   to answer (the machine idles meanwhile, as a quiet gateway's does); beside it, GET /health
-   after a 200 ms pause and back to back, which shows what idling costs any request.
+   to answer (the machine idles meanwhile, as a quiet gateway's does), then back to back from the
+   fast one; beside them, GET /health after a 200 ms pause and back to back, which shows what
+   idling costs any request.
 4. Concurrency: `--streams` streams at once through the gateway (each 1.4 s long at the fake);
    every one must end with [DONE].
 5. Soak: `--soak-seconds` at `--soak-rate` streamed and plain requests; the server's resident
@@ -160,12 +161,13 @@ def first_byte(client, url: str, body: dict, *, since: float | None = None) -> f
     return elapsed
 
 
-def ttfb_at_rest(gateway: str, direct: str, *, n: int) -> dict[str, float]:
-    """One streamed request at a time, each to a provider slow to its first token, pinned to it;
-    and for scale, what idling costs any request: GET /health after a 200 ms pause and back to back."""
+def ttfb_at_rest(gateway: str, direct: str, model: str, *, n: int) -> dict[str, float]:
+    """One streamed request at a time: each to a provider slow to its first token (pinned to it),
+    so the machine idles in between; then back to back to `model`, warm. And for scale, what idling
+    costs any request: GET /health after a 200 ms pause and back to back."""
     import httpx2
 
-    g, d, paused, warm = [], [], [], []
+    g, d, paused, warm, g_warm, d_warm = [], [], [], [], [], []
     body = {**BODY, "model": SLOW_START}
     with httpx2.Client(timeout=30) as client:
         for _ in range(n):
@@ -176,8 +178,12 @@ def ttfb_at_rest(gateway: str, direct: str, *, n: int) -> dict[str, float]:
                 start = time.perf_counter()
                 client.get(gateway + "/health").raise_for_status()
                 timings.append((time.perf_counter() - start) * 1000)
+        for _ in range(n):
+            d_warm.append(first_byte(client, direct, {**BODY, "model": model}))
+            g_warm.append(first_byte(client, gateway, BODY))
     return {"gateway_p50": statistics.median(g), "direct_p50": statistics.median(d),
             "added_p50": statistics.median(g) - statistics.median(d), "n": n,
+            "back_to_back_added_p50": statistics.median(g_warm) - statistics.median(d_warm),
             "health_after_pause_p50": statistics.median(paused), "health_back_to_back_p50": statistics.median(warm)}
 
 
@@ -280,7 +286,7 @@ def main() -> None:
             runs = {
                 "overhead": lambda: overhead(url, fake_url, model, **timed),
                 "ttfb": lambda: overhead(url, fake_url, model, **timed, stream=True),
-                "rest": lambda: ttfb_at_rest(url, fake_url, n=args.ttfb_samples),
+                "rest": lambda: ttfb_at_rest(url, fake_url, model, n=args.ttfb_samples),
                 "concurrent": lambda: concurrent_streams(url, streams=args.streams),
                 "soak": lambda: soak(url, server.pid, seconds=args.soak_seconds, rate=args.soak_rate),
             }
