@@ -54,16 +54,20 @@ def serve(
                                            "info, debug.")] = "info",
     as_json: JsonOption = False,
 ) -> None:
-    """Serve the HTTP API (FastAPI): registry, router, auto-upgrade, /metrics and /docs.
+    """Serve the HTTP API (FastAPI): registry, router, auto-upgrade, /metrics and /docs, and
+    the OpenAI-compatible gateway: point any OpenAI client's base_url at http://HOST:PORT/v1 and
+    its chat requests are routed, fall back, roll out and are recorded (model "auto", a segment
+    or a model id).
 
     Needs the serve extra (pip install 'modelctl[serve]'). With --json, prints one line
-    {"urls": [...]} on stdout once listening (useful with --port 0).
-
-    --registry-port 8000 --router-port 8001 --upgrade-port 8002
+    {"urls": [...]} on stdout once listening (useful with --port 0). With $MODELCTL_API_TOKEN set,
+    callers need it or a key from `modelctl keys create` (bearer); without it, a loopback server
+    lets anyone on this host in, and a key still counts its calls against its budget.
 
     \b
-    Example (with MODELCTL_API_TOKEN set to a long random secret):
-      modelctl serve --host 0.0.0.0
+    Examples (the second needs $MODELCTL_API_TOKEN set):
+      modelctl serve
+      modelctl serve --host 0.0.0.0 --workers 2
     """
     try:
         import fastapi  # noqa: F401 - only asks whether the serve extra is installed
