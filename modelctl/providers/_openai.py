@@ -75,8 +75,8 @@ def _stream(
     """Total deadline enforced between chunks: the SDK's timeout bounds each read, not the whole stream.
     Tool calls arrive in pieces keyed by index (the id and name first, then the arguments); they are
     put together here and handed over whole. Chunks are read as the JSON they are, not as the SDK's
-    models: building a model per chunk cost the gateway a tenth of a streamed request's CPU
-    (`bench_gateway.py --phases ttfb`)."""
+    models: building a model per chunk was the largest single cost of a streamed gateway request
+    (`bench_gateway.py --phases ttfb` reports the server's CPU per request)."""
     deadline = start + where.timeout_s
     parts: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
@@ -86,7 +86,7 @@ def _stream(
         for chunk in stream:
             try:
                 piece, chunk_usage, chunk_finish = _read_chunk(chunk, calls)
-            except (AttributeError, TypeError, KeyError) as exc:  # not the documented shape
+            except (AttributeError, TypeError) as exc:  # not the documented shape
                 raise _errors.malformed(where, f"a stream chunk is not a chat.completion.chunk: {exc!r}") from None
             usage, finish_reason = chunk_usage or usage, chunk_finish or finish_reason
             if piece:
@@ -124,9 +124,9 @@ def _post(client: Any, body: dict[str, Any], *, where: Where) -> Any:
                        stream=stream, stream_cls=Stream[object] if stream else None)
 
 
-def _read_chunk(chunk: Any, calls: dict[int, dict[str, Any]]) -> tuple[str | None, Any, str | None]:
+def _read_chunk(chunk: Any, calls: dict[int, dict[str, Any]]) -> tuple[str | None, dict[str, Any] | None, str | None]:
     """One chunk's text, usage and finish reason (of choice 0); its tool-call pieces go into `calls`.
-    Raises AttributeError, TypeError or KeyError on a chunk of another shape."""
+    Raises AttributeError or TypeError on a chunk of another shape."""
     piece = finish_reason = None
     for choice in chunk.get("choices") or ():
         if choice.get("index", 0) != 0:
